@@ -1,0 +1,328 @@
+"""The detection pipeline for one text: passes that propose candidates, then steps that decide.
+
+    patterns ─┐
+    keyed    ─┤                          record context ─> overlaps ─> propagation
+    tables   ─┼─> candidates ─> vetoes ─>                                  ─> pragmas ─> threshold
+    HL7/FHIR ─┤
+    SQL      ─┘
+
+Every pass reads the UTF-8 bytes of the text with linear-time patterns; the deciding steps work on
+the (few) candidates only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import os
+from collections.abc import Iterable, Iterator
+
+from phiwarden.detect.candidate import Candidate
+from phiwarden.detect.fields import FieldClass, FieldClassifier, builtin_rules, rules_from_data
+from phiwarden.detect.finding import Finding, fingerprint, mask
+from phiwarden.detect.keyed import CustomCheck, KeyedScanner, KeyedValue
+from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
+from phiwarden.detect.rx import compile_pattern, literal_alternation
+from phiwarden.detect.structure import fhir, hl7, sql, tabular
+from phiwarden.detect.text import Text
+from phiwarden.detect.values import ValueSpan
+from phiwarden.detect.vocabulary import placeholders
+from phiwarden.policy.model import Policy
+
+# How far (bytes) a strong value makes its surroundings a patient record.
+RECORD_WINDOW = 500
+# What a weak value gains inside a record, and the most it may reach.
+RECORD_BOOST = 0.4
+RECORD_CEILING = 0.9
+PROPAGATED_CONFIDENCE = 0.85
+# How far (bytes) a stand-in surname silences the single-word names around it.
+PLACEHOLDER_WINDOW = 120
+_MAX_PROPAGATED_VALUES = 512
+
+_DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
+_PRAGMA = compile_pattern(
+    r"phiwarden:[ \t]*(?P<kind>allow-next-line|allow)(?:[ \t]+(?P<cats>[a-z_]+(?:[ \t]*,[ \t]*[a-z_]+)*))?"
+)
+_SQL_HINT = compile_pattern(r"(?i:insert\s+(?:ignore\s+)?into|copy\s+[\w.\"]+\s*\()")
+_HL7_HINT = compile_pattern(r"(?:PID|NK1|GT1|IN1|PV1|MRG)\|")
+
+
+class Engine:
+    """Detection compiled for one policy; reuse it across texts (compiling costs milliseconds)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        settings = policy.detection
+        builtin, _ = builtin_detectors()
+        detectors = [d for d in (*builtin, *settings.detectors) if self._enabled(d)]
+        self.patterns = PatternSet(detectors)
+        rules, meta, person = builtin_rules()
+        custom_rules = rules_from_data(
+            [
+                {"id": d.id, "category": d.category, "words": list(d.keys), "strength": "strong"}
+                for d in settings.detectors
+                if d.keys
+            ],
+            id_prefix="custom",
+        )
+        self.classifier = FieldClassifier([*custom_rules, *rules], meta, person)
+        self.keyed = KeyedScanner(self.classifier, {d.id: _custom_check(d) for d in settings.detectors if d.keys})
+        self.min_confidence = settings.min_confidence
+        self.salt = settings.fingerprint_salt.encode()
+        # A quoted stand-in surname ('Doe', 'Mouse', 'Mustermann') makes its record a placeholder.
+        self._placeholder_names = compile_pattern(
+            "[\"'](?i:(?:[a-z]\\.?[ ])?(?:" + literal_alternation(sorted(placeholders().record_surnames)) + "))[\"']"
+        )
+
+    def _enabled(self, detector: Detector) -> bool:
+        disabled = self.policy.detection.disabled
+        return detector.id not in disabled and detector.category not in disabled
+
+    # --- proposing ---------------------------------------------------------------------------------
+
+    def candidates(self, text: Text, path: str | None) -> list[Candidate]:
+        data = text.data
+        out = list(self.patterns.candidates(data))
+        out += self.keyed.candidates(data, xml=b"</" in data or b'value="' in data)
+        out += self._structured(data, path)
+        disabled = self.policy.detection.disabled
+        if disabled:
+            out = [c for c in out if c.category not in disabled and c.rule not in disabled]
+        if self.policy.detection.report_provider_ids:
+            for c in out:
+                if c.rule.startswith("provider."):
+                    c.report = True
+        return out
+
+    def _structured(self, data: bytes, path: str | None) -> list[Candidate]:
+        out: list[Candidate] = []
+        cells: list[tuple[str, Iterable[tabular.Cell]]] = []
+        is_phi_column = self._is_phi_column
+        lower_path = (path or "").lower()
+        if lower_path.endswith(_DELIMITED_EXTENSIONS) or (not path and b"\n" in data[:4096]):
+            cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
+        if b"|" in data and b"---" in data:
+            cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
+        cells.append(("table", tabular.fixed_width_cells(data, is_phi_column)))
+        if _SQL_HINT.search(data) is not None:
+            cells.append(("sql", sql.insert_cells(data)))
+            cells.append(("sql", sql.copy_cells(data)))
+        for prefix, items in cells:
+            for header, cell, offset in items:
+                verdict = self.classifier.classify(header)
+                if verdict is None:
+                    continue
+                value = cell.decode("utf-8", "surrogatepass")
+                candidate = self.keyed.candidate_for(KeyedValue(header, value, offset, True), verdict, prefix)
+                if candidate is not None:
+                    out.append(candidate)
+        if _HL7_HINT.search(data) is not None:
+            out += self._verdict_values("hl7", hl7.iter_fields(data))
+        if b"value" in data and (b'"value"' in data or b'value="' in data or b"extension=" in data):
+            out += self._verdict_values("fhir", fhir.iter_values(data))
+        return out
+
+    def _verdict_values(self, prefix: str, items: Iterator[tuple[FieldClass, bytes, int]]) -> list[Candidate]:
+        out = []
+        for verdict, raw, offset in items:
+            candidate = self.keyed.candidate_for(
+                KeyedValue(prefix, raw.decode("utf-8", "surrogatepass"), offset, True), verdict, prefix
+            )
+            if candidate is not None:
+                out.append(candidate)
+        return out
+
+    def _is_phi_column(self, header: str) -> bool:
+        verdict = self.classifier.classify(header)
+        return verdict is not None and verdict.category != "secret"
+
+    # --- deciding ----------------------------------------------------------------------------------
+
+    def decide(self, text: Text, candidates: list[Candidate]) -> list[Candidate]:
+        data = text.data
+        vetoes = [c for c in candidates if not c.report]
+        reportable = [c for c in candidates if c.report and not _overlaps_any(c, vetoes)]
+        reportable = self._drop_placeholder_records(data, reportable)
+        _apply_record_context(reportable)
+        chosen = _resolve_overlaps(reportable)
+        chosen += _propagate(data, chosen, self.min_confidence)
+        chosen = _apply_pragmas(data, chosen)
+        return sorted((c for c in chosen if c.confidence >= self.min_confidence), key=lambda c: (c.start, c.end))
+
+    def _drop_placeholder_records(self, data: bytes, candidates: list[Candidate]) -> list[Candidate]:
+        """'Mickey' next to 'Mouse', 'John' next to 'Q. Public': a name part of a stand-in record."""
+        if not any(c.category == "name" for c in candidates):
+            return candidates
+        marks = [m.start for m in self._placeholder_names.finditer(data)]
+        if not marks:
+            return candidates
+        kept = []
+        for c in candidates:
+            if c.category == "name" and b" " not in data[c.start : c.end].strip():
+                index = bisect.bisect_left(marks, c.start - PLACEHOLDER_WINDOW)
+                if index < len(marks) and marks[index] <= c.end + PLACEHOLDER_WINDOW:
+                    continue
+            kept.append(c)
+        return kept
+
+    def scan(self, text: str, *, path: str | None = None) -> list[Finding]:
+        prepared = Text(text)
+        chosen = self.decide(prepared, self.candidates(prepared, path))
+        return self.findings(prepared, chosen, path)
+
+    def findings(self, text: Text, chosen: list[Candidate], path: str | None) -> list[Finding]:
+        data = text.data
+        offsets = text.char_offsets([o for c in chosen for o in (c.start, c.end)])
+        out = []
+        for index, c in enumerate(chosen):
+            start, end = offsets[2 * index], offsets[2 * index + 1]
+            value = data[c.start : c.end].decode("utf-8", "surrogatepass")
+            line, column = text.position(start)
+            end_line, end_column = text.position(end)
+            out.append(
+                Finding(
+                    path=path,
+                    start=start,
+                    end=end,
+                    line=line,
+                    column=column,
+                    end_line=end_line,
+                    end_column=end_column,
+                    category=c.category,
+                    rule=c.rule,
+                    confidence=round(c.confidence, 2),
+                    preview=mask(c.category, value),
+                    fingerprint=fingerprint(self.salt, c.category, path, value),
+                )
+            )
+        return out
+
+
+def _custom_check(detector: Detector) -> CustomCheck:
+    pattern = compile_pattern(detector.pattern, ignore_case=detector.ignore_case)
+    value_group = pattern.group_index.get("value", 0)
+
+    def check(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
+        stripped = raw.strip() if quoted else (raw.split() or [""])[0].rstrip(",;")
+        lead = raw.find(stripped)
+        encoded = stripped.encode("utf-8", "surrogatepass")
+        m = pattern.search(encoded)
+        if m is None or (quoted and (m.start != 0 or m.end != len(encoded))):
+            return None
+        start, end = m.group_span(value_group)
+        value = encoded[start:end].decode("utf-8", "surrogatepass")
+        if not detector.accept(value):
+            return None
+        char_start = lead + len(encoded[:start].decode("utf-8", "surrogatepass"))
+        return ValueSpan(char_start, char_start + len(value))
+
+    return check
+
+
+def _overlaps_any(candidate: Candidate, others: list[Candidate]) -> bool:
+    return any(o.start < candidate.end and candidate.start < o.end for o in others)
+
+
+def _apply_record_context(candidates: list[Candidate]) -> None:
+    """Weak values next to strong PHI belong to the same patient record and are raised."""
+    anchors = sorted(c.start for c in candidates if c.anchors_record)
+    if not anchors:
+        return
+    for c in candidates:
+        if c.anchors_record or c.category == "secret" or c.confidence >= 0.75:
+            continue
+        index = bisect.bisect_left(anchors, c.start - RECORD_WINDOW)
+        if index < len(anchors) and anchors[index] <= c.end + RECORD_WINDOW:
+            c.confidence = min(RECORD_CEILING, c.confidence + RECORD_BOOST)
+
+
+def _resolve_overlaps(candidates: list[Candidate]) -> list[Candidate]:
+    """Keep the most confident of overlapping candidates (the longer one on a tie)."""
+    ranked = sorted(candidates, key=lambda c: (-c.confidence, -(c.end - c.start), c.start))
+    starts: list[int] = []
+    chosen: list[Candidate] = []
+    for c in ranked:
+        index = bisect.bisect_left(starts, c.start)
+        if index > 0 and chosen[index - 1].end > c.start:
+            continue
+        if index < len(chosen) and chosen[index].start < c.end:
+            continue
+        starts.insert(index, c.start)
+        chosen.insert(index, c)
+    return chosen
+
+
+_PROPAGATE = frozenset({"name", "ssn", "mrn", "phone", "fax", "email", "health_plan", "account", "license",
+                        "vehicle", "device", "other_id", "date", "ip"})  # fmt: skip
+
+
+def _propagate(data: bytes, chosen: list[Candidate], threshold: float) -> list[Candidate]:
+    """Other occurrences of a value already found (`assertEquals("04881932", …)` after the record)."""
+    values: dict[bytes, Candidate] = {}
+    for c in chosen:
+        if c.category not in _PROPAGATE or c.confidence < threshold:
+            continue
+        value = data[c.start : c.end]
+        if len(value) < 5 or (c.category == "name" and b" " not in value.strip()):
+            continue
+        if c.category == "date" and len(value) < 8:
+            continue
+        values.setdefault(value, c)
+        if len(values) > _MAX_PROPAGATED_VALUES:
+            return []
+    if not values:
+        return []
+    pattern = compile_pattern(literal_alternation([v.decode("utf-8", "surrogatepass") for v in values]))
+    taken = sorted((c.start, c.end) for c in chosen)
+    extra = []
+    for m in pattern.finditer(data):
+        start, end = m.start, m.end
+        before = data[start - 1 : start]
+        after = data[end : end + 1]
+        if (before.isalnum() or before == b"_") or (after.isalnum() or after == b"_"):
+            continue
+        index = bisect.bisect_right(taken, (start, end))
+        if (index > 0 and taken[index - 1][1] > start) or (index < len(taken) and taken[index][0] < end):
+            continue
+        source = values[data[start:end]]
+        extra.append(Candidate(start, end, source.category, source.rule, PROPAGATED_CONFIDENCE))
+    return extra
+
+
+def _apply_pragmas(data: bytes, chosen: list[Candidate]) -> list[Candidate]:
+    """`phiwarden: allow [categories]` silences its own line; `allow-next-line` the line after."""
+    if b"phiwarden:" not in data:
+        return chosen
+    silenced: list[tuple[int, int, frozenset[str]]] = []
+    index = _PRAGMA.group_index
+    for m in _PRAGMA.finditer(data):
+        line_start = data.rfind(b"\n", 0, m.start) + 1
+        line_end = data.find(b"\n", m.end)
+        line_end = len(data) if line_end < 0 else line_end
+        if data[slice(*m.group_span(index["kind"]))] == b"allow-next-line":
+            line_start = line_end + 1
+            next_end = data.find(b"\n", line_start)
+            line_end = len(data) if next_end < 0 else next_end
+        cats_span = m.group_span(index["cats"])
+        categories = (
+            frozenset(c.strip() for c in data[slice(*cats_span)].decode().split(","))
+            if cats_span[0] >= 0
+            else frozenset()
+        )
+        silenced.append((line_start, line_end, categories))
+    return [
+        c
+        for c in chosen
+        if not any(start <= c.start <= end and (not cats or c.category in cats) for start, end, cats in silenced)
+    ]
+
+
+@functools.lru_cache(maxsize=8)
+def engine_for(policy: Policy) -> Engine:
+    return Engine(policy)
+
+
+def scan_text(text: str, *, path: str | os.PathLike[str] | None = None, policy: Policy | None = None) -> list[Finding]:
+    """Find PHI and secrets in `text`. Offsets are code points of `text`; values are never returned."""
+    engine = engine_for(policy if policy is not None else Policy())
+    return engine.scan(text, path=None if path is None else os.fspath(path))

@@ -1,0 +1,271 @@
+"""Values next to field names: `dob: "1990-02-03"`, `first_name="Ana"`, `"ssn"=>"…"`, `<given>…</given>`.
+
+Linear-time passes find every `name <separator> value` whose name contains a word of the field
+vocabulary, whatever the language: JSON, YAML, TOML, .env, logs (`key=value`), Ruby hashes,
+Python/JS/Go/C#/Java literals and keyword arguments, builder calls (`.firstName("Ana")`), SQL
+`SET`/`WHERE`, human labels ("Date of Birth: …"), XML elements and `value` attributes. The patterns
+stop at the first character of the value; the value itself is read here with bounded look-ahead, so a
+line of many pairs costs time linear in its length. The field name decides the category (`fields.py`);
+the value must then have that category's shape (`values.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from phiwarden.detect.candidate import Candidate
+from phiwarden.detect.fields import FieldClass, FieldClassifier, key_stems
+from phiwarden.detect.rx import Match, Pattern, compile_pattern, literal_alternation
+from phiwarden.detect.values import CHECKS, ValueSpan
+
+# A custom detector's own check of a value found under one of its `keys` (same form as `values.CHECKS`).
+CustomCheck = Callable[[str, bool, str], "ValueSpan | None"]
+
+CONFIDENCE = {"strong": 0.9, "medium": 0.55, "weak": 0.4}
+MAX_QUOTED = 300
+MAX_UNQUOTED = 160
+
+_KC = r"[A-Za-z0-9$@.\-_]"
+# A key starts a line or follows a character that cannot be part of it (RE2 has no look-behind).
+_LEAD = r"(?:(?m:^)|[^A-Za-z0-9$@.\-_\\\"'`])"
+_QUOTE = r"(?:\\?[\"'`])"
+_SEP = r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>=>|:=|:|={1,3}|\(|,)[ \t]*(?:\*\*[ \t]*)?"
+_OPEN_ANY = r"(?P<open>\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|[^\s\"'`,;&|(){}\[\]<>=\\])"
+# Names must start with a capital (or a letter of a script without case): `name = "utf-8"` is code.
+_OPEN_NAME = r"(?P<open>(?:\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"'])?[\p{Lu}\p{Lo}])"
+# Words that may follow the telling word of a field name: ssn_number, zipCode, admittedOn, address1.
+_TAIL_WORDS = ("number", "num", "no", "nbr", "id", "ids", "code", "date", "dt", "on", "at", "time", "ts",
+               "value", "val", "str", "string", "text", "txt", "raw", "home", "primary", "main")  # fmt: skip
+
+
+def _capital(word: str) -> str:
+    return word[0].upper() + word[1:]
+
+
+def _tail() -> str:
+    lower = literal_alternation(list(_TAIL_WORDS))
+    capital = literal_alternation([_capital(w) for w in _TAIL_WORDS])
+    upper = literal_alternation([w.upper() for w in _TAIL_WORDS])
+    return rf"(?:[_.\-]?(?:{lower}|{upper}|[0-9]{{1,2}})|{capital}){{0,2}}"
+
+
+def _key_forms(stems: Iterable[str]) -> tuple[str, str, str]:
+    """Field names ending in one of `stems` (then tail words) in snake/kebab, camel and upper case.
+
+    The three spellings are separate alternatives with their own word-boundary rule; compiled
+    together they multiply the automaton's states, so the scanner runs them as separate passes.
+    """
+    words = sorted(stems)
+    lower = literal_alternation(words)
+    capital = literal_alternation([_capital(w) for w in words])
+    upper = literal_alternation([w.upper() for w in words])
+    tail = _tail()
+    return (
+        rf"(?:{_KC}*[0-9$@.\-_])?(?:{lower}){tail}",
+        rf"(?:{_KC}*[a-z0-9$@.\-_])?(?:{capital}){tail}",
+        rf"(?:{_KC}*[a-z0-9$@.\-_])?(?:{upper}){tail}",
+    )
+
+
+def _pair_pattern(key: str, opener: str) -> Pattern:
+    return compile_pattern(rf"{_LEAD}(?P<kq>{_QUOTE})?(?P<key>{key}){_QUOTE}?{_SEP}{opener}")
+
+
+
+
+def _label_pattern(stems: Iterable[str]) -> Pattern:
+    """Labels in prose, tickets and logs: "Date of Birth: …", "member id 9919…", "ZIP 22075".
+
+    The label's last word (or the one before "id"/"number") is a field word. After a colon or a dash
+    any value may follow; after a plain space (or "is"/"was") only one that starts with a digit, a
+    quote, a bracket or a plus sign, which is what keeps ordinary prose out of this pass.
+    """
+    words = literal_alternation(sorted(stems))
+    return compile_pattern(
+        r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])(?P<key>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}(?i:" + words + r")"
+        r"(?:[ ](?i:id|number|no\.?|#|num))?)"
+        r"(?:[ \t]*(?:\*\*)?[ \t]*(?P<sep>:|=|-|–)[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
+        r"|[ \t]+(?:(?i:is|was|of|on|at)[ \t]+)?(?P<soft>[0-9\"'(+`]))"
+    )
+
+
+_ASSIGNMENTS = frozenset({b":", b"=", b"=>", b":=", b"=="})
+
+# Without a colon, a label vouches only for values whose shape is telling on its own.
+_SOFT_CATEGORIES = frozenset(
+    {"ssn", "mrn", "date", "phone", "fax", "email", "zip", "ip", "health_plan", "account", "license",
+     "vehicle", "device", "other_id", "url"}
+)  # fmt: skip
+_XML = compile_pattern(
+    r"<(?P<tag>[A-Za-z_][\w:.\-]{0,63})(?:\s[^<>]{0,300})?>(?P<text>[^<>\r\n]{1,200})</"
+    r"|<(?P<vtag>[A-Za-z_][\w:.\-]{0,63})\s[^<>]{0,300}?\bvalue=\"(?P<vattr>[^\"<>]{1,200})\""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedValue:
+    key: str
+    value: str
+    value_start: int  # byte offset of `value` in the text
+    quoted: bool
+    # A prose label without a colon ("ZIP 22075"): only values of telling shape count.
+    soft: bool = False
+    separator: bytes = b":"
+
+
+def _closing(data: bytes, start: int, quote: bytes, limit: int) -> int:
+    """Index of the quote that closes a string whose content starts at `start`, or -1."""
+    end = min(len(data), start + limit)
+    newline = data.find(b"\n", start, end)
+    if newline >= 0:
+        end = newline
+    pos = start
+    while True:
+        found = data.find(quote, pos, end)
+        if found < 0:
+            return -1
+        backslashes = 0
+        while found - backslashes - 1 >= start and data[found - backslashes - 1] == 0x5C:
+            backslashes += 1
+        if len(quote) == 2 or backslashes % 2 == 0:
+            return found
+        pos = found + 1
+
+
+def read_value(data: bytes, open_at: int) -> tuple[int, int, bool] | None:
+    """The value that starts at `open_at`: (start, end, quoted), bounded in length."""
+    pos = open_at
+    if data[pos : pos + 1] == b"[":
+        pos += 1
+        while pos < len(data) and data[pos] in b" \t\r\n":
+            pos += 1
+    head = data[pos : pos + 2]
+    if head[:1] == b"\\" and head[1:2] in (b'"', b"'"):
+        quote = head
+    elif head[:1] in (b'"', b"'", b"`"):
+        quote = head[:1]
+    else:
+        newline = data.find(b"\n", pos, pos + MAX_UNQUOTED)
+        end = newline if newline >= 0 else min(len(data), pos + MAX_UNQUOTED)
+        if end > pos and data[end - 1] == 0x0D:
+            end -= 1
+        return pos, end, False
+    start = pos + len(quote)
+    close = _closing(data, start, quote, MAX_QUOTED)
+    if close < 0:
+        return None
+    return start, close, True
+
+
+class KeyedScanner:
+    """Finds field-name/value pairs and turns the credible ones into candidates."""
+
+    def __init__(self, classifier: FieldClassifier, custom_checks: dict[str, CustomCheck]) -> None:
+        self.classifier = classifier
+        self.custom_checks = custom_checks
+        name_stems, other_stems = key_stems(classifier.rules)
+        lower, capital, upper = _key_forms(other_stems)
+        name_lower, name_capital, name_upper = _key_forms(name_stems)
+        self._passes: tuple[Pattern, ...] = (
+            _pair_pattern(lower, _OPEN_ANY),
+            _pair_pattern(f"{capital}|{upper}", _OPEN_ANY),
+            _pair_pattern(f"{name_lower}|{name_capital}|{name_upper}", _OPEN_NAME),
+            _label_pattern(name_stems | other_stems),
+        )
+
+    def iter_values(self, data: bytes) -> Iterator[KeyedValue]:
+        for pattern in self._passes:
+            index = pattern.group_index
+            key_group, sep_group, open_group = index["key"], index["sep"], index["open"]
+            quote_group, soft_group = index.get("kq"), index.get("soft")
+            for m in pattern.finditer(data):
+                item = self._read(m, data, key_group, sep_group, open_group, quote_group, soft_group)
+                if item is not None:
+                    yield item
+
+    @staticmethod
+    def _read(
+        m: Match,
+        data: bytes,
+        key_group: int,
+        sep_group: int,
+        open_group: int,
+        quote_group: int | None,
+        soft_group: int | None,
+    ) -> KeyedValue | None:
+        sep_start, sep_end = m.group_span(sep_group)
+        # `f(dob, x)` is a call; only a quoted key before a comma is a pair: put("dob", "…").
+        if data[sep_start:sep_end] == b"," and (quote_group is None or m.group_span(quote_group)[0] < 0):
+            return None
+        soft = soft_group is not None and m.group_span(soft_group)[0] >= 0
+        open_at = m.group_span(soft_group if soft else open_group)[0]  # type: ignore[arg-type]
+        found = read_value(data, open_at)
+        if found is None:
+            return None
+        v_start, v_end, quoted = found
+        k_start, k_end = m.group_span(key_group)
+        return KeyedValue(
+            data[k_start:k_end].decode("utf-8", "replace"),
+            data[v_start:v_end].decode("utf-8", "surrogatepass"),
+            v_start,
+            quoted,
+            soft,
+            data[sep_start:sep_end] if sep_start >= 0 else b" ",
+        )
+
+    def candidates(self, data: bytes, *, xml: bool) -> list[Candidate]:
+        out: list[Candidate] = []
+        sources: list[tuple[str, Iterator[KeyedValue]]] = [("field", self.iter_values(data))]
+        if xml:
+            sources.append(("xml", iter_xml_values(data)))
+        for prefix, items in sources:
+            for item in items:
+                verdict = self.classifier.classify(item.key)
+                if verdict is None or (item.soft and verdict.category not in _SOFT_CATEGORIES):
+                    continue
+                if item.soft and verdict.category == "date" and verdict.kind not in ("birth", "death", "event"):
+                    continue
+                # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no.
+                if verdict.category == "secret" and item.separator not in _ASSIGNMENTS:
+                    continue
+                candidate = self.candidate_for(item, verdict, prefix)
+                if candidate is not None:
+                    out.append(candidate)
+        return out
+
+    def candidate_for(self, item: KeyedValue, verdict: FieldClass, rule_prefix: str) -> Candidate | None:
+        check = self.custom_checks.get(verdict.rule_id) or CHECKS[verdict.category]
+        span = check(item.value, item.quoted, verdict.kind)
+        if span is None:
+            return None
+        return make_candidate(item.value, item.value_start, span, verdict, f"{rule_prefix}.{verdict.category}")
+
+
+def make_candidate(value: str, value_start: int, span: ValueSpan, verdict: FieldClass, rule: str) -> Candidate:
+    """A candidate for `value[span]`, where `value` begins at byte `value_start` of the text."""
+    head = value[: span.start].encode("utf-8", "surrogatepass")
+    body = value[span.start : span.end].encode("utf-8", "surrogatepass")
+    start = value_start + len(head)
+    strength = "weak" if span.weak else verdict.strength
+    return Candidate(
+        start=start,
+        end=start + len(body),
+        category=verdict.category,
+        rule=rule,
+        confidence=CONFIDENCE[strength] * span.quality,
+        needs_record=strength == "weak",
+        anchors_record=strength == "strong" and verdict.category != "secret",
+    )
+
+
+def iter_xml_values(data: bytes) -> Iterator[KeyedValue]:
+    index = _XML.group_index
+    for m in _XML.finditer(data):
+        for tag_group, value_group in (("tag", "text"), ("vtag", "vattr")):
+            t_start, t_end = m.group_span(index[tag_group])
+            if t_start < 0:
+                continue
+            v_start, v_end = m.group_span(index[value_group])
+            tag = data[t_start:t_end].decode("utf-8", "replace").rpartition(":")[2]
+            yield KeyedValue(tag, data[v_start:v_end].decode("utf-8", "surrogatepass"), v_start, True)

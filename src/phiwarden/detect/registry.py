@@ -1,0 +1,354 @@
+"""The detector registry: detectors are data (a pattern, context words, a validator), not code.
+
+Built-in detectors come from `data/detectors.toml`; a policy adds its own with the same fields. All
+pattern detectors are compiled into one RE2 alternation so a text is read once whatever their number.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from phiwarden.detect import secrets, validators, values
+from phiwarden.detect.candidate import Candidate
+from phiwarden.detect.rx import KeywordSet, Pattern, PatternError, compile_pattern
+from phiwarden.detect.vocabulary import load_data_file
+
+CATEGORIES = (
+    "name", "address", "zip", "date", "phone", "fax", "email", "ssn", "mrn", "health_plan", "account",
+    "license", "vehicle", "device", "url", "ip", "biometric", "photo", "other_id", "secret",
+)  # fmt: skip
+PHI_CATEGORIES = frozenset(CATEGORIES) - {"secret"}
+
+
+def _birth_date(value: str) -> bool:
+    return values.check_date(value, True, "birth") is not None
+
+
+def _date(value: str) -> bool:
+    return values.check_date(value, True, "event") is not None
+
+
+def _name(value: str) -> bool:
+    return values.is_name(value, min_tokens=1)
+
+
+def _identifier(value: str) -> bool:
+    return values.identifier_shape(value, min_digits=4, min_length=4)
+
+
+def _bearer(value: str) -> bool:
+    if value.startswith("eyJ"):
+        return secrets.jwt(value)
+    return secrets.not_example(value) and secrets.high_variety(value)
+
+
+def _not_placeholder(value: str) -> bool:
+    return not values.is_placeholder_identifier(value)
+
+
+def _real_place(value: str) -> bool:
+    return not values.is_placeholder_place(value)
+
+
+def validator_registry() -> dict[str, validators.Validator]:
+    """Every validator a detector may name, built-in or custom."""
+    return {
+        **validators.REGISTRY,
+        "jwt": secrets.jwt,
+        "not_example": secrets.not_example,
+        "high_variety": secrets.high_variety,
+        "url_credentials": secrets.url_credentials_are_real,
+        "connection_password": secrets.connection_password,
+        "bearer_token": _bearer,
+        "personal_email": values.is_personal_email,
+        "url_identifier": values.url_carries_identifier,
+        "birth_date": _birth_date,
+        "date": _date,
+        "name": _name,
+        "identifier": _identifier,
+        "not_placeholder": _not_placeholder,
+        "udi": values.udi_is_real,
+        "real_place": _real_place,
+    }
+
+
+class DetectorError(ValueError):
+    """A detector definition that cannot be used; `field` names the offending key."""
+
+    def __init__(self, message: str, *, index: int, field: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    id: str
+    category: str
+    pattern: str
+    description: str = ""
+    ignore_case: bool = False
+    validators: tuple[str, ...] = ()
+    confidence: float = 0.8
+    context: tuple[bytes, ...] = ()
+    context_window: int = 48
+    confidence_without_context: float | None = None
+    placeholders: frozenset[str] = frozenset()
+    report: bool = True
+    # Field names whose values belong to this detector (custom detectors: "acme_chart_id").
+    keys: tuple[str, ...] = ()
+    # The detector runs only on texts holding one of these (any case); empty: on every text.
+    keywords: tuple[str, ...] = ()
+    # Detectors of one stage share a pass over the text.
+    stage: str = ""
+    source: str = "builtin"
+    checks: tuple[validators.Validator, ...] = field(default=(), compare=False, repr=False)
+
+    def accept(self, value: str) -> bool:
+        if value.lower() in self.placeholders:
+            return False
+        return all(check(value) for check in self.checks)
+
+    def score(self, data: bytes, start: int, end: int) -> float | None:
+        """Confidence of a match at [start, end), or None when it is not to be reported."""
+        if not self.context:
+            return self.confidence
+        window = data[max(0, start - self.context_window) : end + self.context_window].lower()
+        if any(word in window for word in self.context):
+            return self.confidence
+        return self.confidence_without_context
+
+
+_FIELDS = {
+    "id", "category", "description", "pattern", "ignore_case", "validator", "confidence", "context",
+    "context_window", "confidence_without_context", "placeholders", "report", "keys", "keywords", "stage",
+}  # fmt: skip
+
+
+def expand_macros(pattern: str, macros: Mapping[str, str]) -> str:
+    for name, body in macros.items():
+        pattern = pattern.replace("%{" + name + "}", "(?:" + body + ")")
+    return pattern
+
+
+def detector_from_data(
+    entry: Mapping[str, Any], *, index: int, macros: Mapping[str, str], source: str
+) -> Detector:
+    """Build and check one detector definition; errors name the field at fault."""
+
+    def fail(message: str, key: str) -> DetectorError:
+        return DetectorError(message, index=index, field=key)
+
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_FIELDS))})", unknown[0])
+    for key in ("id", "category", "pattern"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise fail(f"{key!r} is required and must be a non-empty string", key)
+    category = entry["category"]
+    if category not in CATEGORIES:
+        raise fail(f"category {category!r} is not one of: {', '.join(CATEGORIES)}", "category")
+    pattern = expand_macros(entry["pattern"], macros)
+    ignore_case = entry.get("ignore_case", False)
+    if not isinstance(ignore_case, bool):
+        raise fail("'ignore_case' must be true or false", "ignore_case")
+    try:
+        compiled = compile_pattern(pattern, ignore_case=ignore_case)
+    except PatternError as exc:
+        raise fail(str(exc), "pattern") from None
+    if "value" in compiled.group_index and len(compiled.group_index) > 1:
+        raise fail("only one named group, 'value', is allowed", "pattern")
+    names = entry.get("validator", [])
+    names = [names] if isinstance(names, str) else names
+    registry = validator_registry()
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise fail("'validator' must be a name or a list of names", "validator")
+    for name in names:
+        if name not in registry:
+            raise fail(f"unknown validator {name!r} (known: {', '.join(sorted(registry))})", "validator")
+    confidence = _probability(entry.get("confidence", 0.8), "confidence", fail)
+    without = entry.get("confidence_without_context")
+    if without is not None:
+        without = _probability(without, "confidence_without_context", fail)
+    context = _strings(entry.get("context", []), "context", fail)
+    window = entry.get("context_window", 48)
+    if not isinstance(window, int) or not 0 < window <= 1000:
+        raise fail("'context_window' must be a whole number of characters from 1 to 1000", "context_window")
+    report = entry.get("report", True)
+    if not isinstance(report, bool):
+        raise fail("'report' must be true or false", "report")
+    keywords = _strings(entry.get("keywords", []), "keywords", fail)
+    if not keywords and context and without is None:
+        # Without one of its context words nearby the detector reports nothing: let them gate it.
+        keywords = list(context)
+    for keyword in keywords:
+        if not keyword.strip("* ") or keyword == "re:":
+            raise fail("'keywords' must not hold empty strings", "keywords")
+        try:
+            compile_pattern(keyword_pattern(keyword.lower()))
+        except PatternError as exc:
+            raise fail(f"keyword {keyword!r}: {exc}", "keywords") from None
+    return Detector(
+        id=entry["id"],
+        category=category,
+        pattern=pattern,
+        description=str(entry.get("description", "")),
+        ignore_case=ignore_case,
+        validators=tuple(names),
+        confidence=confidence,
+        context=tuple(w.lower().encode() for w in context),
+        context_window=window,
+        confidence_without_context=without,
+        placeholders=frozenset(p.lower() for p in _strings(entry.get("placeholders", []), "placeholders", fail)),
+        report=report,
+        keys=tuple(_strings(entry.get("keys", []), "keys", fail)),
+        keywords=tuple(k.lower() for k in keywords),
+        stage=str(entry.get("stage", "")) or entry["id"],
+        source=source,
+        checks=tuple(registry[n] for n in names),
+    )
+
+
+def _probability(value: object, key: str, fail: Callable[[str, str], DetectorError]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise fail(f"{key!r} must be a number from 0 to 1", key)
+    return float(value)
+
+
+def _strings(value: object, key: str, fail: Callable[[str, str], DetectorError]) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(f"{key!r} must be a list of strings", key)
+    return list(value)
+
+
+@functools.cache
+def builtin_detectors() -> tuple[tuple[Detector, ...], Mapping[str, str]]:
+    data = load_data_file("detectors.toml")
+    macros = dict(data["macros"])
+    detectors = tuple(
+        detector_from_data(entry, index=i, macros=macros, source="builtin")
+        for i, entry in enumerate(data["detector"])
+    )
+    return detectors, macros
+
+
+class Stage:
+    """Detectors matched together in one pass: one RE2 alternation, compiled once."""
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self.detectors = tuple(detectors)
+        parts = []
+        for n, detector in enumerate(self.detectors):
+            body = detector.pattern.replace("(?P<value>", f"(?P<d{n}_value>")
+            if detector.ignore_case:
+                body = f"(?i:{body})"
+            parts.append(f"(?P<d{n}>{body})")
+        self.pattern = compile_pattern("|".join(parts))
+        index = self.pattern.group_index
+        self.groups = [
+            (index[f"d{n}"], index.get(f"d{n}_value", index[f"d{n}"]), d) for n, d in enumerate(self.detectors)
+        ]
+
+
+def keyword_pattern(word: str) -> str:
+    """The RE2 form of a keyword.
+
+    A keyword is a whole word where it begins or ends with a letter or digit ("age" does not fire on
+    "page" or "agent"); a trailing `*` makes it a prefix ("akia*" fires on "AKIA…"); `re:` introduces
+    a raw pattern.
+    """
+    if word.startswith("re:"):
+        return word[3:]
+    prefix = word.endswith("*")
+    word = word.rstrip("*")
+    escaped = "".join("\\" + ch if not ch.isalnum() and ch != " " else ch for ch in word)
+    start = "\\b" if word[0].isalnum() else ""
+    end = "\\b" if word[-1].isalnum() and not prefix else ""
+    return start + escaped + end
+
+
+class PatternSet:
+    """Pattern detectors grouped in stages; each match is traced back to its detector.
+
+    A first pass (an RE2 set of all keywords) tells which stages can match a text at all; only those
+    read the text. Stages keep each automaton small: RE2 is fast on any one of them, but the union of
+    all detectors would multiply their states.
+    """
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self.detectors = tuple(detectors)
+        by_stage: dict[str, list[Detector]] = {}
+        for detector in self.detectors:
+            by_stage.setdefault(detector.stage or detector.id, []).append(detector)
+        self.stages = [Stage(members) for members in by_stage.values()]
+        self._always = frozenset(
+            i for i, stage in enumerate(self.stages) if any(not d.keywords for d in stage.detectors)
+        )
+        words = sorted({w for d in self.detectors for w in d.keywords})
+        self._triggers = [
+            frozenset(i for i, stage in enumerate(self.stages) if any(w in d.keywords for d in stage.detectors))
+            for w in words
+        ]
+        self._keywords = KeywordSet([keyword_pattern(w) for w in words]) if words else None
+
+    def active(self, data: bytes) -> list[Stage]:
+        """The stages that could match `data`, in their listed order."""
+        active = set(self._always)
+        if self._keywords is not None:
+            for word in self._keywords.present(data):
+                active |= self._triggers[word]
+        return [self.stages[i] for i in sorted(active)]
+
+    def candidates(self, data: bytes) -> Iterator[Candidate]:
+        for stage in self.active(data):
+            yield from self._scan_stage(stage, data)
+
+    def _scan_stage(self, stage: Stage, data: bytes) -> Iterator[Candidate]:
+        """Matches of one stage, each position read once plus bounded re-reads.
+
+        After an accepted match the scan resumes where its value ends, so trailing context that a
+        pattern needed ("Ana Ruiz (MRN …") is still available to the next detector; after a rejected
+        one it resumes one byte further, so a detector listed later can still match there.
+        """
+        pattern, groups, end_of_text = stage.pattern, stage.groups, len(data)
+        pos = 0
+        while pos < end_of_text:
+            m = pattern.search(data, pos)
+            if m is None:
+                return
+            candidate = self._accept(m.spans, groups, data)
+            if candidate is None:
+                pos = m.start + 1
+                continue
+            yield candidate
+            pos = max(candidate.end, m.start + 1)
+
+    @staticmethod
+    def _accept(
+        spans: tuple[tuple[int, int], ...], groups: list[tuple[int, int, Detector]], data: bytes
+    ) -> Candidate | None:
+        for whole, value_group, detector in groups:
+            if spans[whole][0] < 0:
+                continue
+            start, end = spans[value_group]
+            if start < 0:
+                start, end = spans[whole]
+            value = data[start:end].decode("utf-8", "surrogatepass")
+            if not detector.accept(value):
+                return None
+            confidence = detector.score(data, start, end)
+            if confidence is None:
+                return None
+            return Candidate(
+                start=start,
+                end=end,
+                category=detector.category,
+                rule=detector.id,
+                confidence=confidence,
+                anchors_record=detector.category != "secret" and confidence >= 0.75,
+                report=detector.report,
+            )
+        return None

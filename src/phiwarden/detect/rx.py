@@ -1,0 +1,192 @@
+"""Linear-time regular expressions for untrusted text.
+
+Every pattern that runs over scanned content goes through this module. It compiles with RE2, whose
+automata guarantee time linear in the input whatever the pattern, so hostile input cannot make a scan
+or a gateway request super-linear. Patterns are matched against UTF-8 bytes: the text is encoded once
+and byte offsets are mapped back to character offsets only for the few spans that become findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import re2
+from re2 import _re2
+
+# The public `re2` wrapper builds a match object per hit; scanning calls the extension type directly
+# (`_re2.RE2.Match` returns all group spans at once), which is the hot loop of every scan.
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+_ANCHOR_BOTH = _re2.RE2.Anchor.ANCHOR_BOTH
+
+# A large alternation compiles to a DFA bigger than RE2's 8 MiB default; below this budget RE2 keeps
+# the DFA (hundreds of MB/s) instead of falling back to its slower, still linear, NFA.
+_MAX_MEM = 256 << 20
+
+
+class PatternError(ValueError):
+    """A pattern that RE2 does not accept (for example a look-around or a back-reference)."""
+
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One match: the whole span and the span of each group ((-1, -1) when a group did not take part)."""
+
+    spans: tuple[Span, ...]
+
+    @property
+    def start(self) -> int:
+        return self.spans[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.spans[0][1]
+
+    def group_span(self, index: int) -> Span:
+        return self.spans[index]
+
+
+class Pattern:
+    """A compiled RE2 pattern over UTF-8 bytes."""
+
+    __slots__ = ("_regexp", "group_index", "source")
+
+    def __init__(self, source: str, *, ignore_case: bool = False) -> None:
+        options = re2.Options()
+        options.max_mem = _MAX_MEM
+        options.case_sensitive = not ignore_case
+        options.log_errors = False
+        regexp = _re2.RE2(source.encode("utf-8"), options)
+        if not regexp.ok():
+            error = regexp.error()
+            message = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+            raise PatternError(f"not a valid linear-time (RE2) pattern: {message}")
+        self._regexp = regexp
+        self.source = source
+        self.group_index: dict[str, int] = {
+            (name.decode() if isinstance(name, bytes) else name): index
+            for name, index in regexp.NamedCapturingGroups()
+        }
+
+    def finditer(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Iterator[Match]:
+        end = len(data) if endpos is None else endpos
+        match = self._regexp.Match
+        while pos <= end:
+            spans = match(_UNANCHORED, data, pos, end)
+            first = spans[0]
+            if first[0] < 0:
+                return
+            yield Match(tuple(spans))
+            # An empty match must still move forward.
+            pos = first[1] if first[1] > pos else pos + 1
+
+    def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Match | None:
+        spans = self._regexp.Match(_UNANCHORED, data, pos, len(data) if endpos is None else endpos)
+        return None if spans[0][0] < 0 else Match(tuple(spans))
+
+    def fullmatch(self, data: bytes) -> bool:
+        return bool(self._regexp.Match(_ANCHOR_BOTH, data, 0, len(data))[0][0] >= 0)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.source!r})"
+
+
+def compile_pattern(source: str, *, ignore_case: bool = False) -> Pattern:
+    return Pattern(source, ignore_case=ignore_case)
+
+
+def literal_alternation(words: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+    """A pattern matching any of `words` literally, longest first so that prefixes do not win."""
+    return "|".join(re2.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+
+
+class KeywordSet:
+    """Which of many patterns (any case) occur in a text, found in one linear pass (an RE2 set)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self, patterns: list[str]) -> None:
+        options = re2.Options()
+        options.case_sensitive = False
+        options.max_mem = _MAX_MEM
+        options.log_errors = False
+        self._set = _re2.Set(_UNANCHORED, options)
+        for pattern in patterns:
+            if self._set.Add(pattern.encode("utf-8")) < 0:
+                raise PatternError(f"cannot use {pattern!r} as a keyword")
+        if not self._set.Compile():
+            raise PatternError("the keyword set does not compile")
+
+    def present(self, data: bytes) -> list[int]:
+        """Indices (in the order given) of the words found in `data`."""
+        return list(self._set.Match(data))
+
+
+class TextMatch:
+    """A match in a `str`, with offsets in characters; groups by name or number."""
+
+    __slots__ = ("_match", "_index")
+
+    def __init__(self, match: re2._Match, index: dict[str, int]) -> None:
+        self._match = match
+        self._index = index
+
+    def _number(self, group: int | str) -> int:
+        return group if isinstance(group, int) else self._index[group]
+
+    def span(self, group: int | str = 0) -> tuple[int, int]:
+        start, end = self._match.span(self._number(group))
+        return int(start), int(end)
+
+    def start(self, group: int | str = 0) -> int:
+        return self.span(group)[0]
+
+    def end(self, group: int | str = 0) -> int:
+        return self.span(group)[1]
+
+    def group(self, group: int | str = 0) -> str | None:
+        value = self._match.group(self._number(group))
+        return None if value is None else str(value)
+
+    def groupdict(self) -> dict[str, str | None]:
+        return {name: self.group(name) for name in self._index}
+
+
+class ShortTextPattern:
+    """An RE2 pattern for short `str` values (a field value, a key), with offsets in characters.
+
+    Scanning whole documents uses `Pattern` on bytes; this is for the few-hundred-character slices that
+    value checks look at, where convenience matters more than the per-call cost.
+    """
+
+    __slots__ = ("_index", "_regexp", "source")
+
+    def __init__(self, source: str, *, ignore_case: bool = False) -> None:
+        options = re2.Options()
+        options.case_sensitive = not ignore_case
+        options.log_errors = False
+        try:
+            self._regexp = re2.compile(source, options)
+        except re2.error as exc:
+            raise PatternError(f"not a valid linear-time (RE2) pattern: {exc}") from None
+        self._index: dict[str, int] = dict(self._regexp.groupindex)
+        self.source = source
+
+    def _wrap(self, match: re2._Match | None) -> TextMatch | None:
+        return None if match is None else TextMatch(match, self._index)
+
+    def match(self, text: str, pos: int = 0) -> TextMatch | None:
+        return self._wrap(self._regexp.match(text, pos))
+
+    def fullmatch(self, text: str) -> TextMatch | None:
+        return self._wrap(self._regexp.fullmatch(text))
+
+    def search(self, text: str, pos: int = 0) -> TextMatch | None:
+        return self._wrap(self._regexp.search(text, pos))
+
+    def finditer(self, text: str) -> Iterator[TextMatch]:
+        for match in self._regexp.finditer(text):
+            yield TextMatch(match, self._index)

@@ -1,0 +1,97 @@
+"""SQL seeds and dumps: `INSERT INTO t (cols) VALUES (…), (…)` and `COPY t (cols) FROM stdin`.
+
+Values are matched to their column by position, so a seed row is read like a record whatever the
+column names' order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from phiwarden.detect.rx import compile_pattern
+from phiwarden.detect.structure.tabular import Cell
+
+_INSERT = compile_pattern(
+    r"(?i:insert\s+(?:ignore\s+)?into)\s+[\w.\"`\[\]]+\s*\((?P<cols>[^()]{1,1000})\)\s*(?i:values)\s*"
+)
+_COPY = compile_pattern(r"(?i:copy)\s+[\w.\"]+\s*\((?P<cols>[^()]{1,1000})\)\s+(?i:from)\s+(?i:stdin)[^\n]*\n")
+# One token of a VALUES list: a string, a parenthesis, a comma, a statement end, or anything else.
+_TOKEN = compile_pattern(r"'(?P<s>(?:[^'\\]|''|\\.)*)'|(?P<p>[(),;])|(?P<w>[^\s(),;']+)")
+_MAX_STATEMENT = 8 << 20
+
+
+def _columns(raw: bytes) -> list[str]:
+    return [c.strip().strip(b"\"`[]").decode("utf-8", "replace") for c in raw.split(b",")]
+
+
+def insert_cells(data: bytes) -> Iterator[Cell]:
+    index = _INSERT.group_index
+    for m in _INSERT.finditer(data):
+        columns = _columns(data[slice(*m.group_span(index["cols"]))])
+        yield from _values(data, m.end, columns)
+
+
+def _values(data: bytes, start: int, columns: list[str]) -> Iterator[Cell]:
+    """Walk `(v, v, …), (…);` assigning each top-level value of a row to its column."""
+    index = _TOKEN.group_index
+    depth = 0
+    position = 0  # column index within the current row
+    # Inside a function call (STR_TO_DATE('…', '%m/%d/%Y')) only its first argument is the value.
+    call_first_arg = False
+    pos, end = start, min(len(data), start + _MAX_STATEMENT)
+    while pos < end:
+        m = _TOKEN.search(data, pos, end)
+        if m is None:
+            return
+        pos = m.end
+        p_start, p_end = m.group_span(index["p"])
+        if p_start >= 0:
+            punct = data[p_start:p_end]
+            if punct == b"(":
+                depth += 1
+                if depth == 1:
+                    position = 0
+                call_first_arg = depth == 2
+            elif punct == b")":
+                depth -= 1
+                if depth < 0:
+                    return
+            elif punct == b",":
+                if depth == 1:
+                    position += 1
+                elif depth >= 2:
+                    call_first_arg = False
+            elif depth == 0:
+                return  # ';' ends the statement
+            continue
+        s_start, s_end = m.group_span(index["s"])
+        if s_start >= 0 and (depth == 1 or (depth == 2 and call_first_arg)):
+            if position < len(columns):
+                yield columns[position], data[s_start:s_end], s_start
+            continue
+        w_start, w_end = m.group_span(index["w"])
+        if w_start >= 0 and depth == 1 and position < len(columns):
+            word = data[w_start:w_end]
+            if word[:1].isdigit():
+                yield columns[position], word, w_start
+        elif w_start >= 0 and depth == 0 and data[w_start:w_end].upper() not in (b"VALUES",):
+            return
+
+
+def copy_cells(data: bytes) -> Iterator[Cell]:
+    index = _COPY.group_index
+    for m in _COPY.finditer(data):
+        columns = _columns(data[slice(*m.group_span(index["cols"]))])
+        pos = m.end
+        while pos < len(data):
+            newline = data.find(b"\n", pos)
+            line_end = len(data) if newline < 0 else newline
+            line = data[pos:line_end].rstrip(b"\r")
+            if line == b"\\.":
+                break
+            offset = pos
+            for number, cell in enumerate(line.split(b"\t")):
+                if number < len(columns) and cell and cell != b"\\N":
+                    yield columns[number], cell, offset
+                offset += len(cell) + 1
+            pos = line_end + 1

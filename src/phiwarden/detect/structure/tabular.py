@@ -1,0 +1,209 @@
+"""Tables whose header names the columns: CSV/TSV exports, Markdown and psql pipe tables, and the
+fixed-width tables that pandas prints into notebooks and logs.
+
+The header is read with the field vocabulary; each cell under a PHI column becomes a keyed value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from phiwarden.detect.rx import compile_pattern
+
+# (column header, cell value, byte offset of the cell)
+Cell = tuple[str, bytes, int]
+
+_CSV_FIELD = compile_pattern(r"\"(?P<q>(?:[^\"]|\"\")*)\"|(?P<u>[^,\r\n]*)")
+_MAX_HEADER = 4096
+
+
+def _lines(data: bytes, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(offset, line without its line break) from `start`."""
+    pos = start
+    size = len(data)
+    while pos < size:
+        newline = data.find(b"\n", pos)
+        end = size if newline < 0 else newline
+        line_end = end - 1 if end > pos and data[end - 1] == 0x0D else end
+        yield pos, data[pos:line_end]
+        pos = end + 1
+
+
+def _split_quoted(line: bytes, offset: int, delimiter: bytes) -> list[tuple[bytes, int]]:
+    if b'"' not in line:
+        cells = []
+        position = offset
+        for cell in line.split(delimiter):
+            cells.append((cell, position))
+            position += len(cell) + len(delimiter)
+        return cells
+    if delimiter != b",":
+        return _split_quoted(line.replace(b'"', b" "), offset, delimiter)
+    cells = []
+    index = _CSV_FIELD.group_index
+    pos = 0
+    while pos <= len(line):
+        m = _CSV_FIELD.search(line, pos)
+        if m is None:
+            break
+        q_start, q_end = m.group_span(index["q"])
+        if q_start >= 0:
+            cells.append((line[q_start:q_end].replace(b'""', b'"'), offset + q_start))
+        else:
+            u_start, u_end = m.group_span(index["u"])
+            cells.append((line[u_start:u_end], offset + u_start))
+        pos = m.end + 1  # past the delimiter
+        if m.end >= len(line):
+            break
+    return cells
+
+
+def _header_delimiter(line: bytes) -> bytes | None:
+    counts = {d: line.count(d) for d in (b",", b"\t", b";", b"|")}
+    delimiter, count = max(counts.items(), key=lambda item: item[1])
+    return delimiter if count >= 2 else None
+
+
+def delimited_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
+    """Cells of a delimited file whose first non-empty line is a header naming a PHI column."""
+    lines = _lines(data)
+    for offset, line in lines:
+        if line.strip():
+            break
+    else:
+        return
+    if len(line) > _MAX_HEADER:
+        return
+    delimiter = _header_delimiter(line)
+    if delimiter is None:
+        return
+    header = [cell.decode("utf-8", "replace").strip().strip('"') for cell, _ in _split_quoted(line, offset, delimiter)]
+    columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
+    if not columns:
+        return
+    for row_offset, row in lines:
+        if not row.strip():
+            continue
+        for index, (cell, cell_offset) in enumerate(_split_quoted(row, row_offset, delimiter)):
+            name = columns.get(index)
+            if name is not None and cell:
+                yield name, cell, cell_offset
+
+
+_PIPE_SEPARATOR = compile_pattern(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*$")
+_PIPE_HEADER_HINT = compile_pattern(r"(?m)^[ \t]*\|?[^|\r\n]+\|[^|\r\n]+\|?.*\r?\n[ \t]*\|?[ \t]*:?-{3,}")
+
+
+def pipe_table_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
+    """Markdown and psql tables: a header row, a row of dashes, then data rows."""
+    if _PIPE_HEADER_HINT.search(data) is None:
+        return
+    previous: tuple[int, bytes] | None = None
+    columns: dict[int, str] = {}
+    for offset, line in _lines(data):
+        if columns:
+            if b"|" not in line:
+                columns = {}
+            else:
+                yield from _pipe_row(line, offset, columns)
+                continue
+        if previous is not None and _PIPE_SEPARATOR.fullmatch(line):
+            header = [c.decode("utf-8", "replace").strip().strip("`*") for c, _ in _pipe_split(*previous)]
+            columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
+        previous = (offset, line)
+
+
+def _pipe_split(offset: int, line: bytes) -> list[tuple[bytes, int]]:
+    cells = []
+    position = offset
+    parts = line.split(b"|")
+    for index, part in enumerate(parts):
+        if not ((index == 0 or index == len(parts) - 1) and not part.strip()):
+            stripped = part.strip()
+            lead = len(part) - len(part.lstrip())
+            cells.append((stripped, position + lead))
+        position += len(part) + 1
+    return cells
+
+
+def _pipe_row(line: bytes, offset: int, columns: dict[int, str]) -> Iterator[Cell]:
+    for index, (cell, cell_offset) in enumerate(_pipe_split(offset, line)):
+        name = columns.get(index)
+        if name is None or not cell:
+            continue
+        if cell.startswith(b"`") and cell.endswith(b"`") and len(cell) > 2:
+            cell, cell_offset = cell[1:-1], cell_offset + 1
+        yield name, cell, cell_offset
+
+
+# Fixed-width tables (pandas, psql -x, report dumps): columns separated by two or more spaces.
+_WIDE_TOKEN = compile_pattern(r"[^ \t]+(?:[ ][^ \t]+)*")
+
+
+def _tokens(line: bytes) -> list[tuple[int, int]]:
+    return [(m.start, m.end) for m in _WIDE_TOKEN.finditer(line)]
+
+
+def _clean(line: bytes) -> bytes:
+    """A table line as printed inside a JSON string of a notebook: drop the quoting around it."""
+    for suffix in (b'\\n",', b'\\n"', b'",', b'"'):
+        if line.endswith(suffix):
+            line = line[: -len(suffix)]
+            break
+    stripped = line.lstrip()
+    if stripped.startswith(b'"'):
+        index = len(line) - len(stripped)
+        line = line[:index] + b" " + line[index + 1 :]
+    return line
+
+
+# A line that could head such a table: a field word, two spaces, then more columns.
+_WIDE_HINT = compile_pattern(
+    r"(?i:mrn|name|dob|ssn|birth\w*|phone|email|zip|address|patient\w*|member\w*)[ ]{2,}\S"
+)
+
+
+def fixed_width_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
+    """Rows under a header line with at least two PHI column names, matched by column overlap."""
+    pos = 0
+    while True:
+        hint = _WIDE_HINT.search(data, pos)
+        if hint is None:
+            return
+        line_start = data.rfind(b"\n", 0, hint.start) + 1
+        pos = data.find(b"\n", hint.end)
+        if pos < 0:
+            return
+        header = _header(_clean(data[line_start:pos].rstrip(b"\r")), is_phi_column)
+        if not header:
+            continue
+        for offset, raw in _lines(data, pos + 1):
+            line = _clean(raw)
+            spans = _tokens(line)
+            if len(spans) < 2:
+                pos = offset
+                break
+            yield from _aligned_cells(line, offset, spans, header)
+        else:
+            return
+
+
+def _header(line: bytes, is_phi_column: Callable[[str], bool]) -> list[tuple[int, int, str]]:
+    spans = _tokens(line)
+    if not 2 <= len(spans) <= 40 or b"  " not in line:
+        return []
+    names = [(s, e, line[s:e].decode("utf-8", "replace")) for s, e in spans]
+    if any(" " in n for _, _, n in names) or sum(is_phi_column(n) for _, _, n in names) < 2:
+        return []
+    return names
+
+
+def _aligned_cells(line: bytes, offset: int, spans: list[tuple[int, int]], header: list[tuple[int, int, str]]) -> Iterator[Cell]:
+    for start, end in spans:
+        best, best_overlap = None, 0
+        for h_start, h_end, name in header:
+            overlap = min(end, h_end) - max(start, h_start)
+            if overlap > best_overlap:
+                best, best_overlap = name, overlap
+        if best is not None:
+            yield best, line[start:end], offset + start

@@ -1,0 +1,24 @@
+"""The policy file, `phiwarden.toml`: what is detected, scanned, classified, allowed and audited."""
+
+from phiwarden.policy.loader import POLICY_FILE, find_policy, load_policy, parse_policy
+from phiwarden.policy.model import (
+    AuditSettings,
+    ClassifySettings,
+    DetectionSettings,
+    Policy,
+    ScanSettings,
+)
+from phiwarden.policy.reader import PolicyError
+
+__all__ = [
+    "POLICY_FILE",
+    "AuditSettings",
+    "ClassifySettings",
+    "DetectionSettings",
+    "Policy",
+    "PolicyError",
+    "ScanSettings",
+    "find_policy",
+    "load_policy",
+    "parse_policy",
+]

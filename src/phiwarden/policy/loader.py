@@ -1,0 +1,139 @@
+"""Read, validate and find `phiwarden.toml`.
+
+Each section has one parser here; a key that no parser knows is an error with its line, so a typo
+(`min_confidense`) is caught instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from phiwarden.detect.registry import CATEGORIES, DetectorError, builtin_detectors, detector_from_data
+from phiwarden.policy.locate import key_lines
+from phiwarden.policy.model import (
+    DEFAULT_AUDIT_RETENTION_DAYS,
+    DEFAULT_FINGERPRINT_SALT,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MIN_CONFIDENCE,
+    AuditSettings,
+    ClassifySettings,
+    DetectionSettings,
+    Policy,
+    ScanSettings,
+)
+from phiwarden.policy.reader import Document, PolicyError, Table
+
+POLICY_FILE = "phiwarden.toml"
+SUPPORTED_VERSIONS = (1,)
+
+
+def find_policy(start: Path) -> Path | None:
+    """The policy of the repository holding `start`: the nearest `phiwarden.toml` up to the git root."""
+    here = start.resolve()
+    if here.is_file():
+        here = here.parent
+    for directory in (here, *here.parents):
+        candidate = directory / POLICY_FILE
+        if candidate.is_file():
+            return candidate
+        if (directory / ".git").exists():
+            return None
+    return None
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The policy in `path`, or the defaults when `path` is None."""
+    if path is None:
+        return Policy()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read the policy file: {exc}", source=str(path)) from None
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, *, source: str = POLICY_FILE) -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message, _, where = str(exc).partition(" (at line ")
+        line = int(where.split(",")[0]) if where[:1].isdigit() else None
+        raise PolicyError(f"not valid TOML: {message}", source=source, line=line) from None
+    document = Document(data, key_lines(text), source)
+    root = document.root()
+    root.only(("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit"))
+    version = root.integer("version", 1)
+    if version not in SUPPORTED_VERSIONS:
+        raise root.error("version", f"this phiwarden reads policy version {SUPPORTED_VERSIONS[-1]}, got {version}")
+    return Policy(
+        source=source,
+        version=version,
+        policy_id=root.string("policy_id", "default"),
+        revision=root.string("revision", "0"),
+        detection=_detection(root),
+        scan=_scan(root.table("scan")),
+        classify=_classify(root.table("classify")),
+        audit=_audit(root.table("audit")),
+    )
+
+
+def _detection(root: Table) -> DetectionSettings:
+    table = root.table("detection")
+    table.only(("min_confidence", "disable", "report_provider_ids", "fingerprint_salt"))
+    builtin, macros = builtin_detectors()
+    known_rules = {d.id for d in builtin}
+    custom = []
+    for entry in root.tables("detector"):
+        try:
+            detector = detector_from_data(entry.data, index=entry.path[-1], macros=macros, source=root.document.source)  # type: ignore[arg-type]
+        except DetectorError as exc:
+            raise entry.error(exc.field, str(exc)) from None
+        if detector.id in known_rules:
+            raise entry.error("id", f"{detector.id!r} is already a detector id; pick another")
+        known_rules.add(detector.id)
+        custom.append(detector)
+    disabled = table.strings("disable")
+    for index, name in enumerate(disabled):
+        if name not in known_rules and name not in CATEGORIES:
+            raise table.document.error((*table.path, "disable", index), f"{name!r} is neither a detector id nor a category")
+    return DetectionSettings(
+        min_confidence=table.number("min_confidence", DEFAULT_MIN_CONFIDENCE, minimum=0.0, maximum=1.0),
+        disabled=frozenset(disabled),
+        report_provider_ids=table.boolean("report_provider_ids", False),
+        fingerprint_salt=table.string("fingerprint_salt", DEFAULT_FINGERPRINT_SALT),
+        detectors=tuple(custom),
+    )
+
+
+def _scan(table: Table) -> ScanSettings:
+    table.only(("include", "exclude", "respect_gitignore", "max_file_size", "allow_paths", "baseline"))
+    return ScanSettings(
+        include=table.strings("include"),
+        exclude=table.strings("exclude"),
+        respect_gitignore=table.boolean("respect_gitignore", True),
+        max_file_bytes=table.size("max_file_size", DEFAULT_MAX_FILE_BYTES),
+        allow_paths=table.strings("allow_paths"),
+        baseline=table.optional_string("baseline"),
+    )
+
+
+def _classify(table: Table) -> ClassifySettings:
+    table.only(("restricted_paths", "internal_paths", "public_paths", "restricted_symbols", "phi_tables"))
+    return ClassifySettings(
+        restricted_paths=table.strings("restricted_paths"),
+        internal_paths=table.strings("internal_paths"),
+        public_paths=table.strings("public_paths"),
+        restricted_symbols=table.strings("restricted_symbols"),
+        phi_tables=table.strings("phi_tables"),
+    )
+
+
+def _audit(table: Table) -> AuditSettings:
+    table.only(("store", "retention_days", "legal_hold", "record_scans"))
+    return AuditSettings(
+        store=table.optional_string("store"),
+        retention_days=table.integer("retention_days", DEFAULT_AUDIT_RETENTION_DAYS, minimum=1, maximum=36600),
+        legal_hold=table.boolean("legal_hold", False),
+        record_scans=table.boolean("record_scans", False),
+    )
