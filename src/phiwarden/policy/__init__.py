@@ -1,8 +1,8 @@
 """The policy file, `phiwarden.toml`: what is detected, scanned, classified, allowed and audited."""
 
 from phiwarden.policy.loader import POLICY_FILE, find_policy, load_policy, parse_policy
+from phiwarden.policy.audit import AuditSettings
 from phiwarden.policy.model import (
-    AuditSettings,
     ClassifySettings,
     DetectionSettings,
     Policy,

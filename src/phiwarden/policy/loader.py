@@ -11,12 +11,11 @@ from pathlib import Path
 
 from phiwarden.detect.registry import CATEGORIES, DetectorError, builtin_detectors, detector_from_data
 from phiwarden.policy.locate import key_lines
+from phiwarden.policy import audit, repo
 from phiwarden.policy.model import (
-    DEFAULT_AUDIT_RETENTION_DAYS,
     DEFAULT_FINGERPRINT_SALT,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MIN_CONFIDENCE,
-    AuditSettings,
     ClassifySettings,
     DetectionSettings,
     Policy,
@@ -62,7 +61,7 @@ def parse_policy(text: str, *, source: str = POLICY_FILE) -> Policy:
         raise PolicyError(f"not valid TOML: {message}", source=source, line=line) from None
     document = Document(data, key_lines(text), source)
     root = document.root()
-    root.only(("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit"))
+    root.only(("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit", "repo"))
     version = root.integer("version", 1)
     if version not in SUPPORTED_VERSIONS:
         raise root.error("version", f"this phiwarden reads policy version {SUPPORTED_VERSIONS[-1]}, got {version}")
@@ -74,7 +73,8 @@ def parse_policy(text: str, *, source: str = POLICY_FILE) -> Policy:
         detection=_detection(root),
         scan=_scan(root.table("scan")),
         classify=_classify(root.table("classify")),
-        audit=_audit(root.table("audit")),
+        audit=audit.parse(root.table("audit")),
+        repo=repo.parse(root.table("repo")),
     )
 
 
@@ -126,14 +126,4 @@ def _classify(table: Table) -> ClassifySettings:
         public_paths=table.strings("public_paths"),
         restricted_symbols=table.strings("restricted_symbols"),
         phi_tables=table.strings("phi_tables"),
-    )
-
-
-def _audit(table: Table) -> AuditSettings:
-    table.only(("store", "retention_days", "legal_hold", "record_scans"))
-    return AuditSettings(
-        store=table.optional_string("store"),
-        retention_days=table.integer("retention_days", DEFAULT_AUDIT_RETENTION_DAYS, minimum=1, maximum=36600),
-        legal_hold=table.boolean("legal_hold", False),
-        record_scans=table.boolean("record_scans", False),
     )

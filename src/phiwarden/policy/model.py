@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from phiwarden.detect.registry import Detector
+from phiwarden.policy.audit import AuditSettings
+from phiwarden.policy.repo import RepoSettings
 
 DEFAULT_MIN_CONFIDENCE = 0.6
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
-# Six years: the HIPAA documentation retention rule (45 CFR 164.316(b)(2)).
-DEFAULT_AUDIT_RETENTION_DAYS = 6 * 366
 DEFAULT_FINGERPRINT_SALT = "phiwarden-default-salt"
 
 
@@ -48,16 +48,6 @@ class ClassifySettings:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditSettings:
-    """Where the audit trail lives and how long it is kept (see `phiwarden.audit`)."""
-
-    store: str | None = None
-    retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
-    legal_hold: bool = False
-    record_scans: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Policy:
     source: str | None = None
     version: int = 1
@@ -67,3 +57,4 @@ class Policy:
     scan: ScanSettings = field(default_factory=ScanSettings)
     classify: ClassifySettings = field(default_factory=ClassifySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    repo: RepoSettings = field(default_factory=RepoSettings)

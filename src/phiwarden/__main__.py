@@ -1,0 +1,5 @@
+import sys
+
+from phiwarden.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""PHI in DICOM headers: the patient module and the dates that identify a visit.
+
+Only the header is read (never pixel data). Each value is checked like any other value of its
+category, and reported with its byte offset in the file and the tag that held it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from phiwarden.detect.fields import FieldClass
+from phiwarden.detect.values import CHECKS
+
+
+@dataclass(frozen=True, slots=True)
+class DicomValue:
+    tag: str
+    category: str
+    start: int  # byte offsets in the file
+    end: int
+    value: str
+
+
+def _field(category: str, kind: str = "") -> FieldClass:
+    return FieldClass(category, "strong", kind, f"dicom.{category}")
+
+
+# (group, element) -> (keyword, meaning)
+_TAGS: dict[int, tuple[str, FieldClass]] = {
+    0x00100010: ("PatientName", _field("name", "hl7")),
+    0x00100020: ("PatientID", _field("mrn")),
+    0x00100021: ("IssuerOfPatientID", _field("other_id")),
+    0x00100030: ("PatientBirthDate", _field("date", "birth")),
+    0x00101000: ("OtherPatientIDs", _field("mrn")),
+    0x00101001: ("OtherPatientNames", _field("name", "hl7")),
+    0x00101005: ("PatientBirthName", _field("name", "hl7")),
+    0x00101040: ("PatientAddress", _field("address", "street")),
+    0x00101060: ("PatientMotherBirthName", _field("name", "hl7")),
+    0x00101090: ("MedicalRecordLocator", _field("mrn")),
+    0x00102154: ("PatientTelephoneNumbers", _field("phone")),
+    0x00102297: ("ResponsiblePerson", _field("name", "hl7")),
+    0x00080050: ("AccessionNumber", _field("other_id")),
+    0x00080020: ("StudyDate", _field("date", "event")),
+    0x00080021: ("SeriesDate", _field("date", "event")),
+    0x00080022: ("AcquisitionDate", _field("date", "event")),
+    0x00080023: ("ContentDate", _field("date", "event")),
+    0x00380010: ("AdmissionID", _field("account")),
+}
+
+
+class DicomError(ValueError):
+    """A file that announces DICOM but whose header cannot be read."""
+
+
+def read_header(path: Path) -> Iterator[DicomValue]:
+    """PHI-bearing header values of the DICOM file at `path`."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+        raise DicomError(f"unreadable DICOM header: {exc}") from None
+    for tag, (keyword, verdict) in _TAGS.items():
+        try:
+            raw = dataset.get_item(tag)
+        except (KeyError, ValueError):
+            continue
+        if raw is None or not hasattr(raw, "value_tell") or raw.value is None:
+            continue
+        data = raw.value if isinstance(raw.value, bytes) else str(raw.value).encode("latin-1", "replace")
+        text = data.decode("latin-1").rstrip(" \x00")
+        if not text:
+            continue
+        # Multi-valued elements separate values with a backslash; check each on its own.
+        offset = 0
+        for part in text.split("\\"):
+            span = CHECKS[verdict.category](part, True, verdict.kind)
+            if span is not None:
+                start = raw.value_tell + offset + span.start
+                yield DicomValue(
+                    tag=f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}",
+                    category=verdict.category,
+                    start=start,
+                    end=start + (span.end - span.start),
+                    value=part[span.start : span.end],
+                )
+            offset += len(part) + 1
