@@ -14,13 +14,13 @@ or content signals raised.
 from __future__ import annotations
 
 import functools
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
-import tomllib
 import pathspec
 
 from phiwarden.detect.finding import Finding
@@ -58,7 +58,9 @@ class Classifier:
     """Content signals and path rules compiled for one policy."""
 
     def __init__(self, settings: ClassifySettings) -> None:
-        text = resources.files("phiwarden.classify").joinpath("data").joinpath("signals.toml").read_text("utf-8")
+        text = (
+            resources.files("phiwarden.classify").joinpath("data").joinpath("signals.toml").read_text("utf-8")
+        )
         data = tomllib.loads(text)
         tables = literal_alternation(sorted({*data["tables"], *(t.lower() for t in settings.phi_tables)}))
         self._signals: list[_Signal] = []
@@ -71,7 +73,9 @@ class Classifier:
             self._signals.append(_Signal(entry["id"], entry["reason"], frozenset(entry.get("needs", ()))))
         for symbol in settings.restricted_symbols:
             patterns.append(r"(?-i:\b" + literal_alternation([symbol]) + r"\b)")
-            self._signals.append(_Signal(f"symbol:{symbol}", f"restricted symbol {symbol!r} (policy)", frozenset()))
+            self._signals.append(
+                _Signal(f"symbol:{symbol}", f"restricted symbol {symbol!r} (policy)", frozenset())
+            )
         self._matcher = KeywordSet(patterns)
         self._restricted = _spec(settings.restricted_paths)
         self._internal = _spec(settings.internal_paths)
@@ -82,13 +86,18 @@ class Classifier:
         present = {self._signals[i].id: self._signals[i] for i in self._matcher.present(data)}
         return [s.reason for s in present.values() if not s.needs or s.needs & present.keys()]
 
-    def classify(self, data: bytes | None, *, path: str | None, findings: Sequence[Finding]) -> Classification:
+    def classify(
+        self, data: bytes | None, *, path: str | None, findings: Sequence[Finding]
+    ) -> Classification:
         reasons: list[str] = []
         restricted = False
         phi = Counter(f.category for f in findings if f.category != "secret")
         if phi:
             restricted = True
-            reasons.append("PHI found: " + ", ".join(f"{n} {c}" for c, n in sorted(phi.items(), key=lambda x: (-x[1], x[0]))))
+            reasons.append(
+                "PHI found: "
+                + ", ".join(f"{n} {c}" for c, n in sorted(phi.items(), key=lambda x: (-x[1], x[0])))
+            )
         secrets = sum(1 for f in findings if f.category == "secret")
         if secrets:
             restricted = True
@@ -111,7 +120,7 @@ class Classifier:
         return Classification("internal", ("repository content without PHI or PHI-adjacent code",))
 
 
-def _spec(globs: Iterable[str]) -> pathspec.PathSpec | None:
+def _spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec | None:
     globs = list(globs)
     return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
@@ -121,7 +130,9 @@ def classifier_for(policy: Policy) -> Classifier:
     return Classifier(policy.classify)
 
 
-def classify_text(text: str, *, path: str | None = None, findings: Sequence[Finding] = (), policy: Policy | None = None) -> Classification:
+def classify_text(
+    text: str, *, path: str | None = None, findings: Sequence[Finding] = (), policy: Policy | None = None
+) -> Classification:
     """The tier of `text` (a prompt, a snippet, a file's content) with its reasons."""
     classifier = classifier_for(policy if policy is not None else Policy())
     return classifier.classify(text.encode("utf-8", "surrogatepass"), path=path, findings=findings)

@@ -35,24 +35,52 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .); - reads stdin")
-    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text", help="report format (default: text)")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or directories (default: .); - reads stdin"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json", "sarif"), default="text", help="report format (default: text)"
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    parser.add_argument("--policy", metavar="FILE", help="policy file (default: phiwarden.toml found in the scanned repository)")
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file (default: phiwarden.toml found in the scanned repository)",
+    )
     parser.add_argument(
         "--min-confidence",
         type=_confidence,
         metavar="0..1",
         help="report findings at or above this confidence (default: the policy's, 0.6)",
     )
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB", help="only scan paths matching GLOB (repeatable)")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB (repeatable)")
-    parser.add_argument("--no-gitignore", action="store_true", help="also scan files that .gitignore excludes")
-    parser.add_argument("-j", "--jobs", type=_jobs, default=0, metavar="N", help="parallel processes (default: one per core)")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only scan paths matching GLOB (repeatable)",
+    )
+    parser.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB (repeatable)"
+    )
+    parser.add_argument(
+        "--no-gitignore", action="store_true", help="also scan files that .gitignore excludes"
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=_jobs, default=0, metavar="N", help="parallel processes (default: one per core)"
+    )
     parser.add_argument("--baseline", metavar="FILE", help="do not report findings recorded in FILE")
-    parser.add_argument("--update-baseline", action="store_true", help="record all current findings in the --baseline file and exit 0")
+    parser.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="record all current findings in the --baseline file and exit 0",
+    )
     parser.add_argument("--stdin-filename", metavar="NAME", help="path to report for text read from stdin")
-    parser.add_argument("--show-tiers", action="store_true", help="text report: list every file with its tier, not only files with findings")
+    parser.add_argument(
+        "--show-tiers",
+        action="store_true",
+        help="text report: list every file with its tier, not only files with findings",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     parser.set_defaults(run=run)
 
@@ -103,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
     from phiwarden.policy import PolicyError, find_policy, load_policy
     from phiwarden.report.formats import to_json, to_sarif, to_text
     from phiwarden.scan import baseline as baseline_module
-    from phiwarden.scan.files import Candidate, Selection, Skipped, collect
-    from phiwarden.scan.runner import FileScanner, ScanReport, run as run_scan, with_min_confidence
+    from phiwarden.scan.files import Selection, Skipped, collect
+    from phiwarden.scan.runner import FileScanner, ScanReport, with_min_confidence
+    from phiwarden.scan.runner import run as run_scan
 
     paths = [Path(p) for p in (args.paths or ["."])]
     reading_stdin = any(str(p) == "-" for p in paths)

@@ -66,12 +66,16 @@ class Engine:
             id_prefix="custom",
         )
         self.classifier = FieldClassifier([*custom_rules, *rules], meta, person)
-        self.keyed = KeyedScanner(self.classifier, {d.id: _custom_check(d) for d in settings.detectors if d.keys})
+        self.keyed = KeyedScanner(
+            self.classifier, {d.id: _custom_check(d) for d in settings.detectors if d.keys}
+        )
         self.min_confidence = settings.min_confidence
         self.salt = settings.fingerprint_salt.encode()
         # A quoted stand-in surname ('Doe', 'Mouse', 'Mustermann') makes its record a placeholder.
         self._placeholder_names = compile_pattern(
-            "[\"'](?i:(?:[a-z]\\.?[ ])?(?:" + literal_alternation(sorted(placeholders().record_surnames)) + "))[\"']"
+            "[\"'](?i:(?:[a-z]\\.?[ ])?(?:"
+            + literal_alternation(sorted(placeholders().record_surnames))
+            + "))[\"']"
         )
 
     def _enabled(self, detector: Detector) -> bool:
@@ -147,7 +151,9 @@ class Engine:
         chosen = _resolve_overlaps(reportable)
         chosen += _propagate(data, chosen, self.min_confidence)
         chosen = _apply_pragmas(data, chosen)
-        return sorted((c for c in chosen if c.confidence >= self.min_confidence), key=lambda c: (c.start, c.end))
+        return sorted(
+            (c for c in chosen if c.confidence >= self.min_confidence), key=lambda c: (c.start, c.end)
+        )
 
     def _drop_placeholder_records(self, data: bytes, candidates: list[Candidate]) -> list[Candidate]:
         """'Mickey' next to 'Mouse', 'John' next to 'Q. Public': a name part of a stand-in record."""
@@ -313,7 +319,9 @@ def _apply_pragmas(data: bytes, chosen: list[Candidate]) -> list[Candidate]:
     return [
         c
         for c in chosen
-        if not any(start <= c.start <= end and (not cats or c.category in cats) for start, end, cats in silenced)
+        if not any(
+            start <= c.start <= end and (not cats or c.category in cats) for start, end, cats in silenced
+        )
     ]
 
 
@@ -322,7 +330,9 @@ def engine_for(policy: Policy) -> Engine:
     return Engine(policy)
 
 
-def scan_text(text: str, *, path: str | os.PathLike[str] | None = None, policy: Policy | None = None) -> list[Finding]:
+def scan_text(
+    text: str, *, path: str | os.PathLike[str] | None = None, policy: Policy | None = None
+) -> list[Finding]:
     """Find PHI and secrets in `text`. Offsets are code points of `text`; values are never returned."""
     engine = engine_for(policy if policy is not None else Policy())
     return engine.scan(text, path=None if path is None else os.fspath(path))

@@ -43,7 +43,7 @@ class FieldClass:
 
 
 def split_words(name: str) -> tuple[str, ...]:
-    """`dateOfBirth` -> (date, of, birth); `TEST_PATIENT_DOB` -> (test, patient, dob); `addr1` -> (addr, 1)."""
+    """`dateOfBirth` -> (date, of, birth); `TEST_PATIENT_DOB` -> (test, patient, dob); `a1` -> (a, 1)."""
     words: list[str] = []
     current: list[str] = []
 
@@ -125,7 +125,10 @@ class FieldClassifier:
             others = [w for i, w in enumerate(words) if i not in matched]
             if any(w in self.meta and w not in rule.ignore_meta for w in others):
                 return None
-            if any(veto[0] in present and _find(words, veto) >= 0 and not set(veto) <= set(phrase) for veto in rule.veto):
+            if any(
+                veto[0] in present and _find(words, veto) >= 0 and not set(veto) <= set(phrase)
+                for veto in rule.veto
+            ):
                 return None
             strength = rule.strength
             if strength != "strong" and any(p[0] in others and _find(others, p) >= 0 for p in self.person):
@@ -135,10 +138,9 @@ class FieldClassifier:
 
 
 # Words too generic to find candidate keys by: every phrase also has a more telling word.
-_GLUE = frozenset(
-    "of no num number id ids date code the a an on at in for by to is 1 2 3 4 5 data info key "
-    "type value home personal contact card".split()
-)
+@functools.cache
+def _glue() -> frozenset[str]:
+    return frozenset(load_data_file("fields.toml")["glue"])
 
 
 def key_stems(rules: Sequence[FieldRule]) -> tuple[frozenset[str], frozenset[str]]:
@@ -152,7 +154,7 @@ def key_stems(rules: Sequence[FieldRule]) -> tuple[frozenset[str], frozenset[str
     for rule in rules:
         target = name_stems if rule.category == "name" else other_stems
         for phrase in rule.words:
-            telling = [w for w in phrase if w not in _GLUE and len(w) > 1]
+            telling = [w for w in phrase if w not in _glue() and len(w) > 1]
             target.update(telling or [w for w in phrase if len(w) > 1])
     return frozenset(name_stems - other_stems), frozenset(other_stems)
 
@@ -172,7 +174,7 @@ def rules_from_data(entries: Sequence[dict[str, object]], *, id_prefix: str) -> 
         rules.append(
             FieldRule(
                 category=category,
-                strength=strength,  # type: ignore[arg-type]  # checked against _STRENGTHS above
+                strength=strength,
                 kind=kind,
                 words=_phrases(str(w) for w in words),
                 veto=_phrases(str(v) for v in veto),

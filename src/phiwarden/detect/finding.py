@@ -53,7 +53,10 @@ def mask(category: str, value: str) -> str:
     if category == "secret":
         visible = 4 if len(value) >= 16 else 0
         return value[:visible] + "*" * min(len(value) - visible, 12)
-    if category in ("ssn", "phone", "fax", "account", "health_plan", "mrn") and sum(c.isdigit() for c in value) >= 8:
+    if (
+        category in ("ssn", "phone", "fax", "account", "health_plan", "mrn")
+        and sum(c.isdigit() for c in value) >= 8
+    ):
         return _keep_last_digits(value, 4)
     return "".join("*" if ch.isalnum() else ch for ch in value)
 

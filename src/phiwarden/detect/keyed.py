@@ -72,8 +72,6 @@ def _pair_pattern(key: str, opener: str) -> Pattern:
     return compile_pattern(rf"{_LEAD}(?P<kq>{_QUOTE})?(?P<key>{key}){_QUOTE}?{_SEP}{opener}")
 
 
-
-
 def _label_pattern(stems: Iterable[str]) -> Pattern:
     """Labels in prose, tickets and logs: "Date of Birth: …", "member id 9919…", "ZIP 22075".
 
@@ -158,6 +156,22 @@ def read_value(data: bytes, open_at: int) -> tuple[int, int, bool] | None:
     return start, close, True
 
 
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Group numbers of a pair pattern; -1 where the pattern has no such group."""
+
+    key: int
+    sep: int
+    open: int
+    quote: int
+    soft: int
+
+    @classmethod
+    def of(cls, pattern: Pattern) -> _Groups:
+        index = pattern.group_index
+        return cls(index["key"], index["sep"], index["open"], index.get("kq", -1), index.get("soft", -1))
+
+
 class KeyedScanner:
     """Finds field-name/value pairs and turns the credible ones into candidates."""
 
@@ -176,35 +190,25 @@ class KeyedScanner:
 
     def iter_values(self, data: bytes) -> Iterator[KeyedValue]:
         for pattern in self._passes:
-            index = pattern.group_index
-            key_group, sep_group, open_group = index["key"], index["sep"], index["open"]
-            quote_group, soft_group = index.get("kq"), index.get("soft")
+            groups = _Groups.of(pattern)
             for m in pattern.finditer(data):
-                item = self._read(m, data, key_group, sep_group, open_group, quote_group, soft_group)
+                item = self._read(m, data, groups)
                 if item is not None:
                     yield item
 
     @staticmethod
-    def _read(
-        m: Match,
-        data: bytes,
-        key_group: int,
-        sep_group: int,
-        open_group: int,
-        quote_group: int | None,
-        soft_group: int | None,
-    ) -> KeyedValue | None:
-        sep_start, sep_end = m.group_span(sep_group)
+    def _read(m: Match, data: bytes, groups: _Groups) -> KeyedValue | None:
+        sep_start, sep_end = m.group_span(groups.sep)
         # `f(dob, x)` is a call; only a quoted key before a comma is a pair: put("dob", "…").
-        if data[sep_start:sep_end] == b"," and (quote_group is None or m.group_span(quote_group)[0] < 0):
+        if data[sep_start:sep_end] == b"," and (groups.quote < 0 or m.group_span(groups.quote)[0] < 0):
             return None
-        soft = soft_group is not None and m.group_span(soft_group)[0] >= 0
-        open_at = m.group_span(soft_group if soft else open_group)[0]  # type: ignore[arg-type]
+        soft = groups.soft >= 0 and m.group_span(groups.soft)[0] >= 0
+        open_at = m.group_span(groups.soft if soft else groups.open)[0]
         found = read_value(data, open_at)
         if found is None:
             return None
         v_start, v_end, quoted = found
-        k_start, k_end = m.group_span(key_group)
+        k_start, k_end = m.group_span(groups.key)
         return KeyedValue(
             data[k_start:k_end].decode("utf-8", "replace"),
             data[v_start:v_end].decode("utf-8", "surrogatepass"),
@@ -224,7 +228,11 @@ class KeyedScanner:
                 verdict = self.classifier.classify(item.key)
                 if verdict is None or (item.soft and verdict.category not in _SOFT_CATEGORIES):
                     continue
-                if item.soft and verdict.category == "date" and verdict.kind not in ("birth", "death", "event"):
+                if (
+                    item.soft
+                    and verdict.category == "date"
+                    and verdict.kind not in ("birth", "death", "event")
+                ):
                     continue
                 # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no.
                 if verdict.category == "secret" and item.separator not in _ASSIGNMENTS:
@@ -239,10 +247,14 @@ class KeyedScanner:
         span = check(item.value, item.quoted, verdict.kind)
         if span is None:
             return None
-        return make_candidate(item.value, item.value_start, span, verdict, f"{rule_prefix}.{verdict.category}")
+        return make_candidate(
+            item.value, item.value_start, span, verdict, f"{rule_prefix}.{verdict.category}"
+        )
 
 
-def make_candidate(value: str, value_start: int, span: ValueSpan, verdict: FieldClass, rule: str) -> Candidate:
+def make_candidate(
+    value: str, value_start: int, span: ValueSpan, verdict: FieldClass, rule: str
+) -> Candidate:
     """A candidate for `value[span]`, where `value` begins at byte `value_start` of the text."""
     head = value[: span.start].encode("utf-8", "surrogatepass")
     body = value[span.start : span.end].encode("utf-8", "surrogatepass")

@@ -13,7 +13,8 @@ from typing import Any
 
 from phiwarden.detect import secrets, validators, values
 from phiwarden.detect.candidate import Candidate
-from phiwarden.detect.rx import KeywordSet, Pattern, PatternError, compile_pattern
+from phiwarden.detect.rx import KeywordSet, PatternError, compile_pattern
+from phiwarden.detect.validators import Validator
 from phiwarden.detect.vocabulary import load_data_file
 
 CATEGORIES = (
@@ -91,7 +92,7 @@ class Detector:
     pattern: str
     description: str = ""
     ignore_case: bool = False
-    validators: tuple[str, ...] = ()
+    validator_names: tuple[str, ...] = ()
     confidence: float = 0.8
     context: tuple[bytes, ...] = ()
     context_window: int = 48
@@ -105,7 +106,7 @@ class Detector:
     # Detectors of one stage share a pass over the text.
     stage: str = ""
     source: str = "builtin"
-    checks: tuple[validators.Validator, ...] = field(default=(), compare=False, repr=False)
+    checks: tuple[Validator, ...] = field(default=(), compare=False, repr=False)
 
     def accept(self, value: str) -> bool:
         if value.lower() in self.placeholders:
@@ -197,12 +198,14 @@ def detector_from_data(
         pattern=pattern,
         description=str(entry.get("description", "")),
         ignore_case=ignore_case,
-        validators=tuple(names),
+        validator_names=tuple(names),
         confidence=confidence,
         context=tuple(w.lower().encode() for w in context),
         context_window=window,
         confidence_without_context=without,
-        placeholders=frozenset(p.lower() for p in _strings(entry.get("placeholders", []), "placeholders", fail)),
+        placeholders=frozenset(
+            p.lower() for p in _strings(entry.get("placeholders", []), "placeholders", fail)
+        ),
         report=report,
         keys=tuple(_strings(entry.get("keys", []), "keys", fail)),
         keywords=tuple(k.lower() for k in keywords),
@@ -249,7 +252,8 @@ class Stage:
         self.pattern = compile_pattern("|".join(parts))
         index = self.pattern.group_index
         self.groups = [
-            (index[f"d{n}"], index.get(f"d{n}_value", index[f"d{n}"]), d) for n, d in enumerate(self.detectors)
+            (index[f"d{n}"], index.get(f"d{n}_value", index[f"d{n}"]), d)
+            for n, d in enumerate(self.detectors)
         ]
 
 
@@ -289,7 +293,9 @@ class PatternSet:
         )
         words = sorted({w for d in self.detectors for w in d.keywords})
         self._triggers = [
-            frozenset(i for i, stage in enumerate(self.stages) if any(w in d.keywords for d in stage.detectors))
+            frozenset(
+                i for i, stage in enumerate(self.stages) if any(w in d.keywords for d in stage.detectors)
+            )
             for w in words
         ]
         self._keywords = KeywordSet([keyword_pattern(w) for w in words]) if words else None

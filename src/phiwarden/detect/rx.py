@@ -128,7 +128,7 @@ class KeywordSet:
 class TextMatch:
     """A match in a `str`, with offsets in characters; groups by name or number."""
 
-    __slots__ = ("_match", "_index")
+    __slots__ = ("_index", "_match")
 
     def __init__(self, match: re2._Match, index: dict[str, int]) -> None:
         self._match = match
@@ -150,6 +150,10 @@ class TextMatch:
     def group(self, group: int | str = 0) -> str | None:
         value = self._match.group(self._number(group))
         return None if value is None else str(value)
+
+    def text(self, group: int | str = 0) -> str:
+        """The group's text, or "" when the group did not take part in the match."""
+        return self.group(group) or ""
 
     def groupdict(self) -> dict[str, str | None]:
         return {name: self.group(name) for name in self._index}

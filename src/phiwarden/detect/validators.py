@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import ipaddress
+import itertools
 from collections.abc import Callable
 
 from phiwarden.detect import vocabulary
@@ -116,7 +117,7 @@ def ssn(value: str) -> bool:
 
 
 def _is_sequential(digits: str) -> bool:
-    steps = {(int(b) - int(a)) % 10 for a, b in zip(digits, digits[1:], strict=False)}
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(digits)}
     return steps in ({1}, {9})
 
 

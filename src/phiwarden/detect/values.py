@@ -38,7 +38,10 @@ _MONTHS = {
     "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
 }  # fmt: skip
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:\s?[AaPp]\.?[Mm]\.?)?(?:\s?Z|\s?[+-]\d{2}:?\d{2}|\s?UTC)?)?"
+_TIME = (
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:\s?[AaPp]\.?[Mm]\.?)?"
+    r"(?:\s?Z|\s?[+-]\d{2}:?\d{2}|\s?UTC)?)?"
+)
 
 # One pattern per family of date spellings, each with y/m/d groups of its own.
 DATE_PATTERN = ShortTextPattern(
@@ -47,8 +50,16 @@ DATE_PATTERN = ShortTextPattern(
     r"|(?P<us>(?P<m3>\d{1,2})([/-])(?P<d3>\d{1,2})[/-](?P<y3>\d{4}|\d{2})" + _TIME + ")"
     r"|(?P<dot>(?P<d4>\d{1,2})\.(?P<m4>\d{1,2})\.(?P<y4>\d{4})" + _TIME + ")"
     r"|(?P<compact>(?P<y5>(?:18|19|20)\d{2})(?P<m5>0[1-9]|1[0-2])(?P<d5>0[1-9]|[12]\d|3[01])(?:\d{2}(?:\d{2}(?:\d{2})?)?)?(?:[.]\d{1,4})?(?:[+-]\d{4})?)"
-    r"|(?P<mdy>(?i:(?P<mn6>" + _MONTH_NAMES + r"))\.?\s+(?P<d6>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y6>\d{4})" + _TIME + ")"
-    r"|(?P<dmy>(?P<d7>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?i:(?P<mn7>" + _MONTH_NAMES + r"))\.?,?[\s-]+(?P<y7>\d{4}|\d{2})" + _TIME + ")"
+    r"|(?P<mdy>(?i:(?P<mn6>"
+    + _MONTH_NAMES
+    + r"))\.?\s+(?P<d6>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y6>\d{4})"
+    + _TIME
+    + ")"
+    r"|(?P<dmy>(?P<d7>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?i:(?P<mn7>"
+    + _MONTH_NAMES
+    + r"))\.?,?[\s-]+(?P<y7>\d{4}|\d{2})"
+    + _TIME
+    + ")"
     r"|(?P<ctor>(?:[A-Za-z_][\w.]*\.)?(?:of|date|datetime|DateTime|DateOnly|Date|new|LocalDate|LocalDateTime|Date\.new|Time\.new|DateTime\.new|datetime\.date|datetime\.datetime|parse|Parse|fromisoformat)\s*[(]\s*"
     r"(?P<y9>\d{4})\s*,\s*(?:time\.)?(?P<m9>\d{1,2}|[A-Z][a-z]+)\s*,\s*(?P<d9>\d{1,2})[^)\r\n]{0,40}[)])"
     r"|(?P<newdate>new\s+Date\s*[(]\s*(?P<y10>\d{4})\s*,\s*(?P<m10>\d{1,2})\s*,\s*(?P<d10>\d{1,2})[^)\r\n]{0,40}[)])"
@@ -77,18 +88,18 @@ def parse_date(text: str, pos: int = 0) -> tuple[int, int, dt.date] | None:
     for y, mo, d in fields:
         if groups.get(y) is None:
             continue
-        month_text = groups[mo]
+        month_text = groups[mo] or ""
         month = int(month_text) if month_text.isdigit() else _MONTHS.get(month_text.lower(), 0)
         if y == "y10":
             month += 1  # JavaScript months count from zero
-        year, day = _year(groups[y]), int(groups[d])
+        year, day = _year(groups[y] or "0"), int(groups[d] or "0")
         if not (validators.calendar_date(year, month, day) and validators.plausible_year(year)):
             return None
         start, end = m.span()
         # "2023-01-05" inside "2023-01-05-build" or "1.2.2024.5" is part of something else.
         if end < len(text) and _WORD_AFTER.match(text, end) and groups.get("ctor") is None:
             after = text[end]
-            if after.isalnum() or after in "/-" and end + 1 < len(text) and text[end + 1].isdigit():
+            if after.isalnum() or (after in "/-" and end + 1 < len(text) and text[end + 1].isdigit()):
                 return None
         return start, end, dt.date(year, month, day)
     return None
@@ -118,23 +129,18 @@ def check_date(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 
 # --- names -----------------------------------------------------------------------------------------
 
-_PARTICLES = frozenset(
-    "van von de der den del della dela di du la le dos das do bin binti bint ibn al el y e st st. mc mac "
-    "ap ben bat ter ten op".split()
-)
-
 
 @functools.cache
-def _word_lists() -> tuple[frozenset[str], frozenset[str]]:
+def _word_lists() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     data = load_data_file("words.toml")
-    return frozenset(data["never"]), frozenset(data["common"])
+    return frozenset(data["never"]), frozenset(data["common"]), frozenset(data["particles"])
 
 
 def _is_name_token(token: str) -> bool:
     core = token.strip(".'’-\\")
     if not core:
         return False
-    if core.lower() in _PARTICLES:
+    if core.lower() in _particles():
         return True
     letters = [ch for ch in core if ch.isalpha()]
     if len(letters) < 1 or any(not (ch.isalpha() or ch in "'’-.\\" or _is_mark(ch)) for ch in core):
@@ -153,7 +159,31 @@ def name_tokens(value: str) -> list[str]:
 
 
 # Capitalised word parts that real names have after a prefix: McDonald, DeShawn, O'Brien, LaToya.
-_NAME_PREFIXES = ("Mc", "Mac", "O'", "O’", "D'", "D’", "Di", "De", "Da", "Du", "La", "Le", "Van", "Von", "St", "Fitz", "Ben", "Al", "El")
+_NAME_PREFIXES = (
+    "Mc",
+    "Mac",
+    "O'",
+    "O’",
+    "D'",
+    "D’",
+    "Di",
+    "De",
+    "Da",
+    "Du",
+    "La",
+    "Le",
+    "Van",
+    "Von",
+    "St",
+    "Fitz",
+    "Ben",
+    "Al",
+    "El",
+)
+
+
+def _particles() -> frozenset[str]:
+    return _word_lists()[2]
 
 
 def _camel_identifier(token: str) -> bool:
@@ -174,30 +204,28 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     part, where a surname that is also a word is still a surname.
     """
     text = value.strip()
-    if not 2 <= len(text) <= 80 or any(ch.isdigit() or ch in "@/_=<>{}()[]|:;#$%*+!?\"\t\n" for ch in text):
+    if not 2 <= len(text) <= 80 or any(ch.isdigit() or ch in '@/_=<>{}()[]|:;#$%*+!?"\t\n' for ch in text):
         return False
     tokens = name_tokens(text)
     if not min_tokens <= len(tokens) <= 6 or not all(_is_name_token(t) for t in tokens):
         return False
     lowered = [t.strip(".'’-\\").lower() for t in tokens]
-    if all(t in _PARTICLES for t in lowered):
+    if all(t in _particles() for t in lowered):
         return False
-    never, common = _word_lists()
+    never, common, _ = _word_lists()
     data = placeholders()
     if any(t in never or t in data.name_words for t in lowered):
         return False
     if name_key(text) in data.full_names:
         return False
-    if not allow_common and all(t in common or t in _PARTICLES or len(t) <= 1 for t in lowered):
+    if not allow_common and all(t in common or t in _particles() or len(t) <= 1 for t in lowered):
         return False
     if any(_camel_identifier(t.strip(".'’-\\")) for t in tokens):
         return False
     return any(len(t) >= 2 for t in lowered)
 
 
-_NAME_RUN = ShortTextPattern(
-    r"\s*(?P<name>[\pL\pM'’.\\-]+(?:(?:[ ]|,[ ]?|\^)[\pL\pM'’.\\-]+){0,5})"
-)
+_NAME_RUN = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.\\-]+(?:(?:[ ]|,[ ]?|\^)[\pL\pM'’.\\-]+){0,5})")
 # In unquoted text a name ends where the next field starts: "Min, lname=Ren" or "Joao Costa, dob=...".
 _NEXT_FIELD = ShortTextPattern(r",\s*[\w.-]+\s*[=:]")
 
@@ -235,7 +263,8 @@ def check_name(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 
 _SSN = ShortTextPattern(r"\s*(?P<v>\d{3}([- ]?)\d{2}([- ]?)\d{4})")
 _PHONE = ShortTextPattern(
-    r"\s*(?i:tel:|phone:|cell:|mobile:)?\s*(?P<v>(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ]?)\d{3}[-. ]?\d{4}(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?"
+    r"\s*(?i:tel:|phone:|cell:|mobile:)?\s*(?P<v>(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ]?)\d{3}[-. ]?\d{4}"
+    r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?"
     r"|\+\d{1,3}[-. ]?(?:\(?\d{1,4}\)?[-. ]?){1,5}\d{2,4})"
 )
 _EMAIL = ShortTextPattern(
@@ -272,14 +301,14 @@ def check_ssn(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
         return None
     if m.group(2) != m.group(3):  # mixed separators: "123-45 6789"
         return None
-    return ValueSpan(*m.span("v")) if validators.ssn(m.group("v")) else None
+    return ValueSpan(*m.span("v")) if validators.ssn(m.text("v")) else None
 
 
 def check_phone(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _PHONE.match(raw)
     if m is None or not _whole(raw, quoted, *m.span("v")):
         return None
-    value = m.group("v")
+    value = m.text("v")
     if validators.toll_free(value) or not validators.phone(value):
         return None
     return ValueSpan(*m.span("v"))
@@ -289,7 +318,7 @@ def check_email(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _EMAIL.match(raw)
     if m is None or not _whole(raw, quoted, *m.span("v")):
         return None
-    return ValueSpan(*m.span("v")) if is_personal_email(m.group("v")) else None
+    return ValueSpan(*m.span("v")) if is_personal_email(m.text("v")) else None
 
 
 def is_personal_email(address: str) -> bool:
@@ -302,20 +331,22 @@ def is_personal_email(address: str) -> bool:
     if any(label in data.email_domain_words for label in domain.split(".")):
         return False
     base = local.split("+", 1)[0]
-    return base not in data.email_role_local_parts and not base.startswith(("noreply", "no-reply", "donotreply"))
+    return base not in data.email_role_local_parts and not base.startswith(
+        ("noreply", "no-reply", "donotreply")
+    )
 
 
 def check_zip(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _ZIP.match(raw)
     if m is None or not _whole(raw, quoted, *m.span("v")):
         return None
-    return ValueSpan(*m.span("v")) if validators.zip_code(m.group("v")) else None
+    return ValueSpan(*m.span("v")) if validators.zip_code(m.text("v")) else None
 
 
 def check_ip(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     for pattern in (_IPV4, _IPV6):
         m = pattern.match(raw)
-        if m is not None and validators.public_ip(m.group("v")):
+        if m is not None and validators.public_ip(m.text("v")):
             end = m.end("v")
             if raw[end : end + 1] == ":" and raw[end + 1 : end + 2].isdigit():  # ip:port
                 return ValueSpan(*m.span("v"))
@@ -329,13 +360,16 @@ def is_placeholder_identifier(value: str) -> bool:
     if value.lower() in data.example_identifiers:
         return True
     digits = validators.digits_of(value)
-    if len(digits) >= 4 and (len(set(digits)) == 1 or digits in ("1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890")):
+    if len(digits) >= 4 and (
+        len(set(digits)) == 1
+        or digits in ("1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890")
+    ):
         return True
     lowered = value.lower()
     tokens = "".join(ch if ch.isalnum() else " " for ch in lowered).split()
     if {t for t in tokens if t.isalpha()} & data.identifier_words:
         return True
-    return "xxx" in lowered or "000000" in digits and len(set(digits)) <= 2
+    return "xxx" in lowered or ("000000" in digits and len(set(digits)) <= 2)
 
 
 def _is_number(value: str) -> bool:
@@ -365,10 +399,14 @@ def _check_identifier(min_digits: int, min_length: int) -> ValueCheck:
         m = _IDENTIFIER.match(raw)
         if m is None or not _whole(raw, quoted, *m.span("v")):
             return None
-        value = m.group("v")
+        value = m.text("v")
         if parse_date(value) is not None and len(value) <= 10:
             return None
-        return ValueSpan(*m.span("v")) if identifier_shape(value, min_digits=min_digits, min_length=min_length) else None
+        return (
+            ValueSpan(*m.span("v"))
+            if identifier_shape(value, min_digits=min_digits, min_length=min_length)
+            else None
+        )
 
     return check
 
@@ -380,7 +418,9 @@ check_license = _check_identifier(min_digits=3, min_length=5)
 check_other_id = _check_identifier(min_digits=3, min_length=5)
 _check_device_serial = _check_identifier(min_digits=2, min_length=5)
 
-_UDI = ShortTextPattern(r"\s*(?P<v>\(01\)\d{14}(?:\(\d{2,4}\)[^()\s\"']{1,20}){0,6}|\+[A-Z]\d{3}[A-Z0-9]{1,18}(?:/[A-Z0-9$+%]{1,30})?|01\d{14}(?:1[01]\d{6}|17\d{6}|10[A-Z0-9]{1,20}|21[A-Z0-9]{1,20}){1,4})")
+_UDI = ShortTextPattern(
+    r"\s*(?P<v>\(01\)\d{14}(?:\(\d{2,4}\)[^()\s\"']{1,20}){0,6}|\+[A-Z]\d{3}[A-Z0-9]{1,18}(?:/[A-Z0-9$+%]{1,30})?|01\d{14}(?:1[01]\d{6}|17\d{6}|10[A-Z0-9]{1,20}|21[A-Z0-9]{1,20}){1,4})"
+)
 
 
 def udi_is_real(value: str) -> bool:
@@ -392,7 +432,7 @@ def udi_is_real(value: str) -> bool:
 def check_device(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _UDI.match(raw)
     if m is not None:
-        return ValueSpan(*m.span("v")) if udi_is_real(m.group("v")) else None
+        return ValueSpan(*m.span("v")) if udi_is_real(m.text("v")) else None
     return _check_device_serial(raw, quoted, kind)
 
 
@@ -402,13 +442,13 @@ _PLATE = ShortTextPattern(r"\s*(?P<v>[A-Z0-9]{1,4}[- ]?[A-Z0-9]{1,5})")
 
 def check_vehicle(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _VIN.match(raw)
-    if m is not None and _whole(raw, quoted, *m.span("v")) and validators.vin_shape(m.group("v")):
-        if is_placeholder_identifier(m.group("v")):
+    if m is not None and _whole(raw, quoted, *m.span("v")) and validators.vin_shape(m.text("v")):
+        if is_placeholder_identifier(m.text("v")):
             return None
-        return ValueSpan(*m.span("v"), 1.0 if validators.vin(m.group("v")) else 0.9)
+        return ValueSpan(*m.span("v"), 1.0 if validators.vin(m.text("v")) else 0.9)
     m = _PLATE.match(raw)
     if m is not None and _whole(raw, quoted, *m.span("v")):
-        value = m.group("v")
+        value = m.text("v")
         if 4 <= len(value) <= 9 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
             return None if is_placeholder_identifier(value) else ValueSpan(*m.span("v"), 0.8)
     return None
@@ -439,7 +479,9 @@ _STREET_NAME_FIRST = ShortTextPattern(
     r"(?:no\.?\s*|#\s*)?\d{1,5}[A-Za-z]?(?:[-/]\d{1,4})?"
     r"(?:,?\s*(?:col\.?|colonia|int\.?|interior|depto\.?|piso|apt\.?|bairro)\s+[\pL\pM\d .'’-]{1,40})?)"
 )
-_LOOSE_STREET = ShortTextPattern(r"\s*(?P<v>\d{1,6}[A-Za-z]?\s+[\pL][\pL\d'’. -]{2,60}|[\pL][\pL'’. -]{2,40}\s+\d{1,5}[A-Za-z]?)")
+_LOOSE_STREET = ShortTextPattern(
+    r"\s*(?P<v>\d{1,6}[A-Za-z]?\s+[\pL][\pL\d'’. -]{2,60}|[\pL][\pL'’. -]{2,40}\s+\d{1,5}[A-Za-z]?)"
+)
 _PLACE = ShortTextPattern(r"\s*(?P<v>\pL[\pL\pM'’.-]*(?:\s+\pL[\pL\pM'’.-]*){0,3})")
 
 
@@ -455,17 +497,17 @@ def _is_place(value: str) -> bool:
     tokens = value.split()
     if not tokens or len(value) > 40 or is_placeholder_place(value):
         return False
-    never, common = _word_lists()
+    common = _word_lists()[1]
     lowered = [t.strip(".").lower() for t in tokens]
     if all(t in common for t in lowered) and lowered[-1] not in ("county", "parish", "borough"):
         return False
-    return all(t[0].isupper() or t.lower() in _PARTICLES or not t[0].isalpha() for t in tokens)
+    return all(t[0].isupper() or t.lower() in _particles() or not t[0].isalpha() for t in tokens)
 
 
 def check_address(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _STREET.match(raw)
     if m is not None:
-        value = m.group("v")
+        value = m.text("v")
         end = m.end("v")
         # Let a unit number or a trailing ", Apt. 429" ride along in a quoted value.
         if quoted and raw[end:].strip():
@@ -478,12 +520,12 @@ def check_address(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
         return ValueSpan(m.start("v"), end)
     nm = _STREET_NAME_FIRST.match(raw)
     if nm is not None and (not quoted or not raw[nm.end("v") :].strip()):
-        return None if is_placeholder_place(nm.group("v") or "") else ValueSpan(*nm.span("v"))
+        return None if is_placeholder_place(nm.text("v") or "") else ValueSpan(*nm.span("v"))
     if kind == "place":
         pm = _PLACE.match(raw)
         if pm is None:
             return None
-        value = pm.group("v").rstrip(".")
+        value = pm.text("v").rstrip(".")
         if quoted and raw.strip() != value:
             return None
         if not _is_place(value):
@@ -526,7 +568,7 @@ def check_url(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _URL.match(raw)
     if m is None:
         return None
-    return ValueSpan(*m.span("v")) if url_carries_identifier(m.group("v")) else None
+    return ValueSpan(*m.span("v")) if url_carries_identifier(m.text("v")) else None
 
 
 _SECRET_VALUE = ShortTextPattern(r"\s*(?P<v>[^\s\"'`,;]{6,512})")
@@ -548,6 +590,8 @@ def _looks_like_code(value: str) -> bool:
 def _looks_like_words(value: str) -> bool:
     tokens = "".join(ch if ch.isalnum() else " " for ch in value).split()
     return len(tokens) >= 3 and all(t.isalpha() and t.islower() for t in tokens)
+
+
 _ENV_REFERENCE = ShortTextPattern(
     r"(?i)^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|%[A-Z_]+%|\$\([^)]*\)|env\(|os\.(?:environ|getenv)|process\.env|ENV\[|System\.getenv|secrets?\.|vault:|ref\+|arn:aws:secretsmanager|\{\{)"
 )
@@ -584,7 +628,7 @@ def check_secret(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _SECRET_VALUE.match(raw)
     if m is None:
         return None
-    value = m.group("v") or ""
+    value = m.text("v") or ""
     if quoted and raw.strip() != value:
         # A quoted credential with spaces is a sentence, not a secret.
         return None

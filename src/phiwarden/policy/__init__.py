@@ -1,7 +1,7 @@
 """The policy file, `phiwarden.toml`: what is detected, scanned, classified, allowed and audited."""
 
-from phiwarden.policy.loader import POLICY_FILE, find_policy, load_policy, parse_policy
 from phiwarden.policy.audit import AuditSettings
+from phiwarden.policy.loader import POLICY_FILE, find_policy, load_policy, parse_policy
 from phiwarden.policy.model import (
     ClassifySettings,
     DetectionSettings,

@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 
 from phiwarden.detect.registry import CATEGORIES, DetectorError, builtin_detectors, detector_from_data
-from phiwarden.policy.locate import key_lines
 from phiwarden.policy import audit, repo
+from phiwarden.policy.locate import key_lines
 from phiwarden.policy.model import (
     DEFAULT_FINGERPRINT_SALT,
     DEFAULT_MAX_FILE_BYTES,
@@ -61,10 +61,14 @@ def parse_policy(text: str, *, source: str = POLICY_FILE) -> Policy:
         raise PolicyError(f"not valid TOML: {message}", source=source, line=line) from None
     document = Document(data, key_lines(text), source)
     root = document.root()
-    root.only(("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit", "repo"))
+    root.only(
+        ("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit", "repo")
+    )
     version = root.integer("version", 1)
     if version not in SUPPORTED_VERSIONS:
-        raise root.error("version", f"this phiwarden reads policy version {SUPPORTED_VERSIONS[-1]}, got {version}")
+        raise root.error(
+            "version", f"this phiwarden reads policy version {SUPPORTED_VERSIONS[-1]}, got {version}"
+        )
     return Policy(
         source=source,
         version=version,
@@ -84,9 +88,9 @@ def _detection(root: Table) -> DetectionSettings:
     builtin, macros = builtin_detectors()
     known_rules = {d.id for d in builtin}
     custom = []
-    for entry in root.tables("detector"):
+    for index, entry in enumerate(root.tables("detector")):
         try:
-            detector = detector_from_data(entry.data, index=entry.path[-1], macros=macros, source=root.document.source)  # type: ignore[arg-type]
+            detector = detector_from_data(entry.data, index=index, macros=macros, source=root.document.source)
         except DetectorError as exc:
             raise entry.error(exc.field, str(exc)) from None
         if detector.id in known_rules:
@@ -96,7 +100,9 @@ def _detection(root: Table) -> DetectionSettings:
     disabled = table.strings("disable")
     for index, name in enumerate(disabled):
         if name not in known_rules and name not in CATEGORIES:
-            raise table.document.error((*table.path, "disable", index), f"{name!r} is neither a detector id nor a category")
+            raise table.document.error(
+                (*table.path, "disable", index), f"{name!r} is neither a detector id nor a category"
+            )
     return DetectionSettings(
         min_confidence=table.number("min_confidence", DEFAULT_MIN_CONFIDENCE, minimum=0.0, maximum=1.0),
         disabled=frozenset(disabled),

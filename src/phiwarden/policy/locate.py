@@ -93,7 +93,7 @@ def key_lines(document: str) -> dict[KeyPath, int]:
     array_counts: dict[KeyPath, int] = {}
     for number, line in _lines(document):
         if line.startswith("[["):
-            path = tuple(_split_key(line[2 : line.index("]]")]))
+            path: KeyPath = tuple(_split_key(line[2 : line.index("]]")]))
             index = array_counts.get(path, -1) + 1
             array_counts[path] = index
             table = (*path, index)

@@ -16,7 +16,9 @@ from phiwarden.policy.locate import KeyPath, line_of
 class PolicyError(ValueError):
     """An invalid policy file: the message names the file, the line and the key."""
 
-    def __init__(self, message: str, *, source: str = "phiwarden.toml", line: int | None = None, key: str = "") -> None:
+    def __init__(
+        self, message: str, *, source: str = "phiwarden.toml", line: int | None = None, key: str = ""
+    ) -> None:
         self.source = source
         self.line = line
         self.key = key
@@ -100,7 +102,9 @@ class Table:
             raise self.error(key, f"expected true or false, got {_kind(value)}")
         return value
 
-    def integer(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(
+        self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected a whole number, got {_kind(value)}")
@@ -138,10 +142,19 @@ class Table:
             parsed = parse_size(value)
             if parsed is not None:
                 return parsed
-        raise self.error(key, f"expected a size such as 67108864 or \"64MiB\", got {value!r}")
+        raise self.error(key, f'expected a size such as 67108864 or "64MiB", got {value!r}')
 
 
-_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
 
 
 def parse_size(text: str) -> int | None:

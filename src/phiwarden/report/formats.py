@@ -15,13 +15,27 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/phiwarden/phiwarden"
 
 _CATEGORY_TEXT = {
-    "name": "personal name", "address": "street address or place", "zip": "ZIP code", "date": "date about a person",
-    "phone": "phone number", "fax": "fax number", "email": "email address", "ssn": "Social Security number",
-    "mrn": "medical record number", "health_plan": "health plan beneficiary number", "account": "account number",
-    "license": "certificate or licence number", "vehicle": "vehicle identifier", "device": "device identifier",
-    "url": "URL with a record identifier", "ip": "IP address", "biometric": "biometric identifier",
-    "photo": "photograph", "other_id": "other unique identifier", "secret": "credential",
-}  # fmt: skip
+    "name": "personal name",
+    "address": "street address or place",
+    "zip": "ZIP code",
+    "date": "date about a person",
+    "phone": "phone number",
+    "fax": "fax number",
+    "email": "email address",
+    "ssn": "Social Security number",
+    "mrn": "medical record number",
+    "health_plan": "health plan beneficiary number",
+    "account": "account number",
+    "license": "certificate or licence number",
+    "vehicle": "vehicle identifier",
+    "device": "device identifier",
+    "url": "URL with a record identifier",
+    "ip": "IP address",
+    "biometric": "biometric identifier",
+    "photo": "photograph",
+    "other_id": "other unique identifier",
+    "secret": "credential",
+}
 
 
 def to_json(report: ScanReport) -> str:
@@ -57,7 +71,8 @@ def to_text(report: ScanReport, *, show_tiers: bool = False, color: bool = False
         lines.append(f"{bold}{result.path}{reset}  [{tier}] {dim}{reasons}{reset}")
         for f in result.findings:
             where = f.binary_tag or f"{f.line}:{f.column}"
-            lines.append(f"  {where:<9} {red}{f.category:<11}{reset} {f.preview:<24} {dim}{f.rule} ({f.confidence:.2f}){reset}")
+            detail = f"{dim}{f.rule} ({f.confidence:.2f}){reset}"
+            lines.append(f"  {where:<9} {red}{f.category:<11}{reset} {f.preview:<24} {detail}")
         if result.note:
             lines.append(f"  {dim}note: {result.note}{reset}")
     skipped = report.all_skipped()
@@ -72,12 +87,15 @@ def to_text(report: ScanReport, *, show_tiers: bool = False, color: bool = False
     categories = ", ".join(f"{n} {c}" for c, n in Counter(f.category for f in report.findings).most_common())
     lines.append("")
     lines.append(
-        f"{summary['findings']} finding(s) in {summary['files_with_findings']} of {summary['files_scanned']} file(s)"
+        f"{summary['findings']} finding(s) in {summary['files_with_findings']} "
+        f"of {summary['files_scanned']} file(s)"
         + (f" ({categories})" if categories else "")
         + f"; {summary['bytes_scanned'] / 1e6:.1f} MB in {summary['seconds']:.2f}s"
     )
     tiers = summary["tiers"]
-    lines.append(f"tiers: {tiers['restricted']} restricted, {tiers['internal']} internal, {tiers['public']} public")
+    lines.append(
+        f"tiers: {tiers['restricted']} restricted, {tiers['internal']} internal, {tiers['public']} public"
+    )
     extra = []
     if summary["suppressed_by_baseline"]:
         extra.append(f"{summary['suppressed_by_baseline']} in the baseline")
@@ -108,12 +126,17 @@ def to_sarif(report: ScanReport) -> str:
     rules = []
     for rule_id in rule_ids:
         category = next(f.category for f in report.findings if f.rule == rule_id)
-        description = known.get(rule_id, {}).get("description") or f"{_CATEGORY_TEXT.get(category, category)} ({rule_id})"
+        description = (
+            known.get(rule_id, {}).get("description")
+            or f"{_CATEGORY_TEXT.get(category, category)} ({rule_id})"
+        )
         rules.append(
             {
                 "id": rule_id,
                 "name": rule_id.replace(".", "_"),
-                "shortDescription": {"text": f"{_CATEGORY_TEXT.get(category, category).capitalize()} in source"},
+                "shortDescription": {
+                    "text": f"{_CATEGORY_TEXT.get(category, category).capitalize()} in source"
+                },
                 "fullDescription": {"text": description},
                 "help": {
                     "text": (
@@ -171,7 +194,9 @@ def to_sarif(report: ScanReport) -> str:
         {
             "level": "warning",
             "message": {"text": f"not scanned: {s.reason}"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": s.display, "uriBaseId": "%SRCROOT%"}}}],
+            "locations": [
+                {"physicalLocation": {"artifactLocation": {"uri": s.display, "uriBaseId": "%SRCROOT%"}}}
+            ],
         }
         for s in report.all_skipped()
     ]

@@ -33,9 +33,15 @@ class Baseline:
             raise BaselineError(f"{path}: no such baseline file (create it with --update-baseline)") from None
         except (OSError, ValueError) as exc:
             raise BaselineError(f"{path}: not a readable baseline: {exc}") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("findings"), list):
-            raise BaselineError(f"{path}: not a phiwarden baseline (expected \"format\": \"{FORMAT}\")")
-        return cls(frozenset(str(item.get("fingerprint")) for item in data["findings"] if isinstance(item, dict)))
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FORMAT
+            or not isinstance(data.get("findings"), list)
+        ):
+            raise BaselineError(f'{path}: not a phiwarden baseline (expected "format": "{FORMAT}")')
+        return cls(
+            frozenset(str(item.get("fingerprint")) for item in data["findings"] if isinstance(item, dict))
+        )
 
     def apply(self, files: list[FileResult]) -> None:
         """Drop findings already in the baseline, counting them per file."""

@@ -33,8 +33,8 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    include: pathspec.PathSpec | None
-    exclude: pathspec.PathSpec | None
+    include: pathspec.GitIgnoreSpec | None
+    exclude: pathspec.GitIgnoreSpec | None
     respect_gitignore: bool
 
     @classmethod
@@ -78,7 +78,6 @@ class _Ignores:
         return verdict
 
 
-
 def _repo_root(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         if (directory / ".git").exists():
@@ -98,7 +97,9 @@ def walk(root: Path, selection: Selection, skipped: list[Skipped]) -> Iterator[C
     yield from _walk_dir(root, "", selection, ignores, skipped)
 
 
-def _walk_dir(directory: Path, relative: str, selection: Selection, ignores: _Ignores, skipped: list[Skipped]) -> Iterator[Candidate]:
+def _walk_dir(
+    directory: Path, relative: str, selection: Selection, ignores: _Ignores, skipped: list[Skipped]
+) -> Iterator[Candidate]:
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
@@ -152,7 +153,9 @@ def collect(paths: list[Path], selection: Selection, skipped: list[Skipped]) -> 
         if path.is_dir():
             prefix = _display(path, root)
             for item in walk(path, selection, skipped):
-                found.append(Candidate(item.path, f"{prefix}/{item.display}" if prefix != "." else item.display))
+                found.append(
+                    Candidate(item.path, f"{prefix}/{item.display}" if prefix != "." else item.display)
+                )
         elif path.exists():
             found.append(Candidate(path, _display(path, root)))
         else:

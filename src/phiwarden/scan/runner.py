@@ -67,13 +67,17 @@ class FileScanner:
         self.engine = engine_for(policy)
         self.classifier = classifier_for(policy)
         self.salt = policy.detection.fingerprint_salt.encode()
-        self.allowed = pathspec.GitIgnoreSpec.from_lines(policy.scan.allow_paths) if policy.scan.allow_paths else None
+        self.allowed = (
+            pathspec.GitIgnoreSpec.from_lines(policy.scan.allow_paths) if policy.scan.allow_paths else None
+        )
 
     def scan_path(self, path: Path, display: str) -> FileResult:
         try:
             size = path.stat().st_size
             if size > self.policy.scan.max_file_bytes:
-                return FileResult(display, size, skipped=f"larger than the {self.policy.scan.max_file_bytes} byte limit")
+                return FileResult(
+                    display, size, skipped=f"larger than the {self.policy.scan.max_file_bytes} byte limit"
+                )
             data = path.read_bytes()
         except OSError as exc:
             return FileResult(display, skipped=f"unreadable: {exc.strerror or exc}")
@@ -132,17 +136,16 @@ class FileScanner:
 
 
 # Each worker process keeps its own scanner; the policy arrives once, through the initializer.
-_worker: FileScanner | None = None
+_WORKER: dict[str, FileScanner] = {}
 
 
 def _init_worker(policy: Policy) -> None:
-    global _worker
-    _worker = FileScanner(policy)
+    _WORKER["scanner"] = FileScanner(policy)
 
 
 def _scan_chunk(items: list[tuple[str, str]]) -> list[FileResult]:
-    assert _worker is not None
-    return [_worker.scan_path(Path(path), display) for path, display in items]
+    scanner = _WORKER["scanner"]
+    return [scanner.scan_path(Path(path), display) for path, display in items]
 
 
 def _chunks(items: Sequence[Candidate], size: int) -> Iterator[list[tuple[str, str]]]:
@@ -175,7 +178,9 @@ def scan_files(
         return results
     chunk = max(1, min(64, total // (jobs * 8)))
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(policy,)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(policy,)
+    ) as pool:
         futures = [pool.submit(_scan_chunk, items) for items in _chunks(candidates, chunk)]
         for future in concurrent.futures.as_completed(futures):
             batch = future.result()
@@ -190,7 +195,9 @@ def scan_files(
 def with_min_confidence(policy: Policy, min_confidence: float | None) -> Policy:
     if min_confidence is None:
         return policy
-    return dataclasses.replace(policy, detection=dataclasses.replace(policy.detection, min_confidence=min_confidence))
+    return dataclasses.replace(
+        policy, detection=dataclasses.replace(policy.detection, min_confidence=min_confidence)
+    )
 
 
 def run(
@@ -204,4 +211,6 @@ def run(
 ) -> ScanReport:
     started = time.perf_counter()
     files = scan_files(candidates, policy, jobs=jobs, progress=progress)
-    return ScanReport(str(root), files, list(skipped), time.perf_counter() - started, policy.detection.min_confidence)
+    return ScanReport(
+        str(root), files, list(skipped), time.perf_counter() - started, policy.detection.min_confidence
+    )

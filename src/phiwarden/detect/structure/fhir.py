@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from phiwarden.detect.fields import FieldClass
 from phiwarden.detect.rx import compile_pattern
+from phiwarden.detect.vocabulary import load_data_file
 
 _VALUE = compile_pattern(
     r"\"value\"\s*:\s*\"(?P<json>[^\"\\\r\n]{1,200})\""
@@ -28,14 +29,7 @@ _SCOPED = compile_pattern(
     r"\s*:\s*\"(?P<value>[^\"\\\r\n]{1,120})\""
 )
 # Resources that describe a patient's care; their dates are "dates directly related to an individual".
-_PATIENT_RESOURCES = frozenset(
-    "Encounter EpisodeOfCare Coverage Claim ClaimResponse ExplanationOfBenefit Procedure Condition "
-    "Observation DiagnosticReport MedicationRequest MedicationStatement MedicationAdministration "
-    "MedicationDispense Immunization AllergyIntolerance ServiceRequest Appointment CarePlan "
-    "DocumentReference Specimen Device Communication Consent FamilyMemberHistory RiskAssessment Goal "
-    "DeviceRequest DeviceUseStatement NutritionOrder CoverageEligibilityRequest QuestionnaireResponse "
-    "Account Invoice ChargeItem ImagingStudy Media CareTeam ClinicalImpression DetectedIssue".split()
-)
+_PATIENT_RESOURCES = frozenset(load_data_file("fhir.toml")["patient_resources"])
 _DEVICE_KEYS = frozenset({b"serialNumber", b"lotNumber", b"deviceIdentifier", b"carrierHRF"})
 
 
@@ -46,11 +40,11 @@ def _field(category: str, kind: str = "") -> FieldClass:
 # Identifier systems and v2-0203 type codes, checked in order against the object holding the value.
 _MARKERS: tuple[tuple[bytes, FieldClass], ...] = (
     (b"us-ssn", _field("ssn")),
-    (b"2.16.840.1.113883.4.1\"", _field("ssn")),
+    (b'2.16.840.1.113883.4.1"', _field("ssn")),
     (b"us-mbi", _field("health_plan")),
     (b"us-medicare", _field("health_plan")),
     (b"us-npi", FieldClass("", "strong", "", "")),  # a provider's id: not PHI
-    (b"2.16.840.1.113883.4.6\"", FieldClass("", "strong", "", "")),
+    (b'2.16.840.1.113883.4.6"', FieldClass("", "strong", "", "")),
     (b"passport", _field("other_id")),
     (b"driver", _field("license")),
     (b"2.16.840.1.113883.4.3.", _field("license")),
@@ -131,11 +125,13 @@ def iter_values(data: bytes) -> Iterator[tuple[FieldClass, bytes, int]]:
             if v_start < 0:
                 continue
             value = data[v_start:v_end]
-            if group == "cda":
-                context = data[m.start : m.end]
-            else:
-                context = _enclosing(data, v_start)
-            verdict = _classify(context, value, inside_identifier=b'"identifier"' in data[max(0, m.start - _LOOK_BACK) : m.start] or b"<identifier" in context)
+            context = data[m.start : m.end] if group == "cda" else _enclosing(data, v_start)
+            verdict = _classify(
+                context,
+                value,
+                inside_identifier=b'"identifier"' in data[max(0, m.start - _LOOK_BACK) : m.start]
+                or b"<identifier" in context,
+            )
             if verdict is not None and verdict.category:
                 yield verdict, value, v_start
             break
@@ -146,4 +142,6 @@ def _classify(context: bytes, value: bytes, *, inside_identifier: bool) -> Field
         if marker in context or (marker in (b"tel:", b"mailto:") and value.startswith(marker)):
             return verdict
     # An identifier of unknown type on a patient is still an identifier of the patient.
-    return _ANY_IDENTIFIER if inside_identifier and (b'"system"' in context or b"<system" in context) else None
+    return (
+        _ANY_IDENTIFIER if inside_identifier and (b'"system"' in context or b"<system" in context) else None
+    )

@@ -17,11 +17,9 @@ _SEGMENT = compile_pattern(
 )
 _SEGMENT_END = (b"\r", b"\n", b"\\r", b"\\n", b'"', b"'")
 
-_STRONG = "strong"
-
 
 def _field(category: str, kind: str = "") -> FieldClass:
-    return FieldClass(category, _STRONG, kind, f"hl7.{category}")
+    return FieldClass(category, "strong", kind, f"hl7.{category}")
 
 
 # (segment, field number) -> (what it holds, which components are values of their own)
@@ -110,7 +108,9 @@ def iter_fields(data: bytes) -> Iterator[tuple[FieldClass, bytes, int]]:
             offset += len(field) + 1
 
 
-def _components(meaning: tuple[FieldClass, str], field: bytes, offset: int) -> Iterator[tuple[FieldClass, bytes, int]]:
+def _components(
+    meaning: tuple[FieldClass, str], field: bytes, offset: int
+) -> Iterator[tuple[FieldClass, bytes, int]]:
     verdict, shape = meaning
     # Repetitions (~) hold further values of the same field.
     for repetition in field.split(b"~"):

@@ -14,14 +14,16 @@ from phiwarden.detect.structure.tabular import Cell
 _INSERT = compile_pattern(
     r"(?i:insert\s+(?:ignore\s+)?into)\s+[\w.\"`\[\]]+\s*\((?P<cols>[^()]{1,1000})\)\s*(?i:values)\s*"
 )
-_COPY = compile_pattern(r"(?i:copy)\s+[\w.\"]+\s*\((?P<cols>[^()]{1,1000})\)\s+(?i:from)\s+(?i:stdin)[^\n]*\n")
+_COPY = compile_pattern(
+    r"(?i:copy)\s+[\w.\"]+\s*\((?P<cols>[^()]{1,1000})\)\s+(?i:from)\s+(?i:stdin)[^\n]*\n"
+)
 # One token of a VALUES list: a string, a parenthesis, a comma, a statement end, or anything else.
 _TOKEN = compile_pattern(r"'(?P<s>(?:[^'\\]|''|\\.)*)'|(?P<p>[(),;])|(?P<w>[^\s(),;']+)")
 _MAX_STATEMENT = 8 << 20
 
 
 def _columns(raw: bytes) -> list[str]:
-    return [c.strip().strip(b"\"`[]").decode("utf-8", "replace") for c in raw.split(b",")]
+    return [c.strip().strip(b'"`[]').decode("utf-8", "replace") for c in raw.split(b",")]
 
 
 def insert_cells(data: bytes) -> Iterator[Cell]:

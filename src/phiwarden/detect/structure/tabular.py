@@ -67,7 +67,7 @@ def _header_delimiter(line: bytes) -> bytes | None:
 def delimited_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
     """Cells of a delimited file whose first non-empty line is a header naming a PHI column."""
     lines = _lines(data)
-    for offset, line in lines:
+    for offset, line in lines:  # noqa: B007 - the loop finds the header line and its offset
         if line.strip():
             break
     else:
@@ -77,7 +77,10 @@ def delimited_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterat
     delimiter = _header_delimiter(line)
     if delimiter is None:
         return
-    header = [cell.decode("utf-8", "replace").strip().strip('"') for cell, _ in _split_quoted(line, offset, delimiter)]
+    header = [
+        cell.decode("utf-8", "replace").strip().strip('"')
+        for cell, _ in _split_quoted(line, offset, delimiter)
+    ]
     columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
     if not columns:
         return
@@ -132,8 +135,9 @@ def _pipe_row(line: bytes, offset: int, columns: dict[int, str]) -> Iterator[Cel
         if name is None or not cell:
             continue
         if cell.startswith(b"`") and cell.endswith(b"`") and len(cell) > 2:
-            cell, cell_offset = cell[1:-1], cell_offset + 1
-        yield name, cell, cell_offset
+            yield name, cell[1:-1], cell_offset + 1
+        else:
+            yield name, cell, cell_offset
 
 
 # Fixed-width tables (pandas, psql -x, report dumps): columns separated by two or more spaces.
@@ -198,7 +202,9 @@ def _header(line: bytes, is_phi_column: Callable[[str], bool]) -> list[tuple[int
     return names
 
 
-def _aligned_cells(line: bytes, offset: int, spans: list[tuple[int, int]], header: list[tuple[int, int, str]]) -> Iterator[Cell]:
+def _aligned_cells(
+    line: bytes, offset: int, spans: list[tuple[int, int]], header: list[tuple[int, int, str]]
+) -> Iterator[Cell]:
     for start, end in spans:
         best, best_overlap = None, 0
         for h_start, h_end, name in header:
