@@ -31,9 +31,12 @@ _KC = r"[A-Za-z0-9$@.\-_]"
 _LEAD = r"(?:(?m:^)|[^A-Za-z0-9$@.\-_\\\"'`])"
 _QUOTE = r"(?:\\?[\"'`])"
 _SEP = r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>=>|:=|:|={1,3}|\(|,)[ \t]*(?:\*\*[ \t]*)?"
-_OPEN_ANY = r"(?P<open>\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|[^\s\"'`,;&|(){}\[\]<>=\\])"
+# A value may sit inside a call: `LocalDate.parse("…")`, `String::from("…")`, `c("…")`, or a sigil `~D[…]`.
+_CALL = r"(?:[A-Za-z_][A-Za-z0-9_.:]{0,40}[ \t]*\([ \t]*){1,2}|~[A-Za-z]\["
+# The opener stops before a list's first element so that a key inside the list is still read.
+_OPEN_ANY = r"(?P<open>\\?[\"'`]|\[|[^\s\"'`,;&|(){}\[\]<>=\\])"
 # Names must start with a capital (or a letter of a script without case): `name = "utf-8"` is code.
-_OPEN_NAME = r"(?P<open>(?:\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"'])?[\p{Lu}\p{Lo}])"
+_OPEN_NAME = r"(?P<open>(?:\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:" + _CALL + r")[\"'])?[\p{Lu}\p{Lo}])"
 # Words that may follow the telling word of a field name: ssn_number, zipCode, admittedOn, address1.
 _TAIL_WORDS = ("number", "num", "no", "nbr", "id", "ids", "code", "date", "dt", "on", "at", "time", "ts",
                "value", "val", "str", "string", "text", "txt", "raw", "home", "primary", "main")  # fmt: skip
@@ -68,6 +71,9 @@ def _key_forms(stems: Iterable[str]) -> tuple[str, str, str]:
     )
 
 
+_CALL_PREFIX = compile_pattern(_CALL)
+
+
 def _pair_pattern(key: str, opener: str) -> Pattern:
     return compile_pattern(rf"{_LEAD}(?P<kq>{_QUOTE})?(?P<key>{key}){_QUOTE}?{_SEP}{opener}")
 
@@ -84,7 +90,7 @@ def _label_pattern(stems: Iterable[str]) -> Pattern:
         r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])(?P<key>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}(?i:" + words + r")"
         r"(?:[ ](?i:id|number|no\.?|#|num))?)"
         r"(?:[ \t]*(?:\*\*)?[ \t]*(?P<sep>:|=|-|–)[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
-        r"|[ \t]+(?:(?i:is|was|of|on|at)[ \t]+)?(?P<soft>[0-9\"'(+`]))"
+        r"|[ \t]+(?:(?i:is|was|of|on|at)[ \t]+)?(?P<soft>[0-9\"'(+`]|[A-Za-z]{1,4}[-#]?[0-9]))"
     )
 
 
@@ -110,6 +116,9 @@ class KeyedValue:
     # A prose label without a colon ("ZIP 22075"): only values of telling shape count.
     soft: bool = False
     separator: bytes = b":"
+    # Read from inside a call: `LocalDate.parse("…")`. A credential is never a call's argument
+    # (`getpass("Password:")` is a prompt).
+    called: bool = False
 
 
 def _closing(data: bytes, start: int, quote: bytes, limit: int) -> int:
@@ -131,9 +140,16 @@ def _closing(data: bytes, start: int, quote: bytes, limit: int) -> int:
         pos = found + 1
 
 
-def read_value(data: bytes, open_at: int) -> tuple[int, int, bool] | None:
-    """The value that starts at `open_at`: (start, end, quoted), bounded in length."""
+def read_value(data: bytes, open_at: int) -> tuple[int, int, bool, bool] | None:
+    """The value that starts at `open_at`: (start, end, quoted, inside a call), bounded in length."""
     pos = open_at
+    call = _CALL_PREFIX.match(data, pos, pos + 100)
+    called = False
+    if call is not None and data[call.end : call.end + 1] in (b'"', b"'"):
+        pos, called = call.end, True
+    elif call is not None and data[pos : pos + 1] == b"~":
+        close = data.find(b"]", call.end, call.end + MAX_UNQUOTED)
+        return (call.end, close, True, True) if close > 0 else None
     if data[pos : pos + 1] == b"[":
         pos += 1
         while pos < len(data) and data[pos] in b" \t\r\n":
@@ -148,12 +164,12 @@ def read_value(data: bytes, open_at: int) -> tuple[int, int, bool] | None:
         end = newline if newline >= 0 else min(len(data), pos + MAX_UNQUOTED)
         if end > pos and data[end - 1] == 0x0D:
             end -= 1
-        return pos, end, False
+        return pos, end, False, called
     start = pos + len(quote)
     close = _closing(data, start, quote, MAX_QUOTED)
     if close < 0:
         return None
-    return start, close, True
+    return start, close, True, called
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +223,7 @@ class KeyedScanner:
         found = read_value(data, open_at)
         if found is None:
             return None
-        v_start, v_end, quoted = found
+        v_start, v_end, quoted, called = found
         k_start, k_end = m.group_span(groups.key)
         return KeyedValue(
             data[k_start:k_end].decode("utf-8", "replace"),
@@ -216,6 +232,7 @@ class KeyedScanner:
             quoted,
             soft,
             data[sep_start:sep_end] if sep_start >= 0 else b" ",
+            called,
         )
 
     def candidates(self, data: bytes, *, xml: bool) -> list[Candidate]:
@@ -235,7 +252,7 @@ class KeyedScanner:
                 ):
                     continue
                 # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no.
-                if verdict.category == "secret" and item.separator not in _ASSIGNMENTS:
+                if verdict.category == "secret" and (item.separator not in _ASSIGNMENTS or item.called):
                     continue
                 candidate = self.candidate_for(item, verdict, prefix)
                 if candidate is not None:

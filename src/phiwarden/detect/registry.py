@@ -118,9 +118,21 @@ class Detector:
         if not self.context:
             return self.confidence
         window = data[max(0, start - self.context_window) : end + self.context_window].lower()
-        if any(word in window for word in self.context):
+        if any(_has_word(window, word) for word in self.context):
             return self.confidence
         return self.confidence_without_context
+
+
+def _has_word(window: bytes, word: bytes) -> bool:
+    """`word` in `window`, not as the inside of a longer word ("pt" is not in "except")."""
+    at = window.find(word)
+    while at >= 0:
+        before = window[at - 1 : at]
+        after = window[at + len(word) : at + len(word) + 1]
+        if not (word[:1].isalnum() and before.isalnum()) and not (word[-1:].isalnum() and after.isalnum()):
+            return True
+        at = window.find(word, at + 1)
+    return False
 
 
 _FIELDS = {
@@ -230,7 +242,9 @@ def _strings(value: object, key: str, fail: Callable[[str, str], DetectorError])
 @functools.cache
 def builtin_detectors() -> tuple[tuple[Detector, ...], Mapping[str, str]]:
     data = load_data_file("detectors.toml")
-    macros = dict(data["macros"])
+    suffixes = values.street_suffixes().split("|")
+    cased = "|".join([*(w[0].upper() + w[1:] for w in suffixes), *(w.upper() for w in suffixes)])
+    macros = {**data["macros"], "street_suffix": cased, "address_tail": values.ADDRESS_TAIL}
     detectors = tuple(
         detector_from_data(entry, index=i, macros=macros, source="builtin")
         for i, entry in enumerate(data["detector"])

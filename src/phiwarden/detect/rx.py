@@ -72,7 +72,7 @@ class Pattern:
         }
 
     def finditer(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Iterator[Match]:
-        end = len(data) if endpos is None else endpos
+        end = len(data) if endpos is None else min(endpos, len(data))
         match = self._regexp.Match
         while pos <= end:
             spans = match(_UNANCHORED, data, pos, end)
@@ -84,8 +84,16 @@ class Pattern:
             pos = first[1] if first[1] > pos else pos + 1
 
     def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Match | None:
-        spans = self._regexp.Match(_UNANCHORED, data, pos, len(data) if endpos is None else endpos)
+        # RE2 finds nothing when the end lies past the text: clamp it.
+        end = len(data) if endpos is None else min(endpos, len(data))
+        spans = self._regexp.Match(_UNANCHORED, data, pos, end)
         return None if spans[0][0] < 0 else Match(tuple(spans))
+
+    def match(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Match | None:
+        """A match that starts exactly at `pos` (callers keep `endpos` close: this searches up to it)."""
+        # RE2's start anchor refers to the beginning of the text, not to `pos`.
+        found = self.search(data, pos, endpos)
+        return found if found is not None and found.start == pos else None
 
     def fullmatch(self, data: bytes) -> bool:
         return bool(self._regexp.Match(_ANCHOR_BOTH, data, 0, len(data))[0][0] >= 0)

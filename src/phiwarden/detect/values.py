@@ -204,7 +204,11 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     part, where a surname that is also a word is still a surname.
     """
     text = value.strip()
-    if not 2 <= len(text) <= 80 or any(ch.isdigit() or ch in '@/_=<>{}()[]|:;#$%*+!?"\t\n' for ch in text):
+    # One ideograph is a whole given name or surname in Chinese (宇, 袁).
+    shortest = 1 if text and unicodedata.category(text[0]) == "Lo" else 2
+    if not shortest <= len(text) <= 80 or any(
+        ch.isdigit() or ch in '@/_=<>{}()[]|:;#$%*+!?"\t\n' for ch in text
+    ):
         return False
     tokens = name_tokens(text)
     if not min_tokens <= len(tokens) <= 6 or not all(_is_name_token(t) for t in tokens):
@@ -218,11 +222,14 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
         return False
     if name_key(text) in data.full_names:
         return False
-    if not allow_common and all(t in common or t in _particles() or len(t) <= 1 for t in lowered):
+    if not allow_common and all(
+        t in common or t in _particles() or (len(t) <= 1 and unicodedata.category(t[:1] or "x") != "Lo")
+        for t in lowered
+    ):
         return False
     if any(_camel_identifier(t.strip(".'’-\\")) for t in tokens):
         return False
-    return any(len(t) >= 2 for t in lowered)
+    return any(len(t) >= 2 or unicodedata.category(t[0]) == "Lo" for t in lowered if t)
 
 
 _NAME_RUN = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.\\-]+(?:(?:[ ]|,[ ]?|\^)[\pL\pM'’.\\-]+){0,5})")
@@ -456,21 +463,26 @@ def check_vehicle(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 
 # --- addresses -------------------------------------------------------------------------------------
 
-_STREET_SUFFIXES = (
-    "street|st|avenue|ave|av|road|rd|drive|dr|lane|ln|boulevard|blvd|court|ct|place|pl|terrace|ter|"
-    "circle|cir|parkway|pkwy|way|highway|hwy|square|sq|trail|trl|loop|row|alley|aly|crescent|cres|"
-    "close|grove|gardens|gdns|heights|hts|path|pike|plaza|plz|point|pt|ridge|run|crossing|xing|"
-    "expressway|expy|freeway|fwy|center|ctr|commons|cmns|walk|mews|view|vw|estates|est|junction|jct|"
-    "harbor|hbr|manor|mnr|park|pass|port|route|rte|turnpike|tpke|bend|cove|cv|glen|gln|hill|hl|"
-    "hollow|holw|meadow|mdw|meadows|mdws|mill|orchard|pines|shore|shores|spring|springs|station|sta|"
-    "summit|smt|valley|vly|village|vlg|vista|vis|woods|calle|avenida|rua|strasse|straße|weg|chemin|rue"
-)
-_STREET = ShortTextPattern(
-    r"(?i)\s*(?P<v>(?:\d{1,6}[A-Za-z]?(?:-\d{1,4})?\s+(?:[NSEW]\.?\s+|(?:north|south|east|west)\s+)?"
-    r"(?:[\pL\d'’.-]+\s+){0,4}(?:" + _STREET_SUFFIXES + r")\.?(?:\s+[NSEW]{1,2}\.?)?"
-    r"(?:,?\s*(?:apt\.?|apartment|suite|ste\.?|unit|rm\.?|room|fl\.?|floor|bldg\.?|building|lot|#)\s*#?[A-Za-z0-9-]{1,6})?"
-    r"|p\.?\s?o\.?\s+box\s+\d{1,6}))"
-)
+# After a street, a prose address goes on with ", City, ST 12345".
+ADDRESS_TAIL = r"(?:,[ ]*\p{Lu}[\pL\pM'’.-]+(?:[ ]\p{Lu}[\pL\pM'’.-]+){0,3})?(?:,?[ ]+[A-Z]{2}\b)?(?:[ ]+\d{5}(?:-\d{4})?\b)?"
+
+
+@functools.cache
+def street_suffixes() -> str:
+    data = load_data_file("words.toml")
+    return "|".join(sorted(data["street_suffixes"], key=lambda w: (-len(w), w)))
+
+
+@functools.cache
+def _street() -> ShortTextPattern:
+    return ShortTextPattern(
+        r"(?i)\s*(?P<v>(?:\d{1,6}[A-Za-z]?(?:-\d{1,4})?\s+(?:[NSEW]\.?\s+|(?:north|south|east|west)\s+)?"
+        r"(?:[\pL\d'’.-]+\s+){0,4}(?:" + street_suffixes() + r")\b\.?(?:\s+[NSEW]{1,2}\.?)?"
+        r"(?:,?\s*(?:apt\.?|apartment|suite|ste\.?|unit|rm\.?|room|fl\.?|floor|bldg\.?|building|lot|#)\s*#?[A-Za-z0-9-]{1,6})?"
+        r"|p\.?\s?o\.?\s+box\s+\d{1,6})(?-i:" + ADDRESS_TAIL + r"))"
+    )
+
+
 # Street name first, number after: "Calle Baca 2258, Col. Las Águilas", "Av. Leyva 2118", "Hauptstraße 5".
 _STREET_NAME_FIRST = ShortTextPattern(
     r"(?i)\s*(?P<v>(?:(?:calle|calz\.?|calzada|av\.?|avda\.?|avenida|blvd\.?|bulevar|paseo|camino|carretera|privada|cerrada|"
@@ -505,7 +517,7 @@ def _is_place(value: str) -> bool:
 
 
 def check_address(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
-    m = _STREET.match(raw)
+    m = _street().match(raw)
     if m is not None:
         value = m.text("v")
         end = m.end("v")
