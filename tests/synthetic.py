@@ -53,6 +53,14 @@ def _phone(rng: random.Random) -> str:
     return f"({npa}) {rng.randint(2, 9)}{rng.randint(0, 9)}{rng.randint(2, 9)}-{rng.randint(1000, 9999)}"
 
 
+def _email(rng: random.Random, faker: Faker) -> str:
+    user = faker.user_name()
+    local = user if user.isascii() else f"pt{rng.randint(10, 99)}"
+    return (
+        f"{local}{rng.randint(1, 99)}@{rng.choice(['gmail.com', 'yahoo.com', 'outlook.com', 'icloud.com'])}"
+    )
+
+
 def make_record(rng: random.Random, faker: Faker) -> Record:
     us = Faker("en_US")
     us.seed_instance(rng.randint(0, 10**9))
@@ -64,8 +72,7 @@ def make_record(rng: random.Random, faker: Faker) -> Record:
         ssn=_ssn(rng),
         mrn=f"{rng.choice(['MRN', 'MR', ''])}{rng.randint(10**6, 10**10)}",
         phone=_phone(rng),
-        email=f"{faker.user_name() if faker.user_name().isascii() else 'pt' + str(rng.randint(10, 99))}{rng.randint(1, 99)}@"
-        f"{rng.choice(['gmail.com', 'yahoo.com', 'outlook.com', 'icloud.com'])}",
+        email=_email(rng, faker),
         street=f"{rng.randint(10, 99999)} {us.street_name()}",
         city=us.city(),
         zip=zip_code,
@@ -287,10 +294,12 @@ CLEAN = [
     "server:\n  host: 10.0.4.12\n  port: 8443\n  upstream: 192.168.1.20:9000\nlog_level: info\n",
     'test("formats dates", () => {\n  expect(fmt("2020-02-29")).toBe("Feb 29, 2020");\n});\n',
     "<dependency>\n  <groupId>org.hl7.fhir</groupId>\n  <version>6.1.2</version>\n</dependency>\n",
-    "CREATE TABLE patients (\n  id BIGSERIAL PRIMARY KEY,\n  mrn VARCHAR(16) NOT NULL,\n  dob DATE NOT NULL\n);\n",
+    "CREATE TABLE patients (\n  id BIGSERIAL PRIMARY KEY,\n  mrn VARCHAR(16) NOT NULL,\n"
+    "  dob DATE NOT NULL\n);\n",
     'AUTHOR = "Grace Hopper <grace@navy.example>"\nLICENSE = "MIT"\nVERSION = (1, 4, 2)\n',
     'for i in range(10):\n    print(f"iteration {i}: value={i * 3.14159:.3f}")\n',
-    'class PatientSearchForm(forms.Form):\n    last_name = forms.CharField(label="Last Name")\n    dob = forms.DateField(label="Date of birth")\n',
+    'class PatientSearchForm(forms.Form):\n    last_name = forms.CharField(label="Last Name")\n'
+    '    dob = forms.DateField(label="Date of birth")\n',
     "docker run -p 5432:5432 -e POSTGRES_PASSWORD=postgres postgres:16\n",
     '{"name": "@acme/portal", "version": "3.1.0", "license": "UNLICENSED", "private": true}\n',
     'mock_patient = {"mrn": "MRN-XXXXXX", "name": "Jane Doe", "dob": "1900-01-01", "ssn": "000-00-0000"}\n',

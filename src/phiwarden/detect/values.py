@@ -464,7 +464,10 @@ def check_vehicle(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 # --- addresses -------------------------------------------------------------------------------------
 
 # After a street, a prose address goes on with ", City, ST 12345".
-ADDRESS_TAIL = r"(?:,[ ]*\p{Lu}[\pL\pM'’.-]+(?:[ ]\p{Lu}[\pL\pM'’.-]+){0,3})?(?:,?[ ]+[A-Z]{2}\b)?(?:[ ]+\d{5}(?:-\d{4})?\b)?"
+ADDRESS_TAIL = (
+    r"(?:,[ ]*\p{Lu}[\pL\pM'’.-]+(?:[ ]\p{Lu}[\pL\pM'’.-]+){0,3})?"
+    r"(?:,?[ ]+[A-Z]{2}\b)?(?:[ ]+\d{5}(?:-\d{4})?\b)?"
+)
 
 
 @functools.cache
