@@ -24,6 +24,10 @@ examples:
   git show HEAD:fixtures/p.json | phiwarden scan - --stdin-filename fixtures/p.json
   phiwarden scan . --update-baseline --baseline .phiwarden-baseline.json
   phiwarden scan . --baseline .phiwarden-baseline.json   fail only on new findings
+  phiwarden scan --staged                   what the next commit adds (the pre-commit hook)
+  phiwarden scan --diff main..HEAD --format sarif -o phiwarden.sarif
+  phiwarden scan --since origin/main        what this branch adds
+  phiwarden scan --history --format json    every value ever committed, with commit and author
 """
 
 
@@ -82,6 +86,20 @@ def register(subparsers: Any) -> None:
         help="text report: list every file with its tier, not only files with findings",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    git = parser.add_argument_group("git (scan what a repository holds instead of files on disk)")
+    modes = git.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--staged", action="store_true", help="only lines added in the index (what `git commit` would record)"
+    )
+    modes.add_argument(
+        "--diff", metavar="A..B", help="lines added from A to B (A...B: from their merge base; A: A to HEAD)"
+    )
+    modes.add_argument("--since", metavar="REF", help="lines added on HEAD since it forked from REF")
+    modes.add_argument(
+        "--history",
+        action="store_true",
+        help="every commit reachable from any ref, each blob once; reports where each value came in",
+    )
     parser.set_defaults(run=run)
 
 
@@ -128,6 +146,10 @@ class _ProgressLine:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.staged or args.diff or args.since or args.history:
+        from phiwarden.repo.command import scan_git
+
+        return scan_git(args)
     from phiwarden.policy import PolicyError, find_policy, load_policy
     from phiwarden.report.formats import to_json, to_sarif, to_text
     from phiwarden.scan import baseline as baseline_module
