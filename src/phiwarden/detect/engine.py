@@ -122,7 +122,7 @@ class Engine:
                     out.append(candidate)
         if _HL7_HINT.search(data) is not None:
             out += self._verdict_values("hl7", hl7.iter_fields(data))
-        if b"value" in data and (b'"value"' in data or b'value="' in data or b"extension=" in data):
+        if b'"resourceType"' in data or b'value="' in data or b"extension=" in data or b'"value"' in data:
             out += self._verdict_values("fhir", fhir.iter_values(data))
         return out
 

@@ -86,11 +86,15 @@ def _label_pattern(stems: Iterable[str]) -> Pattern:
     quote, a bracket or a plus sign, which is what keeps ordinary prose out of this pass.
     """
     words = literal_alternation(sorted(stems))
+    label = r"(?i:" + words + r")(?:[ ](?i:id|number|no\.?|#|num))?"
+    lead = r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])"
+    # Single-word keys before a colon are read by the field-name passes; this pass reads labels of
+    # several words ("Date of Birth:") and labels of any length with no separator ("ZIP 22075").
     return compile_pattern(
-        r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])(?P<key>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}(?i:" + words + r")"
-        r"(?:[ ](?i:id|number|no\.?|#|num))?)"
-        r"(?:[ \t]*(?:\*\*)?[ \t]*(?P<sep>:|=|-|–)[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
-        r"|[ \t]+(?:(?i:is|was|of|on|at)[ \t]+)?(?P<soft>[0-9\"'(+`]|[A-Za-z]{1,4}[-#]?[0-9]))"
+        lead + r"(?P<key>(?:[A-Za-z][A-Za-z'’]*[ ]){1,3}" + label + r")"
+        r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>:|=|-|–)[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
+        r"|" + lead + r"(?P<skey>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}" + label + r")"
+        r"[ \t]+(?:(?i:is|was|of|on|at)[ \t]+)?(?P<soft>[0-9\"'(+`]|[A-Za-z]{1,4}[-#]?[0-9])"
     )
 
 
@@ -181,11 +185,13 @@ class _Groups:
     open: int
     quote: int
     soft: int
+    soft_key: int
 
     @classmethod
     def of(cls, pattern: Pattern) -> _Groups:
         index = pattern.group_index
-        return cls(index["key"], index["sep"], index["open"], index.get("kq", -1), index.get("soft", -1))
+        optional = [index.get(name, -1) for name in ("kq", "soft", "skey")]
+        return cls(index["key"], index["sep"], index["open"], *optional)
 
 
 class KeyedScanner:
@@ -224,7 +230,7 @@ class KeyedScanner:
         if found is None:
             return None
         v_start, v_end, quoted, called = found
-        k_start, k_end = m.group_span(groups.key)
+        k_start, k_end = m.group_span(groups.soft_key if soft else groups.key)
         return KeyedValue(
             data[k_start:k_end].decode("utf-8", "replace"),
             data[v_start:v_end].decode("utf-8", "surrogatepass"),

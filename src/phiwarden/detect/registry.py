@@ -108,8 +108,9 @@ class Detector:
     source: str = "builtin"
     checks: tuple[Validator, ...] = field(default=(), compare=False, repr=False)
 
-    def accept(self, value: str) -> bool:
-        if value.lower() in self.placeholders:
+    def accept(self, value: str, whole: str | None = None) -> bool:
+        """Whether `value` (the reported span of a match `whole`) passes placeholders and validators."""
+        if value.lower() in self.placeholders or (whole is not None and whole.lower() in self.placeholders):
             return False
         return all(check(value) for check in self.checks)
 
@@ -357,7 +358,8 @@ class PatternSet:
             if start < 0:
                 start, end = spans[whole]
             value = data[start:end].decode("utf-8", "surrogatepass")
-            if not detector.accept(value):
+            matched = data[spans[whole][0] : spans[whole][1]].decode("utf-8", "surrogatepass")
+            if not detector.accept(value, matched):
                 return None
             confidence = detector.score(data, start, end)
             if confidence is None:

@@ -18,6 +18,7 @@ from re2 import _re2
 # (`_re2.RE2.Match` returns all group spans at once), which is the hot loop of every scan.
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _ANCHOR_BOTH = _re2.RE2.Anchor.ANCHOR_BOTH
+_ANCHOR_START = _re2.RE2.Anchor.ANCHOR_START
 
 # A large alternation compiles to a DFA bigger than RE2's 8 MiB default; below this budget RE2 keeps
 # the DFA (hundreds of MB/s) instead of falling back to its slower, still linear, NFA.
@@ -136,18 +137,18 @@ class KeywordSet:
 class TextMatch:
     """A match in a `str`, with offsets in characters; groups by name or number."""
 
-    __slots__ = ("_index", "_match")
+    __slots__ = ("_index", "_spans", "_text")
 
-    def __init__(self, match: re2._Match, index: dict[str, int]) -> None:
-        self._match = match
+    def __init__(self, text: str, spans: tuple[Span, ...], index: dict[str, int]) -> None:
+        self._text = text
+        self._spans = spans
         self._index = index
 
     def _number(self, group: int | str) -> int:
         return group if isinstance(group, int) else self._index[group]
 
     def span(self, group: int | str = 0) -> tuple[int, int]:
-        start, end = self._match.span(self._number(group))
-        return int(start), int(end)
+        return self._spans[self._number(group)]
 
     def start(self, group: int | str = 0) -> int:
         return self.span(group)[0]
@@ -156,8 +157,8 @@ class TextMatch:
         return self.span(group)[1]
 
     def group(self, group: int | str = 0) -> str | None:
-        value = self._match.group(self._number(group))
-        return None if value is None else str(value)
+        start, end = self.span(group)
+        return None if start < 0 else self._text[start:end]
 
     def text(self, group: int | str = 0) -> str:
         """The group's text, or "" when the group did not take part in the match."""
@@ -170,35 +171,54 @@ class TextMatch:
 class ShortTextPattern:
     """An RE2 pattern for short `str` values (a field value, a key), with offsets in characters.
 
-    Scanning whole documents uses `Pattern` on bytes; this is for the few-hundred-character slices that
-    value checks look at, where convenience matters more than the per-call cost.
+    Runs on the UTF-8 bytes like `Pattern`; offsets are mapped back to characters, which for ASCII
+    text (nearly every value) costs nothing.
     """
 
-    __slots__ = ("_index", "_regexp", "source")
+    __slots__ = ("_pattern", "source")
 
     def __init__(self, source: str, *, ignore_case: bool = False) -> None:
-        options = re2.Options()
-        options.case_sensitive = not ignore_case
-        options.log_errors = False
-        try:
-            self._regexp = re2.compile(source, options)
-        except re2.error as exc:
-            raise PatternError(f"not a valid linear-time (RE2) pattern: {exc}") from None
-        self._index: dict[str, int] = dict(self._regexp.groupindex)
+        self._pattern = Pattern(source, ignore_case=ignore_case)
         self.source = source
 
-    def _wrap(self, match: re2._Match | None) -> TextMatch | None:
-        return None if match is None else TextMatch(match, self._index)
+    def _wrap(
+        self, text: str, data: bytes, spans: tuple[Span, ...] | None, shift: int = 0
+    ) -> TextMatch | None:
+        if spans is None:
+            return None
+        if len(data) == len(text) and not shift:
+            return TextMatch(text, spans, self._pattern.group_index)
+        chars = {}
+        for start, end in spans:
+            for offset in (start, end):
+                if offset >= 0 and offset not in chars:
+                    chars[offset] = shift + len(data[:offset].decode("utf-8", "surrogatepass"))
+        mapped = tuple((chars[s], chars[e]) if s >= 0 else (-1, -1) for s, e in spans)
+        return TextMatch(text, mapped, self._pattern.group_index)
 
     def match(self, text: str, pos: int = 0) -> TextMatch | None:
-        return self._wrap(self._regexp.match(text, pos))
+        """A match starting at `pos`."""
+        data = text[pos:].encode("utf-8", "surrogatepass")
+        spans = self._pattern._regexp.Match(_ANCHOR_START, data, 0, len(data))
+        if spans[0][0] < 0:
+            return None
+        if pos == 0:
+            return self._wrap(text, data, tuple(spans))
+        return self._wrap(text, data, tuple(spans), shift=pos)
 
     def fullmatch(self, text: str) -> TextMatch | None:
-        return self._wrap(self._regexp.fullmatch(text))
+        data = text.encode("utf-8", "surrogatepass")
+        spans = self._pattern._regexp.Match(_ANCHOR_BOTH, data, 0, len(data))
+        return None if spans[0][0] < 0 else self._wrap(text, data, tuple(spans))
 
     def search(self, text: str, pos: int = 0) -> TextMatch | None:
-        return self._wrap(self._regexp.search(text, pos))
+        data = text[pos:].encode("utf-8", "surrogatepass")
+        found = self._pattern.search(data)
+        return None if found is None else self._wrap(text, data, found.spans, shift=pos)
 
     def finditer(self, text: str) -> Iterator[TextMatch]:
-        for match in self._regexp.finditer(text):
-            yield TextMatch(match, self._index)
+        data = text.encode("utf-8", "surrogatepass")
+        for found in self._pattern.finditer(data):
+            match = self._wrap(text, data, found.spans)
+            if match is not None:
+                yield match

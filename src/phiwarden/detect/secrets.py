@@ -16,19 +16,23 @@ _LOCAL_HOSTS = frozenset(
 
 
 def url_credentials_are_real(url: str) -> bool:
-    """`scheme://user:password@host` with a password that is neither a default nor a reference."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-    except ValueError:
+    """`scheme://user:password@host` with a password that is neither a default nor a reference.
+
+    Parsed by hand: passwords hold characters (`#`, `?`) that a URL parser would take for the
+    fragment or the query.
+    """
+    _, sep, rest = url.strip().partition("://")
+    if not sep or "@" not in rest:
         return False
-    try:
-        password = parts.password
-        user = parts.username
-        host = (parts.hostname or "").lower()
-    except ValueError:
+    userinfo, _, hostpart = rest.rpartition("@")
+    if "/" in userinfo:
+        userinfo, _, hostpart = rest.partition("@")
+        if "/" in userinfo:
+            return False
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
         return False
-    if not password:
-        return False
+    host = hostpart.split("/", 1)[0].rsplit(":", 1)[0].strip("[]").lower()
     password = urllib.parse.unquote(password)
     lowered = password.lower()
     data = placeholders()
@@ -38,7 +42,7 @@ def url_credentials_are_real(url: str) -> bool:
         return False
     # Throw-away credentials for a local or CI database are documented defaults, not secrets.
     local = host in _LOCAL_HOSTS or host.endswith((".local", ".localhost", ".internal.test"))
-    return not (local and (password == user or len(password) < 10))
+    return not (local and (password == urllib.parse.unquote(user) or len(password) < 10))
 
 
 def _b64json(segment: str) -> object:

@@ -660,7 +660,7 @@ def check_secret(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     return ValueSpan(*m.span("v"))
 
 
-CHECKS: dict[str, ValueCheck] = {
+_UNCACHED_CHECKS: dict[str, ValueCheck] = {
     "name": check_name,
     "date": check_date,
     "ssn": check_ssn,
@@ -679,4 +679,9 @@ CHECKS: dict[str, ValueCheck] = {
     "address": check_address,
     "url": check_url,
     "secret": check_secret,
+}
+
+# Checks are pure functions of (text, quoted, kind), and logs and exports repeat the same values.
+CHECKS: dict[str, ValueCheck] = {
+    category: functools.lru_cache(maxsize=16384)(check) for category, check in _UNCACHED_CHECKS.items()
 }

@@ -1,0 +1,101 @@
+"""The engine's deciding steps: placeholders, record context, offsets, pragmas, previews."""
+
+from __future__ import annotations
+
+import pytest
+
+from phiwarden.detect import scan_text
+from tests.helpers import covered, found, values
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "John Doe", "dob": "1970-01-01", "ssn": "000-00-0000", "mrn": "TEST-MRN-001"}',
+        "patient_name: 'MOUSE, MICKEY'\nmrn: MRN-XXXXXX\nphone: 555-555-5555\nzip: 12345",
+        "INSERT INTO patients (mrn, first_name, last_name) VALUES ('00000000', 'John', 'Q. Public');",
+        '{"email": "someone@example.com", "address": "123 Main Street", "city": "Anytown"}',
+        '{"vin": "1HGCM82633A004352", "mbi": "1EG4-TE5-MK73", "udi": "(01)00000000000000(17)000000(10)LOT"}',
+        "first_name = 'Jane'\nlast_name = 'Doe'\ndob = '1900-01-01'",
+    ],
+)
+def test_placeholders_are_not_phi(text: str) -> None:
+    assert [f for f in found(text) if f[0] != "secret"] == []
+
+
+def test_a_name_next_to_dob_and_mrn_is_a_record() -> None:
+    record = '{"mrn": "MRN-40981723", "name": "Lena Fischer", "city": "Portland", "dob": "1979-03-02"}'
+    assert covered(record, "Lena Fischer")
+    assert covered(record, "Portland")
+    # The same generic fields alone describe a package, a build or a place, not a patient.
+    alone = '{"name": "Lena Fischer", "city": "Portland"}'
+    assert found(alone) == []
+
+
+def test_single_word_names_need_a_record() -> None:
+    assert found('first_name = "Lock"') == []
+    assert values('mrn = "MRN-40981723"\nfirst_name = "Min"\nlast_name = "West"', "name") == ["Min", "West"]
+
+
+def test_values_found_once_are_found_everywhere_in_the_file() -> None:
+    text = 'PID|1||40981723^^^ACME^MR||DOE^ANA\nassertEquals("40981723", msg.mrn());\n'
+    assert [v for c, v in found(text) if c == "mrn"] == ["40981723", "40981723"]
+
+
+def test_offsets_are_code_points_with_crlf_and_non_ascii() -> None:
+    text = 'título: ñ\r\nnombre: "Zoë Ñúñez"\r\n{"mrn": "MRN-40981723", "dob": "1979-03-02"}\r\n'
+    for finding in scan_text(text):
+        value = text[finding.start : finding.end]
+        assert value in ("Zoë Ñúñez", "MRN-40981723", "1979-03-02")
+        line_start = text.rfind("\n", 0, finding.start) + 1
+        assert finding.line == text.count("\n", 0, finding.start) + 1
+        assert finding.column == finding.start - line_start + 1
+        assert finding.end_column == finding.column + len(value)
+
+
+def test_pragmas_silence_a_line_or_the_next() -> None:
+    text = (
+        'ssn = "518-42-7731"  # phiwarden: allow\n'
+        'other = "518-42-7732"  # phiwarden: allow mrn\n'
+        "// phiwarden: allow-next-line ssn\n"
+        'third = "518-42-7733"\n'
+        'fourth = "518-42-7734"\n'
+    )
+    assert values(text, "ssn") == ["518-42-7732", "518-42-7734"]
+
+
+def test_previews_never_show_the_value() -> None:
+    text = (
+        '{"mrn": "MRN-40981723", "name": "Lena Fischer", "ssn": "518-42-7731", "email": "lena.f79@gmail.com"}'
+    )
+    for finding in scan_text(text):
+        value = text[finding.start : finding.end]
+        assert value not in finding.preview
+        assert len(finding.preview) >= 3
+    previews = {text[f.start : f.end]: f.preview for f in scan_text(text)}
+    assert previews["Lena Fischer"] == "L*** F******"
+    assert previews["518-42-7731"] == "***-**-7731"
+
+
+def test_fingerprints_are_keyed_and_stable() -> None:
+    from phiwarden.detect.finding import fingerprint
+
+    a = fingerprint(b"salt-a", "ssn", "f.py", "518-42-7731")
+    assert a == fingerprint(b"salt-a", "ssn", "f.py", "518-42-7731")
+    assert a != fingerprint(b"salt-b", "ssn", "f.py", "518-42-7731")
+    assert "5184" not in a
+    moved = scan_text('\n\nssn = "518-42-7731"', path="f.py")[0].fingerprint
+    assert moved == scan_text('ssn = "518-42-7731"', path="f.py")[0].fingerprint
+
+
+def test_library_api_takes_a_policy() -> None:
+    from phiwarden.policy import parse_policy
+
+    text = 'mrn = "MRN-40981723"\nssn = "518-42-7731"\nnote: 518-42-7732'
+    assert values(text, "ssn") == ["518-42-7731", "518-42-7732"]
+    strict = parse_policy("[detection]\nmin_confidence = 0.99\n")
+    assert found(text, policy=strict) == []
+    no_ssn = parse_policy('[detection]\ndisable = ["ssn"]\n')
+    assert [c for c, _ in found(text, policy=no_ssn)] == ["mrn"]
+    no_rule = parse_policy('[detection]\ndisable = ["ssn.formatted"]\n')
+    assert values(text, "ssn", policy=no_rule) == ["518-42-7731"]

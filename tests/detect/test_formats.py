@@ -1,0 +1,285 @@
+"""Structure-aware detection: each supported format finds the planted values and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import covered, found, values
+
+# Values used across formats; all synthetic.
+NAME_FIRST, NAME_LAST = "Marisol", "Okonkwo-Reyes"
+DOB = "1984-07-19"
+SSN = "518-42-7731"
+MRN = "MRN-40981723"
+PHONE = "(503) 246-6384"
+EMAIL = "marisol.okonkwo84@gmail.com"
+STREET = "4417 Larkspur Ln"
+ZIP_CODE = "97217"
+
+
+def assert_all_found(text: str, planted: list[str], *, path: str | None = None) -> None:
+    missing = [v for v in planted if not covered(text, v, path=path)]
+    assert not missing, f"not found: {missing}"
+
+
+def test_json_record() -> None:
+    text = (
+        '{\n  "patient": {\n    "medicalRecordNumber": "'
+        + MRN
+        + '",\n    "givenName": "'
+        + NAME_FIRST
+        + '",\n'
+        '    "familyName": "' + NAME_LAST + '",\n    "birthDate": "' + DOB + '",\n    "ssn": "' + SSN + '",\n'
+        '    "email": "' + EMAIL + '",\n    "createdAt": "2024-05-01T10:00:00Z"\n  }\n}\n'
+    )
+    assert_all_found(text, [MRN, NAME_FIRST, NAME_LAST, DOB, SSN, EMAIL], path="fixtures/patient.json")
+    assert not covered(text, "2024-05-01T10:00:00Z")  # a record timestamp is not about the person
+
+
+def test_yaml_nested_record() -> None:
+    text = f"smoke:\n  patient:\n    mrn: {MRN}\n    name: {NAME_FIRST} {NAME_LAST}\n    dob: {DOB}\n    zipcode: '{ZIP_CODE}'\n"
+    assert_all_found(text, [MRN, f"{NAME_FIRST} {NAME_LAST}", DOB, ZIP_CODE], path="config/smoke.yaml")
+
+
+def test_csv_header_driven() -> None:
+    text = (
+        "PatientId,LastName,FirstName,DOB,Street,City,Zip,Phone\r\n"
+        f'{MRN},{NAME_LAST},{NAME_FIRST},{DOB},"{STREET}, Apt 4",Portland,{ZIP_CODE},{PHONE}\r\n'
+        "MRN-55120987,Nakamura,Haruto,1990-02-11,12 Ash Ct,Salem,97301,(503) 399-4411\r\n"
+    )
+    assert_all_found(
+        text,
+        [MRN, NAME_LAST, NAME_FIRST, DOB, STREET, "Portland", ZIP_CODE, PHONE, "Haruto"],
+        path="exports/census.csv",
+    )
+
+
+def test_tsv_and_unknown_columns() -> None:
+    text = f"mrn\tsurname\tnotes\n{MRN}\t{NAME_LAST}\tcalled back 3 times\n"
+    assert values(text, "name", path="out.tsv") == [NAME_LAST]
+    assert not covered(text, "called back", path="out.tsv")
+
+
+def test_sql_insert_maps_values_to_columns() -> None:
+    text = (
+        "INSERT INTO patients (mrn, first_name, last_name, dob, ssn) VALUES\n"
+        f"  ('{MRN}', '{NAME_FIRST}', '{NAME_LAST}', DATE '{DOB}', '{SSN}'),\n"
+        "  ('MRN-11223344', 'Jun', 'Park', STR_TO_DATE('03/14/1977', '%m/%d/%Y'), '402-11-9876');\n"
+    )
+    assert_all_found(
+        text, [MRN, NAME_FIRST, NAME_LAST, SSN, "Jun", "Park", "03/14/1977", "402-11-9876"], path="seed.sql"
+    )
+
+
+def test_sql_copy_block() -> None:
+    text = f"COPY public.patients (mrn, last_name, dob) FROM stdin;\n{MRN}\t{NAME_LAST}\t{DOB}\n\\.\n"
+    assert_all_found(text, [MRN, NAME_LAST, DOB], path="dump.sql")
+
+
+def test_hl7_message_in_a_file() -> None:
+    text = (
+        "MSH|^~\\&|EPIC|NORTHSIDE|BRIDGE|HOSP|20240102083000||ADT^A01|MSG00042|P|2.5.1\r"
+        f"PID|1||40981723^^^NORTHSIDE^MR||{NAME_LAST.upper()}^{NAME_FIRST.upper()}||19840719|F|||"
+        f"{STREET}^^Portland^OR^{ZIP_CODE}||(503)246-6384|||||77120431|518427731\r"
+        "NK1|1|OKONKWO^DANIEL|SPO||(971)555-2671\r"
+        "PV1|1|I|2W^204^A||||1234567893^WELBY^MARCUS^^^^^^NPI|" + "|" * 36 + "202401020800\r"
+    )
+    assert_all_found(
+        text,
+        [
+            "40981723",
+            NAME_LAST.upper(),
+            "19840719",
+            STREET,
+            "Portland",
+            ZIP_CODE,
+            "(503)246-6384",
+            "518427731",
+            "OKONKWO^DANIEL",
+            "202401020800",
+        ],
+        path="adt.hl7",
+    )
+    assert not covered(text, "20240102083000")  # message timestamp
+    assert not covered(text, "MSG00042")  # message control id
+    assert not covered(text, "1234567893")  # the attending physician's NPI
+
+
+def test_hl7_inside_a_test_string() -> None:
+    text = (
+        "const msg = [\n"
+        "  'MSH|^~\\\\&|LAB|ACME|||20231209085458||ORU^R01|884|P|2.5.1',\n"
+        f"  'PID|1||99001122^^^ACME^MR||{NAME_LAST.upper()}^{NAME_FIRST.upper()}||19840719|F',\n"
+        "].join('\\r');\n"
+    )
+    assert_all_found(text, ["99001122", NAME_LAST.upper(), "19840719"], path="adt.test.js")
+
+
+def test_fhir_identifiers_and_telecom_by_system() -> None:
+    text = """{
+  "resourceType": "Patient",
+  "identifier": [
+    {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+     "system": "urn:oid:1.2.3", "value": "X7731-4401"},
+    {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "518-42-7731"},
+    {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}
+  ],
+  "name": [{"family": "Okonkwo-Reyes", "given": ["Marisol"]}],
+  "telecom": [{"system": "phone", "value": "503-246-6384", "use": "home"}],
+  "birthDate": "1984-07-19"
+}"""
+    categories = {v: c for c, v in found(text, path="patient.json")}
+    assert categories.get("X7731-4401") == "mrn"
+    assert categories.get("518-42-7731") == "ssn"
+    assert categories.get("503-246-6384") == "phone"
+    assert "1234567893" not in categories
+    assert_all_found(text, ["Okonkwo-Reyes", "Marisol", "1984-07-19"])
+
+
+def test_fhir_encounter_period_and_device_serial() -> None:
+    text = """{"resourceType": "Bundle", "entry": [
+ {"resource": {"resourceType": "Encounter", "period": {"start": "2024-01-02T08:00:00Z", "end": "2024-01-05T11:30:00Z"}}},
+ {"resource": {"resourceType": "Device", "serialNumber": "PMK4471902X"}},
+ {"resource": {"resourceType": "Organization", "period": {"start": "2001-01-01"}}}
+]}"""
+    assert covered(text, "2024-01-02T08:00:00Z")
+    assert covered(text, "PMK4471902X")
+    assert not covered(text, "2001-01-01")
+
+
+def test_fhir_xml_and_ccda() -> None:
+    fhir_xml = '<Patient><name><family value="Okonkwo-Reyes"/><given value="Marisol"/></name><birthDate value="1984-07-19"/></Patient>'
+    assert_all_found(fhir_xml, ["Okonkwo-Reyes", "Marisol", "1984-07-19"], path="patient.xml")
+    ccda = (
+        '<recordTarget><patientRole><id root="2.16.840.1.113883.4.1" extension="518-42-7731"/>'
+        '<telecom use="HP" value="tel:+1-503-246-6384"/><patient><name><given>Marisol</given>'
+        '<family>Okonkwo-Reyes</family></name><birthTime value="19840719"/></patient></patientRole></recordTarget>'
+    )
+    assert_all_found(
+        ccda, ["518-42-7731", "+1-503-246-6384", "Marisol", "Okonkwo-Reyes", "19840719"], path="ccd.xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [
+        (
+            "test_intake.py",
+            f'payload = dict(first_name="{NAME_FIRST}", last_name="{NAME_LAST}", dob="{DOB}", ssn="{SSN}")',
+        ),
+        (
+            "intake.test.ts",
+            f"const p = {{ firstName: '{NAME_FIRST}', lastName: '{NAME_LAST}', dob: '{DOB}', ssn: '{SSN}' }};",
+        ),
+        (
+            "PatientTest.java",
+            f'Patient.builder().firstName("{NAME_FIRST}").lastName("{NAME_LAST}").dob(LocalDate.parse("{DOB}")).ssn("{SSN}");',
+        ),
+        (
+            "patient_test.go",
+            f'p := Patient{{FirstName: "{NAME_FIRST}", LastName: "{NAME_LAST}", Dob: "{DOB}", SSN: "{SSN}"}}',
+        ),
+        (
+            "PatientTests.cs",
+            f'var p = new Patient {{ FirstName = "{NAME_FIRST}", LastName = "{NAME_LAST}", Dob = "{DOB}", Ssn = "{SSN}" }};',
+        ),
+        (
+            "patient_spec.rb",
+            f"let(:p) {{ {{ first_name: '{NAME_FIRST}', last_name: '{NAME_LAST}', dob: '{DOB}', ssn: '{SSN}' }} }}",
+        ),
+        (
+            "PatientTest.php",
+            f"$p = ['first_name' => '{NAME_FIRST}', 'last_name' => '{NAME_LAST}', 'dob' => '{DOB}', 'ssn' => '{SSN}'];",
+        ),
+        (
+            "patient.rs",
+            f'let p = Patient {{ first_name: "{NAME_FIRST}".into(), last_name: "{NAME_LAST}".into(), dob: "{DOB}".into(), ssn: "{SSN}".into() }};',
+        ),
+        (
+            "Patient.kt",
+            f'val p = Patient(firstName = "{NAME_FIRST}", lastName = "{NAME_LAST}", dob = "{DOB}", ssn = "{SSN}")',
+        ),
+    ],
+)
+def test_source_code_literals(path: str, source: str) -> None:
+    assert_all_found(source, [NAME_FIRST, NAME_LAST, DOB, SSN], path=path)
+
+
+def test_dotenv() -> None:
+    text = f'SMOKE_PATIENT_MRN={MRN}\nSMOKE_PATIENT_NAME="{NAME_FIRST} {NAME_LAST}"\nSMOKE_PATIENT_DOB={DOB}\nLOG_LEVEL=info\n'
+    assert_all_found(text, [MRN, f"{NAME_FIRST} {NAME_LAST}", DOB], path=".env.staging")
+    assert found("LOG_LEVEL=info\nPORT=8080\n", path=".env") == []
+
+
+def test_logs_key_value_json_and_stack_traces() -> None:
+    logfmt = f'level=error msg="update failed" patient_mrn={MRN} patient_dob={DOB} client_ip=73.22.181.9 trace_id=4bf92f3577b34da6\n'
+    assert_all_found(logfmt, [MRN, DOB, "73.22.181.9"], path="app.log")
+    assert not covered(logfmt, "4bf92f3577b34da6")
+    json_log = f'{{"ts":"2024-03-01T10:00:00Z","level":"warn","patient":{{"mrn":"{MRN}","ssn":"{SSN}","lastName":"{NAME_LAST}"}}}}\n'
+    assert_all_found(json_log, [MRN, SSN, NAME_LAST], path="app.log")
+    assert not covered(json_log, "2024-03-01T10:00:00Z")
+    trace = (
+        "ValueError: bad postal code\n  at normalize (/srv/app/intake.js:41:9)\n"
+        f'  body: {{"givenName": "{NAME_FIRST}", "dob": "{DOB}", "email": "{EMAIL}"}},\n'
+    )
+    assert_all_found(trace, [NAME_FIRST, DOB, EMAIL], path="incident.txt")
+
+
+def test_notebook_dataframe_output() -> None:
+    text = (
+        '{"cells": [{"outputs": [{"data": {"text/plain": [\n'
+        '    "            mrn          name         dob\\n",\n'
+        '    "0  MR4471190283  Lena Fischer  1979-03-02\\n",\n'
+        '    "1  MR0912334551    Ade Bello  1966-11-30\\n"\n'
+        "]}}]}]}\n"
+    )
+    assert_all_found(
+        text, ["MR4471190283", "Lena Fischer", "1979-03-02", "Ade Bello", "1966-11-30"], path="cohort.ipynb"
+    )
+
+
+def test_markdown_table_and_prose() -> None:
+    table = "| MRN | Name | DOB |\n|---|---|---|\n| `MRN-40981723` | Marisol Okonkwo-Reyes | 1984-07-19 |\n"
+    assert_all_found(table, ["MRN-40981723", "Marisol Okonkwo-Reyes", "1984-07-19"], path="ticket.md")
+    prose = f"Steps: open the chart of patient **{NAME_FIRST} {NAME_LAST}** (MRN `{MRN}`), DOB {DOB}. The SMS went to 5032466384."
+    assert_all_found(prose, [f"{NAME_FIRST} {NAME_LAST}", MRN, DOB, "5032466384"], path="docs/issue.md")
+
+
+def test_free_text_comment_with_patient_context() -> None:
+    text = f"# crashed for pt {NAME_FIRST} {NAME_LAST} (MRN {MRN}, DOB {DOB}); admitted 2024-01-02, discharged 2024-01-05\n"
+    assert_all_found(
+        text, [f"{NAME_FIRST} {NAME_LAST}", MRN, DOB, "2024-01-02", "2024-01-05"], path="intake.py"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Nguyễn Thị Minh Khai",
+        "Đặng Trí Khoa",
+        "王秀英",
+        "عالية عنزة",
+        "श्यामला पाण्डेय",
+        "José Ángel Pérez",
+        "Siobhán O'Sullivan",
+        "Małgorzata Wójcik",
+    ],
+)
+def test_names_from_many_cultures(name: str) -> None:
+    text = f'{{"mrn": "MRN-40981723", "full_name": "{name}", "dob": "1984-07-19"}}'
+    assert covered(text, name)
+
+
+def test_bare_identifiers_and_types_are_not_values() -> None:
+    code = (
+        "class Patient(Base):\n    __tablename__ = 'patients'\n    patient_name = Column(String)\n"
+        "    dob: date\n    ssn = Column(EncryptedString)\n\ndef dob(self) -> date:\n    return self.dob\n"
+    )
+    assert found(code, path="models.py") == []
+
+
+def test_url_with_record_id() -> None:
+    text = 'curl "https://portal.example-health.org/patients/40981723/records?tab=labs" and /api/v1/patients/{id}'
+    assert values(text, "url") == ["https://portal.example-health.org/patients/40981723/records?tab=labs"]
+    query = "GET https://ehr.northside.org/chart?mrn=40981723&view=summary"
+    assert covered(query, "mrn=40981723")

@@ -1,0 +1,48 @@
+"""Hostile text: nothing crashes and answers stay right.
+
+Linear running time is measured in `benchmarks/adversarial.py` (a benchmark, not a timed test); here
+the same inputs must simply complete and give the expected findings.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from phiwarden.detect import scan_text
+from phiwarden.detect.rx import PatternError, compile_pattern
+
+ADVERSARIAL = {
+    "long key run": "a" * 200_000 + ": ",
+    "unterminated quotes": 'dob: "' * 50_000,
+    "escaped quotes": 'name: "\\"' * 50_000,
+    "digits": "1" * 300_000,
+    "dashes and digits": "123-" * 80_000,
+    "nested json": "{" * 100_000 + "}" * 100_000,
+    "capital words": "Ab " * 100_000,
+    "pairs on one line": "fname=Ana, " * 40_000,
+    "url without end": "https://x/" + "patients/" * 30_000,
+    "at signs": "a@" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_adversarial_inputs_complete(name: str) -> None:
+    findings = scan_text(ADVERSARIAL[name])
+    assert isinstance(findings, list)
+
+
+def test_findings_survive_next_to_garbage() -> None:
+    text = "\x00\x01\ufffd" * 1000 + 'ssn = "518-42-7731"' + "\udc80\udcff" * 10 + "\n"
+    found = [text[f.start : f.end] for f in scan_text(text)]
+    assert found == ["518-42-7731"]
+
+
+def test_long_single_line() -> None:
+    line = ("x" * 1000 + " ") * 5000 + 'patient_ssn="518-42-7731"' + " tail" * 1000
+    assert [line[f.start : f.end] for f in scan_text(line)] == ["518-42-7731"]
+
+
+@pytest.mark.parametrize("pattern", [r"(?<=x)y", r"(a)\1", r"(?=x)", r"x{1001}"])
+def test_super_linear_features_are_refused(pattern: str) -> None:
+    with pytest.raises(PatternError):
+        compile_pattern(pattern)
