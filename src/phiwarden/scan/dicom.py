@@ -63,6 +63,9 @@ def read_header(path: Path) -> Iterator[DicomValue]:
         dataset = pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
         raise DicomError(f"unreadable DICOM header: {exc}") from None
+    if len(dataset) == 0:
+        # pydicom reads a truncated header without complaint; nothing read is not "nothing found".
+        raise DicomError("unreadable DICOM header: no data elements")
     for tag, (keyword, verdict) in _TAGS.items():
         try:
             raw = dataset.get_item(tag)
