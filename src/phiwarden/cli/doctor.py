@@ -79,5 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(diagnosis.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write(doctor.to_text(diagnosis, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ))
+        sys.stdout.write(
+            doctor.to_text(diagnosis, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+        )
     return 1 if diagnosis.failed else 0

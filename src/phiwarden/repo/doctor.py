@@ -36,7 +36,13 @@ class Control:
     fix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "status": self.status, "detail": self.detail, "fix": self.fix}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "fix": self.fix,
+        }
 
 
 @dataclass(slots=True)
@@ -192,7 +198,9 @@ def _route(url: str, gateways: Sequence[str]) -> str:
     return "vendor"
 
 
-def _destinations(spec: Mapping[str, Any], root: Path, home: Path, env: Mapping[str, str]) -> list[tuple[str, str]]:
+def _destinations(
+    spec: Mapping[str, Any], root: Path, home: Path, env: Mapping[str, str]
+) -> list[tuple[str, str]]:
     """(url, where it was set) for one tool, most specific first; the default when nothing is set."""
     found: list[tuple[str, str]] = []
     for name in spec.get("env", ()):
@@ -280,7 +288,9 @@ def find_tools(root: Path, home: Path, env: Mapping[str, str], policy: Policy) -
         found += [f"${name}" for name in spec.get("env", ()) if env.get(name)]
         if not found:
             continue
-        tool = Tool(spec["id"], spec["name"], found, exclusion=spec.get("exclusion", "none"), note=spec.get("note"))
+        tool = Tool(
+            spec["id"], spec["name"], found, exclusion=spec.get("exclusion", "none"), note=spec.get("note")
+        )
         tool.vendor = spec.get("vendor", "")
         for url, source in _destinations(spec, root, home, env):
             tool.destinations.append(Destination(url, source, _route(url, policy.repo.gateway_urls)))
@@ -323,10 +333,7 @@ def find_servers(root: Path, home: Path) -> list[McpServer]:
         reader = {"json": _read_json, "yaml": _read_yaml, "toml": _read_toml}[spec.get("format", "json")]
         for scope in spec["scopes"]:
             base = root if scope == "repo" else home
-            if "glob" in spec:
-                paths = sorted(base.glob(spec["glob"]))
-            else:
-                paths = [base / spec["path"]]
+            paths = sorted(base.glob(spec["glob"])) if "glob" in spec else [base / spec["path"]]
             for path in paths:
                 if not path.is_file():
                     continue
@@ -345,7 +352,11 @@ def load_pins(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     data = _read_json(path)
-    if not isinstance(data, dict) or data.get("format") != PINS_FORMAT or not isinstance(data.get("servers"), dict):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != PINS_FORMAT
+        or not isinstance(data.get("servers"), dict)
+    ):
         raise ValueError(f'{path}: not a phiwarden MCP pin file (expected "format": "{PINS_FORMAT}")')
     return {str(k): v for k, v in data["servers"].items() if isinstance(v, dict)}
 
@@ -372,7 +383,7 @@ def approve(servers: Sequence[McpServer], pins_path: Path, name: str | None) -> 
 # --- restricted files each tool can read ----------------------------------------------------------
 
 
-def _ignore_spec(path: Path) -> pathspec.PathSpec | None:
+def _ignore_spec(path: Path) -> pathspec.GitIgnoreSpec | None:
     if not path.is_file():
         return None
     lines = path.read_text("utf-8", "replace").splitlines()
@@ -381,9 +392,13 @@ def _ignore_spec(path: Path) -> pathspec.PathSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _claude_spec(root: Path, home: Path) -> pathspec.PathSpec | None:
+def _claude_spec(root: Path, home: Path) -> pathspec.GitIgnoreSpec | None:
     patterns = []
-    for path in (root / ".claude/settings.json", root / ".claude/settings.local.json", home / ".claude/settings.json"):
+    for path in (
+        root / ".claude/settings.json",
+        root / ".claude/settings.local.json",
+        home / ".claude/settings.json",
+    ):
         data = _read_json(path) if path.is_file() else None
         deny = data.get("permissions", {}).get("deny", []) if isinstance(data, dict) else []
         for rule in deny if isinstance(deny, list) else []:
@@ -402,7 +417,11 @@ def readable(tool: Tool, restricted: Sequence[str], root: Path, home: Path) -> l
         return None
     if tool.exclusion == "none":
         return list(restricted)
-    spec = _claude_spec(root, home) if tool.exclusion == "claude-settings" else _ignore_spec(root / tool.exclusion)
+    spec = (
+        _claude_spec(root, home)
+        if tool.exclusion == "claude-settings"
+        else _ignore_spec(root / tool.exclusion)
+    )
     if spec is None:
         return list(restricted)
     return [p for p in restricted if not spec.match_file(p)]
@@ -418,7 +437,9 @@ def vendor_matrix(root: Path) -> list[dict[str, Any]] | None:
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None
 
 
-def _match(destination: Destination, vendor: str, matrix: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def _match(
+    destination: Destination, vendor: str, matrix: Sequence[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
     for entry in matrix:
         base = str(entry.get("base_url", "")).rstrip("/")
         if base and destination.url.rstrip("/").startswith(base):
@@ -449,7 +470,13 @@ def _judge(entry: Mapping[str, Any], today: dt.date) -> list[str]:
 
 
 def diagnose(
-    root: Path, home: Path, env: Mapping[str, str], policy: Policy, *, policy_error: str | None = None, jobs: int = 1
+    root: Path,
+    home: Path,
+    env: Mapping[str, str],
+    policy: Policy,
+    *,
+    policy_error: str | None = None,
+    jobs: int = 1,
 ) -> Diagnosis:
     from phiwarden.repo import init
     from phiwarden.repo.git import Git, GitError
@@ -469,7 +496,15 @@ def diagnose(
     plans = [p for p in init.plan(root, facts) if p.action != "ok" and p.path != init.POLICY_FILE]
     if plans:
         names = ", ".join(f"{p.path} ({p.why})" for p in plans)
-        controls.append(Control("workspace", "AI rules and ignore files", "fail", f"missing or stale: {names}", "phiwarden init"))
+        controls.append(
+            Control(
+                "workspace",
+                "AI rules and ignore files",
+                "fail",
+                f"missing or stale: {names}",
+                "phiwarden init",
+            )
+        )
     else:
         controls.append(Control("workspace", "AI rules and ignore files", "pass", "present and current"))
 
@@ -482,23 +517,32 @@ def diagnose(
     else:
         hook = state(git)
         if hook.runs_phiwarden:
-            controls.append(Control("hook", "pre-commit hook", "pass", f"phiwarden runs before each commit ({hook.kind})"))
+            controls.append(
+                Control("hook", "pre-commit hook", "pass", f"phiwarden runs before each commit ({hook.kind})")
+            )
         else:
             controls.append(
                 Control(
-                    "hook", "pre-commit hook", "fail", f"{hook.path} does not run phiwarden ({hook.kind})",
+                    "hook",
+                    "pre-commit hook",
+                    "fail",
+                    f"{hook.path} does not run phiwarden ({hook.kind})",
                     "phiwarden hook install   (or add the phiwarden hook to .pre-commit-config.yaml)",
                 )
-            )  # fmt: skip
+            )
     gate = _ci_gate(root)
     controls.append(
         Control("ci", "CI gate", "pass", f"`phiwarden ci` runs in {gate}")
         if gate
         else Control(
-            "ci", "CI gate", "fail", "no CI workflow runs `phiwarden ci`",
-            "add the phiwarden action to .github/workflows (see README: uses: phiwarden/phiwarden@v0 with base)",
+            "ci",
+            "CI gate",
+            "fail",
+            "no CI workflow runs `phiwarden ci`",
+            "add the phiwarden action to .github/workflows "
+            "(see README: uses: phiwarden/phiwarden@v0 with base)",
         )
-    )  # fmt: skip
+    )
 
     tools = find_tools(root, home, env, policy)
     matrix = vendor_matrix(root)
@@ -514,23 +558,33 @@ def diagnose(
             if matrix is None:
                 controls.append(
                     Control(
-                        control_id, title, "warn",
-                        f"direct to the vendor ({destination.source}); no vendor matrix to say whether it has a "
+                        control_id,
+                        title,
+                        "warn",
+                        f"direct to the vendor ({destination.source}); no vendor matrix to say "
+                        "whether it has a "
                         "BAA, zero retention or trains on prompts",
-                        "add [[destination]] entries to phiwarden.toml, or route the tool through the gateway",
+                        "add [[destination]] entries to phiwarden.toml, "
+                        "or route the tool through the gateway",
                     )
-                )  # fmt: skip
+                )
                 continue
             entry = _match(destination, tool.vendor, matrix)
             if entry is None:
                 controls.append(
                     Control(
-                        control_id, title, "fail", f"direct to a destination missing from the vendor matrix ({destination.source})",
-                        "route the tool through the phiwarden gateway, or approve the destination in [[destination]]",
+                        control_id,
+                        title,
+                        "fail",
+                        f"direct to a destination missing from the vendor matrix ({destination.source})",
+                        "route the tool through the phiwarden gateway, "
+                        "or approve the destination in [[destination]]",
                     )
-                )  # fmt: skip
+                )
                 continue
-            destination.matrix = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in entry.items()}
+            destination.matrix = {
+                k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in entry.items()
+            }
             problems = _judge(entry, today)
             summary = (
                 f"vendor matrix {entry.get('id', '?')}: BAA {entry.get('baa')}, zero retention "
@@ -538,27 +592,66 @@ def diagnose(
                 f"tiers {entry.get('tiers', [])}"
             )
             if problems:
-                controls.append(Control(control_id, title, "fail", f"{summary}: {'; '.join(problems)}", "route the tool through the phiwarden gateway"))
+                controls.append(
+                    Control(
+                        control_id,
+                        title,
+                        "fail",
+                        f"{summary}: {'; '.join(problems)}",
+                        "route the tool through the phiwarden gateway",
+                    )
+                )
             else:
                 controls.append(Control(control_id, title, "pass", summary))
         exposed = readable(tool, restricted, root, home)
         control_id, title = f"exclusion:{tool.id}", f"{tool.name} cannot read restricted files"
         if exposed is None:
-            controls.append(Control(control_id, title, "warn", tool.note or "cannot be verified from the repository",
-                                    "exclude the restricted paths in the tool's organisation settings"))  # fmt: skip
-        elif exposed:
-            fix = "phiwarden init" if tool.exclusion not in ("none",) else "use this tool only through the phiwarden gateway"
             controls.append(
-                Control(control_id, title, "fail",
-                        f"{len(exposed)} restricted file(s) readable ({tool.exclusion}): " + ", ".join(exposed[:10])
-                        + (" …" if len(exposed) > 10 else ""), fix)
-            )  # fmt: skip
+                Control(
+                    control_id,
+                    title,
+                    "warn",
+                    tool.note or "cannot be verified from the repository",
+                    "exclude the restricted paths in the tool's organisation settings",
+                )
+            )
+        elif exposed:
+            fix = (
+                "phiwarden init"
+                if tool.exclusion not in ("none",)
+                else "use this tool only through the phiwarden gateway"
+            )
+            controls.append(
+                Control(
+                    control_id,
+                    title,
+                    "fail",
+                    f"{len(exposed)} restricted file(s) readable ({tool.exclusion}): "
+                    + ", ".join(exposed[:10])
+                    + (" …" if len(exposed) > 10 else ""),
+                    fix,
+                )
+            )
         else:
-            controls.append(Control(control_id, title, "pass", f"{len(restricted)} restricted file(s) excluded ({tool.exclusion})"))
+            controls.append(
+                Control(
+                    control_id,
+                    title,
+                    "pass",
+                    f"{len(restricted)} restricted file(s) excluded ({tool.exclusion})",
+                )
+            )
     if not tools:
         controls.append(Control("tools", "AI coding tools", "info", "no AI coding tool configuration found"))
     if matrix is None:
-        controls.append(Control("vendor-matrix", "vendor matrix", "info", "no vendor matrix ([[destination]] in phiwarden.toml)"))
+        controls.append(
+            Control(
+                "vendor-matrix",
+                "vendor matrix",
+                "info",
+                "no vendor matrix ([[destination]] in phiwarden.toml)",
+            )
+        )
 
     servers = find_servers(root, home)
     pins_path = root / policy.repo.mcp_pins
@@ -566,27 +659,56 @@ def diagnose(
         pins = load_pins(pins_path)
     except ValueError as exc:
         pins = {}
-        controls.append(Control("mcp-pins", "MCP pin file", "fail", str(exc), f"remove {pins_path} and approve again"))
+        controls.append(
+            Control("mcp-pins", "MCP pin file", "fail", str(exc), f"remove {pins_path} and approve again")
+        )
     for server in servers:
         pinned = pins.get(server.key)
         what = server.command + " " + " ".join(server.args) if server.command else (server.url or "?")
-        control_id, title = f"mcp:{server.key}", f"MCP server {server.name} ({server.client}, {server.config})"
+        control_id, title = (
+            f"mcp:{server.key}",
+            f"MCP server {server.name} ({server.client}, {server.config})",
+        )
         if pinned is None:
             server.status = "unapproved"
-            controls.append(Control(control_id, title, "fail", f"not approved: runs {what.strip()}",
-                                    f"review it, then: phiwarden doctor --approve-mcp {server.name}"))  # fmt: skip
+            controls.append(
+                Control(
+                    control_id,
+                    title,
+                    "fail",
+                    f"not approved: runs {what.strip()}",
+                    f"review it, then: phiwarden doctor --approve-mcp {server.name}",
+                )
+            )
         elif pinned.get("pin") != server.pin():
             server.status = "changed"
-            controls.append(Control(control_id, title, "fail",
-                                    f"changed since it was approved on {pinned.get('approved_at', '?')}: now runs {what.strip()}",
-                                    f"review the change, then: phiwarden doctor --approve-mcp {server.name}"))  # fmt: skip
+            controls.append(
+                Control(
+                    control_id,
+                    title,
+                    "fail",
+                    f"changed since it was approved on {pinned.get('approved_at', '?')}: "
+                    f"now runs {what.strip()}",
+                    f"review the change, then: phiwarden doctor --approve-mcp {server.name}",
+                )
+            )
         else:
             server.status = "approved"
-            controls.append(Control(control_id, title, "pass", f"approved {pinned.get('approved_at', '')}: {what.strip()}"))
+            controls.append(
+                Control(
+                    control_id, title, "pass", f"approved {pinned.get('approved_at', '')}: {what.strip()}"
+                )
+            )
     return Diagnosis(root, home, tools, servers, controls, matrix is not None)
 
 
-_CI_FILES = (".gitlab-ci.yml", "Jenkinsfile", ".circleci/config.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml")
+_CI_FILES = (
+    ".gitlab-ci.yml",
+    "Jenkinsfile",
+    ".circleci/config.yml",
+    "azure-pipelines.yml",
+    "bitbucket-pipelines.yml",
+)
 
 
 def _ci_gate(root: Path) -> str | None:
@@ -595,15 +717,27 @@ def _ci_gate(root: Path) -> str | None:
         if not path.is_file():
             continue
         text = path.read_text("utf-8", "replace")
-        if "phiwarden ci" in text or "phiwarden/phiwarden@" in text or "uses: ./" in text and "phiwarden" in text:
+        if (
+            "phiwarden ci" in text
+            or "phiwarden/phiwarden@" in text
+            or ("uses: ./" in text and "phiwarden" in text)
+        ):
             return path.relative_to(root).as_posix()
     return None
 
 
 def to_text(diagnosis: Diagnosis, *, color: bool = False) -> str:
     bold, dim, reset = ("\033[1m", "\033[2m", "\033[0m") if color else ("", "", "")
-    marks = {"pass": "\033[32mPASS\033[0m", "fail": "\033[31mFAIL\033[0m", "warn": "\033[33mWARN\033[0m",
-             "info": "\033[2mINFO\033[0m"} if color else {s: s.upper() for s in ("pass", "fail", "warn", "info")}  # fmt: skip
+    marks = (
+        {
+            "pass": "\033[32mPASS\033[0m",
+            "fail": "\033[31mFAIL\033[0m",
+            "warn": "\033[33mWARN\033[0m",
+            "info": "\033[2mINFO\033[0m",
+        }
+        if color
+        else {s: s.upper() for s in ("pass", "fail", "warn", "info")}
+    )
     lines = [f"{bold}phiwarden doctor{reset}: {diagnosis.root}  {dim}(home {diagnosis.home}){reset}", ""]
     lines.append(f"{bold}AI coding tools{reset}")
     for tool in diagnosis.tools:

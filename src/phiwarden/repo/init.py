@@ -12,7 +12,6 @@ restricted files, so the agent reading the rules knows what they mean here.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import tomllib
@@ -41,15 +40,18 @@ MAX_LISTED = 40
 # String literals that look like patient, member or claims routes.
 _ROUTE = re.compile(
     r"""["'`](/[\w\-./{}<>:]{0,80}?(?:patients?|members?|claims?|encounters?|prescriptions?|diagnos[ie]s|"""
-    r"""medical[-_]records?|charts?|beneficiar(?:y|ies)|subscribers?|fhir/[A-Z]\w+)(?:[/?][\w\-./{}<>:]{0,80})?)["'`]"""
+    r"""medical[-_]records?|charts?|beneficiar(?:y|ies)|subscribers?|fhir/[A-Z]\w+)"""
+    r"""(?:[/?][\w\-./{}<>:]{0,80})?)["'`]"""
 )
 _TABLE = re.compile(
     r"""(?i)\b(?:create\s+table(?:\s+if\s+not\s+exists)?|alter\s+table|insert\s+into|delete\s+from|update|"""
     r"""from|join|references)\s+["'`\[]?(?:\w+\.)?(\w+)|__tablename__\s*=\s*["'](\w+)|"""
     r"""db_table\s*=\s*["'](\w+)|@Table\s*\(\s*name\s*=\s*"(\w+)"|create_table\s*\(?\s*[:"'](\w+)"""
 )
-_PHI_STEMS = ("patient", "claim", "diagnos", "prescription", "provider", "member", "encounter", "insurance",
-              "medication", "allerg", "immuniz", "lab_result", "eligib", "beneficiar", "subscriber")  # fmt: skip
+_PHI_STEMS = (
+    "patient", "claim", "diagnos", "prescription", "provider", "member", "encounter", "insurance",
+    "medication", "allerg", "immuniz", "lab_result", "eligib", "beneficiar", "subscriber",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -289,4 +291,4 @@ def apply(root: Path, plans: Iterable[Planned]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.phiwarden-tmp")
         temporary.write_text(item.content, encoding="utf-8")
-        os.replace(temporary, target)
+        temporary.replace(target)
