@@ -81,6 +81,16 @@ def scan_git(args: argparse.Namespace) -> int:
 
     extra = history_fields(history) if history is not None else None
     output = render(report, args.format, extra=extra, color=_color(args), show_tiers=args.show_tiers)
+    if history is not None and args.format == "json":
+        document = json.loads(output)
+        document["history"] = {
+            "commits": history.commits,
+            "blobs": history.blobs,
+            "bytes": history.bytes,
+            "seconds": round(history.seconds, 3),
+            "notes": history.notes,
+        }
+        output = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if history is not None and args.format == "text":
         output += (
             f"history: {history.commits} commit(s), {history.blobs} blob(s), {history.bytes / 1e6:.1f} MB "

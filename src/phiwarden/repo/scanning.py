@@ -62,6 +62,8 @@ def _scan_batch(items: list[Item]) -> list[FileResult]:
 
 
 def scan_items(items: Sequence[Item], policy: Policy, *, jobs: int) -> list[FileResult]:
+    if not items:
+        return []  # nothing to scan: do not pay for compiling the detectors
     total = sum(len(i.data) for i in items)
     if jobs <= 1 or len(items) < 2 or total < PARALLEL_MIN_BYTES:
         scanner = FileScanner(policy)
