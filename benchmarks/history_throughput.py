@@ -54,7 +54,11 @@ def generate(root: Path) -> None:
         refs = {path: blob(text) for path, text in changes.items()}
         mark += 1
         msg = message.encode()
-        out = b"commit refs/heads/%s\nmark :%d\nauthor Dev <dev@example.com> %d +0000\n" % (branch.encode(), mark, when)
+        out = b"commit refs/heads/%s\nmark :%d\nauthor Dev <dev@example.com> %d +0000\n" % (
+            branch.encode(),
+            mark,
+            when,
+        )
         out += b"committer Dev <dev@example.com> %d +0000\ndata %d\n%s\n" % (when, len(msg), msg)
         if parent_marks:
             out += b"from :%d\n" % parent_marks[0]
@@ -80,9 +84,12 @@ def generate(root: Path) -> None:
                 body[at] = line(rng, n)
             changes[path] = "\n".join(body) + "\n"
         if n % 250 == 100:
-            changes[f"tests/fixtures/patient_{n}.json"] = json.dumps(
-                {"patient": {"name": "Maria Gonzalez", "ssn": "512-44-8391", "mrn": f"MRN-0048{n:04d}"}}
-            ) + "\n"
+            changes[f"tests/fixtures/patient_{n}.json"] = (
+                json.dumps(
+                    {"patient": {"name": "Maria Gonzalez", "ssn": "512-44-8391", "mrn": f"MRN-0048{n:04d}"}}
+                )
+                + "\n"
+            )
         if n % 100 == 50:
             feature_head = commit("feature", f"feature {n}", changes, when, [head])
             continue
@@ -98,7 +105,7 @@ def generate(root: Path) -> None:
 
 def timed(command: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
+    with Path(os.devnull).open("wb") as sink:
         subprocess.run(command, cwd=cwd, stdout=sink, stderr=subprocess.PIPE, check=False)
     return time.perf_counter() - started
 
@@ -114,7 +121,17 @@ def main() -> None:
         for _ in range(3):
             started = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "phiwarden", "scan", "--history", "--format", "json", "-o", str(report_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "phiwarden",
+                    "scan",
+                    "--history",
+                    "--format",
+                    "json",
+                    "-o",
+                    str(report_path),
+                ],
                 cwd=root,
                 check=False,
             )
@@ -125,9 +142,14 @@ def main() -> None:
     seconds = min(runs)
     megabytes = history["bytes"] / 1e6
     ratio = seconds / git_seconds
-    print(f"repository: {history['commits']} commits, {history['blobs']} unique blobs, {megabytes:.1f} MB of blob content")
+    print(
+        f"repository: {history['commits']} commits, {history['blobs']} unique blobs, "
+        f"{megabytes:.1f} MB of blob content"
+    )
     print(f"git log -p --all: {git_seconds:.2f}s ({megabytes / git_seconds:.1f} MB/s of blob content)")
-    print(f"phiwarden scan --history: {seconds:.2f}s ({megabytes / seconds:.1f} MB/s), {ratio:.2f}x git log -p")
+    print(
+        f"phiwarden scan --history: {seconds:.2f}s ({megabytes / seconds:.1f} MB/s), {ratio:.2f}x git log -p"
+    )
     print(f"findings: {len(document['findings'])} (each introduced value once)")
     print(
         json.dumps(

@@ -31,7 +31,7 @@ def source(index: int, rng: random.Random) -> str:
     body = [f'"""Module {index}."""', "", "import logging", "", "log = logging.getLogger(__name__)", ""]
     for f in range(rng.randint(3, 12)):
         body += [f"def handler_{f}(request, value_{f}):", f"    total = value_{f} * {rng.randint(1, 99)}"]
-        body += [f"    log.info('handled %s', total)", "    return {'ok': True, 'total': total}", ""]
+        body += ["    log.info('handled %s', total)", "    return {'ok': True, 'total': total}", ""]
     return "\n".join(body) + "\n"
 
 
@@ -51,7 +51,9 @@ def main() -> None:
         touched = rng.sample(range(FILES), TOUCHED)
         for n, index in enumerate(touched):
             path = root / f"pkg{index % 100:02d}" / f"mod_{index:05d}.py"
-            extra = '\ndef added():\n    ssn = "512-44-8391"\n' if n == 0 else "\ndef added():\n    return 42\n"
+            extra = (
+                '\ndef added():\n    ssn = "512-44-8391"\n' if n == 0 else "\ndef added():\n    return 42\n"
+            )
             path.write_text(path.read_text() + extra)
         git(root, "add", ".")
         command = [sys.executable, "-m", "phiwarden", "hook", "run"]

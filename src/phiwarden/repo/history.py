@@ -32,7 +32,7 @@ from phiwarden.scan.runner import FileResult, FileScanner, ScanReport
 
 # Context kept around new lines when a modified blob is scanned: lines on each side, and the
 # file's first lines (CSV headers, the opening of a record).
-CONTEXT_LINES = 8
+CONTEXT_LINES = 6
 HEAD_LINES = 3
 _ZERO = "0" * 40
 
@@ -189,22 +189,25 @@ class _BlobScanner:
         self.salt = policy.detection.fingerprint_salt.encode()
 
     def scan(self, tasks: list[tuple[str, str | None, str]]) -> list[BlobScan]:
+        # One pipelined read for the batch (new blobs and the blobs they modify): a round trip
+        # to git per blob would cost more than scanning it.
+        wanted = list(dict.fromkeys(o for oid, parent, _ in tasks for o in (oid, parent) if o is not None))
+        contents = {o: (data, size) for o, data, size in self.reader.read_many(wanted, limit=self.limit)}
         out = []
         for oid, parent, path in tasks:
-            _, data, size = next(iter(self.reader.read_many([oid], limit=self.limit)))
+            data, size = contents[oid]
             if data is None:
                 reason = f"larger than the {self.limit} byte limit" if size else "blob missing"
                 out.append(BlobScan(oid, size, FileResult(path, size, skipped=reason), []))
                 continue
-            out.append(self._scan_one(oid, data, parent, path))
+            parent_data = contents[parent][0] if parent is not None else None
+            out.append(self._scan_one(oid, data, parent_data, path))
         return out
 
-    def _scan_one(self, oid: str, data: bytes, parent: str | None, path: str) -> BlobScan:
+    def _scan_one(self, oid: str, data: bytes, parent_data: bytes | None, path: str) -> BlobScan:
         split = None
-        if parent is not None:
-            _, parent_data, _ = next(iter(self.reader.read_many([parent], limit=self.limit)))
-            if parent_data is not None:
-                split = _new_lines(data, parent_data)
+        if parent_data is not None:
+            split = _new_lines(data, parent_data)
         if split is None:
             result = self.scanner.scan_bytes(data, path)
             return BlobScan(oid, len(data), result, self._keys(result.findings, decode(data).text))
