@@ -1,0 +1,84 @@
+"""The canonical encoding that every hash and signature covers.
+
+Canonical JSON here is RFC 8785 (JCS) restricted to what audit records hold: objects with ASCII keys,
+arrays, strings, integers in the I-JSON range (|n| < 2**53), true, false and null; no floating-point
+numbers. For that subset JCS and Python's `json.dumps(sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)` produce the same bytes: keys sorted by code point, no whitespace, strings escaped
+only where JSON requires it (`"`, `\\`, control characters; \\b \\f \\n \\r \\t short forms, others as
+lowercase \\u00xx), everything else as UTF-8. orjson with OPT_SORT_KEYS writes exactly these bytes and
+does it ten times faster; the tests hold it to `json.dumps`.
+
+The record that forms leaf n of the log (1-based sequence n) is
+
+    canonical({"event": E, "prev_hash": hex(h[n-1]), "sequence": n})
+
+where E is the OCSF event object and h[0] is 32 zero bytes. Its hash h[n] = SHA-256(0x00 || record)
+is both the chain link the next record embeds and the RFC 9162 Merkle leaf hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+MAX_SAFE_INTEGER = 2**53 - 1
+HASH_SIZE = 32
+GENESIS_HASH = bytes(HASH_SIZE)
+
+
+class CanonicalError(ValueError):
+    """A value outside the canonical subset (a float, a non-ASCII key, an integer out of range, …)."""
+
+
+def _check(value: Any, path: str) -> None:
+    kind = type(value)
+    if value is None or kind is bool or kind is str:
+        return
+    if kind is int:
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise CanonicalError(f"{path}: integer out of the I-JSON range")
+        return
+    if kind is list or kind is tuple:
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]")
+        return
+    if kind is dict or isinstance(value, Mapping):
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                raise CanonicalError(f"{path}: keys must be ASCII strings, got {key!r}")
+            _check(item, path + "." + key)
+        return
+    raise CanonicalError(f"{path}: {kind.__name__} is not allowed in canonical JSON")
+
+
+def canonical_json(value: Any, *, validated: bool = False) -> bytes:
+    """The canonical UTF-8 bytes of `value` (see the module docstring).
+
+    `validated` skips the type walk for values built from already-validated parts (sealing events).
+    """
+    if not validated:
+        _check(value, "$")
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise CanonicalError(f"not encodable as canonical JSON: {exc}") from None
+
+
+def record_bytes(event: Mapping[str, Any], prev_hash: bytes, sequence: int) -> bytes:
+    return canonical_json({"event": event, "prev_hash": prev_hash.hex(), "sequence": sequence})
+
+
+def record_suffix(prev_hash: bytes, sequence: int) -> bytes:
+    """How a canonical record ends: sorted keys put the chain link and the sequence last.
+
+    Verification compares this suffix instead of parsing every record.
+    """
+    return b',"prev_hash":"' + prev_hash.hex().encode() + b'","sequence":' + str(sequence).encode() + b"}"
+
+
+def record_hash(record: bytes) -> bytes:
+    """SHA-256(0x00 || record): the RFC 9162 leaf hash, and the chain hash of the record."""
+    return hashlib.sha256(b"\x00" + record).digest()

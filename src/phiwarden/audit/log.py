@@ -1,0 +1,258 @@
+"""`AuditLog`: what every enforcement point holds to record its decisions.
+
+    log = AuditLog.open(policy.audit)          # opens the store, loads (or creates) both keys
+    receipt = log.append(event)                # returns once the event is durable; else AuditError
+    digest = log.hash_value(value)             # HMAC for Classification.value_hashes
+
+Appends seal a checkpoint every `checkpoint_every` events or `checkpoint_interval` seconds (checked
+on append and on close), sign it and publish it to the witnesses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from phiwarden.audit import paths
+from phiwarden.audit.checkpoint import Checkpoint, SignedCheckpoint, sign
+from phiwarden.audit.errors import AuditConfigError, AuditKeyError, SinkError
+from phiwarden.audit.event import AuditEvent
+from phiwarden.audit.keys import (
+    HmacKey,
+    SigningKey,
+    VerifyKey,
+    check_apart,
+    load_hmac_key,
+    resolve_signing_key_path,
+)
+from phiwarden.audit.ledger import Receipt
+from phiwarden.audit.store import AuditStore
+from phiwarden.audit.witness import Witness, open_witness
+from phiwarden.policy.audit import AuditSettings
+
+STORE_ENV = "PHIWARDEN_AUDIT_STORE"
+logger = logging.getLogger("phiwarden.audit")
+
+
+def store_url(settings: AuditSettings, override: str | None = None) -> str:
+    """The store in force: --store, then $PHIWARDEN_AUDIT_STORE, then the policy, then the default."""
+    url = override or os.environ.get(STORE_ENV) or settings.store
+    if url is None:
+        return paths.default_store_url()
+    if url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        return url
+    path = url.removeprefix("sqlite:")
+    return f"sqlite:///{settings.path(path).resolve().as_posix()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///relative` or `sqlite:////absolute` URL."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def open_store(url: str, *, create: bool = True) -> AuditStore:
+    if url.startswith(("postgresql://", "postgres://")):
+        from phiwarden.audit.store_postgres import PostgresStore
+
+        return PostgresStore(url)
+    path = sqlite_path(url)
+    if path is None:
+        raise AuditConfigError(f"unknown audit store URL {url!r} (sqlite:///path or postgresql://…)")
+    from phiwarden.audit.store_sqlite import SQLiteStore
+
+    return SQLiteStore(path, create=create)
+
+
+def signing_key_path(settings: AuditSettings) -> Path:
+    return resolve_signing_key_path(settings.path(settings.signing_key) if settings.signing_key else None)
+
+
+def load_signing_key(settings: AuditSettings, url: str, *, create: bool) -> SigningKey:
+    path = signing_key_path(settings)
+    check_apart(path, sqlite_path(url), "signing key")
+    return SigningKey.load(path, create=create)
+
+
+def load_value_key(settings: AuditSettings, url: str | None = None, *, create: bool = True) -> HmacKey:
+    configured = settings.path(settings.hmac_key) if settings.hmac_key else None
+    if configured is not None and url is not None:
+        check_apart(configured, sqlite_path(url), "HMAC key")
+    return load_hmac_key(configured, create=create)
+
+
+def public_key(settings: AuditSettings, explicit: Path | None = None) -> VerifyKey:
+    """The key that checks signatures: --public-key, else the public half of the configured signing key."""
+    if explicit is not None:
+        return VerifyKey.load(explicit)
+    path = signing_key_path(settings)
+    pub = path.with_suffix(".pub")
+    if pub.exists():
+        return VerifyKey.load(pub)
+    if path.exists():
+        return SigningKey.load(path, create=False).public
+    raise AuditKeyError(f"no public key: neither {pub} nor {path} exists; pass --public-key FILE")
+
+
+def witnesses(settings: AuditSettings) -> list[Witness]:
+    if settings.witnesses is None:
+        return [open_witness(f"file://{paths.default_witness().as_posix()}")]
+    base = Path(settings.base_dir) if settings.base_dir else None
+    return [open_witness(target, base_dir=base) for target in settings.witnesses]
+
+
+def hash_value(value: str, settings: AuditSettings | None = None) -> str:
+    """HMAC-SHA256 (hex) of a value under the audit HMAC key; the key is created on first use.
+
+    Enforcement points that hold an `AuditLog` use `AuditLog.hash_value`, which keeps the key loaded.
+    """
+    return load_value_key(settings or AuditSettings()).hash_value(value)
+
+
+class AuditLog:
+    def __init__(
+        self,
+        store: AuditStore,
+        signing_key: SigningKey,
+        value_key: HmacKey,
+        witnesses: Sequence[Witness] = (),
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_seconds: float = 300.0,
+    ) -> None:
+        self.store = store
+        self.signing_key = signing_key
+        self.value_key = value_key
+        self.witnesses = list(witnesses)
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval_seconds = checkpoint_interval_seconds
+        self._lock = threading.Lock()
+        self.log_id = store.log_id
+        _claim_key(store, "signing_key_id", signing_key.public.id, "signing key")
+        _claim_key(store, "hmac_key_id", value_key.id, "HMAC key")
+        latest = store.latest_checkpoint()
+        self._sealed_size = latest.statement.tree_size if latest else 0
+        self._sealed_at = time.monotonic()
+        self._size = store.head().size
+
+    @classmethod
+    def open(cls, settings: AuditSettings | None = None, *, store: str | None = None) -> AuditLog:
+        """The log the settings describe; keys are generated on first use. Raises `AuditError`."""
+        settings = settings or AuditSettings()
+        url = store_url(settings, store)
+        signing = load_signing_key(settings, url, create=True)
+        value_key = load_value_key(settings, url, create=True)
+        opened = open_store(url)
+        try:
+            return cls(
+                opened,
+                signing,
+                value_key,
+                witnesses(settings),
+                checkpoint_every=settings.checkpoint_every,
+                checkpoint_interval_seconds=settings.checkpoint_interval_seconds,
+            )
+        except BaseException:
+            opened.close()
+            raise
+
+    def append(self, event: AuditEvent) -> Receipt:
+        """Record one event; returns once it is durable. Raises `AuditError` (fail closed) otherwise."""
+        return self.append_batch([event])[0]
+
+    def append_batch(self, events: Sequence[AuditEvent]) -> list[Receipt]:
+        """Record events in one transaction: all are durable when this returns, or none was written."""
+        with self._lock:
+            receipts = self.store.append(events)
+            if receipts:
+                self._size = max(self._size, receipts[-1].sequence)
+            if self._checkpoint_due():
+                self._checkpoint(strict=False)
+        return receipts
+
+    def hash_value(self, value: str) -> str:
+        return self.value_key.hash_value(value)
+
+    def checkpoint(self, *, strict: bool = True) -> SignedCheckpoint | None:
+        """Sign the current head and publish it. With `strict`, a witness failure raises `SinkError`."""
+        with self._lock:
+            return self._checkpoint(strict=strict)
+
+    def _checkpoint_due(self) -> bool:
+        unsealed = self._size - self._sealed_size
+        if unsealed <= 0:
+            return False
+        return (
+            unsealed >= self.checkpoint_every
+            or time.monotonic() - self._sealed_at >= self.checkpoint_interval_seconds
+        )
+
+    def _checkpoint(self, *, strict: bool) -> SignedCheckpoint | None:
+        head = self.store.head()
+        if head.size == 0:
+            return None
+        latest = self.store.latest_checkpoint()
+        if latest is not None and latest.statement.tree_size >= head.size:
+            signed = latest
+        else:
+            statement = Checkpoint(
+                log_id=self.log_id,
+                tree_size=head.size,
+                root_hash=head.frontier.root(),
+                last_hash=head.last_hash,
+                time_ms=int(time.time() * 1000),
+                key_id=self.signing_key.public.id,
+            )
+            signed = sign(statement, self.signing_key)
+            self.store.add_checkpoint(signed)
+        self._sealed_size = signed.statement.tree_size
+        self._size = max(self._size, head.size)
+        self._sealed_at = time.monotonic()
+        self._publish(signed, strict=strict)
+        return signed
+
+    def _publish(self, signed: SignedCheckpoint, *, strict: bool) -> None:
+        failures = []
+        for witness in self.witnesses:
+            try:
+                witness.publish(signed)
+            except SinkError as exc:
+                failures.append(str(exc))
+        if not failures:
+            self.store.mark_published(signed.statement.tree_size)
+            return
+        message = "; ".join(failures)
+        if strict:
+            raise SinkError(f"checkpoint {signed.statement.tree_size} not published: {message}")
+        # The events are durable and the checkpoint is stored; the next checkpoint publishes again.
+        logger.warning("audit checkpoint %d not published: %s", signed.statement.tree_size, message)
+
+    def close(self) -> None:
+        """Seal what is not sealed yet, then close the store."""
+        try:
+            with self._lock:
+                if self._size > self._sealed_size:
+                    self._checkpoint(strict=False)
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _claim_key(store: AuditStore, name: str, key_id: str, what: str) -> None:
+    recorded = store.claim_meta(name, key_id)
+    if recorded != key_id:
+        raise AuditKeyError(
+            f"{store.url} was written with {what} {recorded}, but the configured {what} is {key_id}; "
+            f"configure the same {what} on every writer"
+        )

@@ -1,0 +1,369 @@
+"""The store behind the log: the operations both back ends share, on top of a small SQL dialect.
+
+A store keeps the sealed records (`record` is the exact canonical bytes that were hashed), the head
+(size, last chain hash, Merkle frontier), cached interior nodes, signed checkpoints and prune records,
+forwarding cursors, and columns for search. Everything but the records and signed statements is
+derived data that verification recomputes rather than trusts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from phiwarden.audit.canonical import GENESIS_HASH
+from phiwarden.audit.checkpoint import (
+    Checkpoint,
+    PruneRecord,
+    Signed,
+    SignedCheckpoint,
+    SignedPrune,
+    parse_checkpoint,
+    parse_signed,
+)
+from phiwarden.audit.errors import AuditConfigError, AuditStoreError
+from phiwarden.audit.event import AuditEvent
+from phiwarden.audit.ledger import Head, Receipt, SealedEvent, seal
+from phiwarden.audit.merkle import CompletedNode, Frontier
+
+SCHEMA_VERSION = "1"
+
+
+class StoredRecord(NamedTuple):
+    seq: int
+    record: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    actor: str | None = None
+    tool: str | None = None
+    destination: str | None = None
+    action: str | None = None
+    category: str | None = None
+    tier: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("actor", self.actor),
+            ("tool", self.tool),
+            ("destination", self.destination),
+            ("action", self.action),
+            ("tier", self.tier),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.category is not None:
+            clauses.append("categories LIKE ?")
+            params.append(f"%,{self.category}=%")
+        if self.since_ms is not None:
+            clauses.append("time_ms >= ?")
+            params.append(self.since_ms)
+        if self.until_ms is not None:
+            clauses.append("time_ms < ?")
+            params.append(self.until_ms)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class AuditStore(ABC):
+    """One log in one database. Not thread-safe: `AuditLog` serializes access."""
+
+    url: str
+    # Parameter marker of the driver; queries are written with "?".
+    marker = "?"
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Any]:
+        """A cursor in a transaction that excludes other writers; committed durably on success."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Any]:
+        """A cursor for reads."""
+
+    @abstractmethod
+    def records(self, start: int = 1, end: int | None = None) -> Iterator[StoredRecord]:
+        """Records with start <= seq <= end, in order."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def _insert_events(self, cur: Any, sealed: Sequence[SealedEvent]) -> None: ...
+
+    def _locked_head_sql(self) -> str:
+        return "SELECT size, last_hash, frontier FROM audit_head WHERE id = 1"
+
+    def _sql(self, text: str) -> str:
+        return text if self.marker == "?" else text.replace("?", self.marker)
+
+    # -- identity -------------------------------------------------------------------------------
+    def _init_meta(self, cur: Any) -> None:
+        for key, value in (("schema_version", SCHEMA_VERSION), ("log_id", str(uuid.uuid4()))):
+            cur.execute(
+                self._sql("INSERT INTO audit_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
+                (key, value),
+            )
+        cur.execute(
+            self._sql(
+                "INSERT INTO audit_head (id, size, last_hash, frontier) VALUES (1, 0, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING"
+            ),
+            (GENESIS_HASH, b""),
+        )
+
+    def meta(self, key: str) -> str | None:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT value FROM audit_meta WHERE key = ?"), (key,))
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set `key` unless it is set; returns the value in force."""
+        with self._write() as cur:
+            cur.execute(
+                self._sql("INSERT INTO audit_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
+                (key, value),
+            )
+            cur.execute(self._sql("SELECT value FROM audit_meta WHERE key = ?"), (key,))
+            return str(cur.fetchone()[0])
+
+    @property
+    def log_id(self) -> str:
+        value = self.meta("log_id")
+        if value is None:
+            raise AuditConfigError(f"{self.url}: not an audit store (no log id)")
+        return value
+
+    def check_schema(self) -> None:
+        version = self.meta("schema_version")
+        if version != SCHEMA_VERSION:
+            raise AuditConfigError(
+                f"{self.url}: audit schema version {version!r}, this phiwarden reads {SCHEMA_VERSION!r}"
+            )
+
+    # -- appending ------------------------------------------------------------------------------
+    def head(self) -> Head:
+        with self._read() as cur:
+            cur.execute(self._locked_head_sql().replace(" FOR UPDATE", ""))
+            return _head(cur.fetchone())
+
+    def append(self, events: Sequence[AuditEvent]) -> list[Receipt]:
+        if not events:
+            return []
+        with self._write() as cur:
+            cur.execute(self._locked_head_sql())
+            head = _head(cur.fetchone())
+            sealed, nodes = seal(head, events)
+            self._insert_events(cur, sealed)
+            hashes = [(h, e.seq) for e in sealed for h in e.value_hashes]
+            if hashes:
+                cur.executemany(self._sql("INSERT INTO audit_value_hashes (hmac, seq) VALUES (?, ?)"), hashes)
+            self._insert_nodes(cur, nodes)
+            cur.execute(
+                self._sql("UPDATE audit_head SET size = ?, last_hash = ?, frontier = ? WHERE id = 1"),
+                (head.size, head.last_hash, head.frontier.to_bytes()),
+            )
+        return [e.receipt() for e in sealed]
+
+    def _insert_nodes(self, cur: Any, nodes: Sequence[CompletedNode]) -> None:
+        if nodes:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT (level, idx) DO NOTHING"
+                ),
+                [(n.level, n.index, n.hash) for n in nodes],
+            )
+
+    # -- tree material --------------------------------------------------------------------------
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Hashes of records start..end (sequence numbers, inclusive), in order."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql("SELECT hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq"),
+                (start, end),
+            )
+            return [bytes(row[0]) for row in cur.fetchall()]
+
+    def node(self, level: int, index: int) -> bytes | None:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?"), (level, index))
+            row = cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def record(self, seq: int) -> StoredRecord | None:
+        return next(iter(self.records(seq, seq)), None)
+
+    def first_sequence(self) -> int | None:
+        with self._read() as cur:
+            cur.execute("SELECT MIN(seq) FROM audit_events")
+            row = cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def last_sequence(self) -> int | None:
+        with self._read() as cur:
+            cur.execute("SELECT MAX(seq) FROM audit_events")
+            row = cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # -- signed statements ----------------------------------------------------------------------
+    def add_checkpoint(self, signed: SignedCheckpoint) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO audit_checkpoints (tree_size, statement, published) VALUES (?, ?, 0) "
+                    "ON CONFLICT (tree_size) DO NOTHING"
+                ),
+                (signed.statement.tree_size, signed.to_line()),
+            )
+
+    def mark_published(self, tree_size: int) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._sql("UPDATE audit_checkpoints SET published = 1 WHERE tree_size = ?"), (tree_size,)
+            )
+
+    def checkpoint_rows(self) -> list[tuple[int, str, bool]]:
+        """(tree size, signed statement as stored, published) by tree size, unparsed."""
+        with self._read() as cur:
+            cur.execute("SELECT tree_size, statement, published FROM audit_checkpoints ORDER BY tree_size")
+            return [(int(size), str(text), bool(published)) for size, text, published in cur.fetchall()]
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Stored checkpoints by tree size; a row that does not parse raises `StatementError`."""
+        return [parse_checkpoint(text) for _, text, _ in self.checkpoint_rows()]
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self._read() as cur:
+            cur.execute("SELECT statement FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+            row = cur.fetchone()
+        return None if row is None else parse_checkpoint(str(row[0]))
+
+    def prunes(self) -> list[SignedPrune]:
+        with self._read() as cur:
+            cur.execute("SELECT statement FROM audit_prunes ORDER BY last_seq")
+            rows = cur.fetchall()
+        out: list[SignedPrune] = []
+        for row in rows:
+            signed = parse_signed(str(row[0]))
+            if isinstance(signed.statement, Checkpoint):
+                continue
+            out.append(Signed(signed.statement, signed.signature))
+        return out
+
+    def apply_prune(self, signed: SignedPrune) -> int:
+        """Delete the pruned range and keep its signed record, in one transaction."""
+        record: PruneRecord = signed.statement
+        with self._write() as cur:
+            cur.execute(
+                self._sql("DELETE FROM audit_value_hashes WHERE seq >= ? AND seq <= ?"),
+                (record.first_sequence, record.last_sequence),
+            )
+            cur.execute(
+                self._sql("DELETE FROM audit_events WHERE seq >= ? AND seq <= ?"),
+                (record.first_sequence, record.last_sequence),
+            )
+            deleted = int(cur.rowcount)
+            cur.execute(
+                self._sql("INSERT INTO audit_prunes (last_seq, statement) VALUES (?, ?)"),
+                (record.last_sequence, signed.to_line()),
+            )
+        return deleted
+
+    # -- search ---------------------------------------------------------------------------------
+    def search(self, query: Query) -> list[StoredRecord]:
+        where, params = query.where()
+        limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(f"SELECT seq, record, hash FROM audit_events{where} ORDER BY seq{limit}"), params
+            )
+            return [StoredRecord(int(r[0]), bytes(r[1]), bytes(r[2])) for r in cur.fetchall()]
+
+    def stats(self, query: Query) -> dict[str, Any]:
+        where, params = query.where()
+        out: dict[str, Any] = {}
+        with self._read() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT COUNT(*), MIN(time_ms), MAX(time_ms), MIN(seq), MAX(seq) FROM audit_events{where}"
+                ),
+                params,
+            )
+            count, first, last, low, high = cur.fetchone()
+            out.update(
+                events=int(count or 0), first_time_ms=first, last_time_ms=last, first_seq=low, last_seq=high
+            )
+            for column in ("action", "tier", "tool", "destination", "actor", "status", "operation"):
+                cur.execute(
+                    self._sql(
+                        f"SELECT {column}, COUNT(*) FROM audit_events{where} GROUP BY {column} ORDER BY 2 DESC"
+                    ),
+                    params,
+                )
+                out[f"by_{column}"] = {str(k) if k is not None else "-": int(n) for k, n in cur.fetchall()}
+            cur.execute(self._sql(f"SELECT categories FROM audit_events{where}"), params)
+            events_with: Counter[str] = Counter()
+            values: Counter[str] = Counter()
+            for (column,) in cur.fetchall():
+                for item in str(column).strip(",").split(","):
+                    if item:
+                        name, _, count_text = item.partition("=")
+                        events_with[name] += 1
+                        values[name] += int(count_text or 0)
+        out["events_by_category"] = dict(events_with.most_common())
+        out["values_by_category"] = dict(values.most_common())
+        return out
+
+    def lookup(self, digest: bytes) -> list[int]:
+        """Sequence numbers of the events that carried a value with this HMAC."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql("SELECT seq FROM audit_value_hashes WHERE hmac = ? ORDER BY seq"), (digest,)
+            )
+            return [int(row[0]) for row in cur.fetchall()]
+
+    # -- forwarding cursors ---------------------------------------------------------------------
+    def cursor(self, name: str) -> int:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT seq FROM audit_cursors WHERE name = ?"), (name,))
+            row = cur.fetchone()
+        return 0 if row is None else int(row[0])
+
+    def cursors(self) -> dict[str, int]:
+        with self._read() as cur:
+            cur.execute("SELECT name, seq FROM audit_cursors")
+            return {str(name): int(seq) for name, seq in cur.fetchall()}
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO audit_cursors (name, seq) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq"
+                ),
+                (name, seq),
+            )
+
+
+def _head(row: Sequence[Any] | None) -> Head:
+    if row is None:
+        return Head.empty()
+    size = int(row[0])
+    try:
+        frontier = Frontier.from_bytes(size, bytes(row[2]))
+    except ValueError:
+        raise AuditStoreError("the log head is damaged (frontier does not match its size)") from None
+    return Head(size, bytes(row[1]), frontier)

@@ -1,0 +1,169 @@
+"""The shared store: PostgreSQL, for several gateway replicas writing one log.
+
+Every append locks the single row of `audit_head` (`SELECT … FOR UPDATE`) in the transaction that
+inserts the events and moves the head: replicas take turns, numbering stays dense and there is one
+chain. The append returns after COMMIT with `synchronous_commit = on`. The schema is the first one on
+the connection's search_path (set it per log with `?options=-csearch_path%3Dmy_schema`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from phiwarden.audit.errors import AuditStoreError
+from phiwarden.audit.ledger import SealedEvent
+from phiwarden.audit.store import AuditStore, StoredRecord
+
+CONNECT_TIMEOUT_S = 10
+PAGE = 20_000
+# Serializes schema creation between replicas starting at the same time.
+_INIT_LOCK = 0x70686977  # "phiw"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id integer PRIMARY KEY CHECK (id = 1),
+    size bigint NOT NULL,
+    last_hash bytea NOT NULL,
+    frontier bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq bigint PRIMARY KEY,
+    time_ms bigint NOT NULL,
+    uid text NOT NULL UNIQUE,
+    actor text NOT NULL,
+    tool text,
+    destination text,
+    action text NOT NULL,
+    tier text NOT NULL,
+    categories text NOT NULL,
+    status text NOT NULL,
+    operation text NOT NULL,
+    record bytea NOT NULL,
+    hash bytea NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time_ms);
+CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (actor);
+CREATE INDEX IF NOT EXISTS audit_events_tool ON audit_events (tool);
+CREATE INDEX IF NOT EXISTS audit_events_destination ON audit_events (destination);
+CREATE INDEX IF NOT EXISTS audit_events_action ON audit_events (action);
+CREATE TABLE IF NOT EXISTS audit_value_hashes (hmac bytea NOT NULL, seq bigint NOT NULL, PRIMARY KEY (hmac, seq));
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level integer NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx)
+);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    tree_size bigint PRIMARY KEY, statement text NOT NULL, published integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_prunes (last_seq bigint PRIMARY KEY, statement text NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_cursors (name text PRIMARY KEY, seq bigint NOT NULL)
+"""
+
+_COLUMNS = (
+    "seq, time_ms, uid, actor, tool, destination, action, tier, categories, status, operation, record, hash"
+)
+
+
+class PostgresStore(AuditStore):
+    marker = "%s"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._display = _redacted(url)
+        try:
+            self._conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=False)
+        except psycopg.Error as exc:
+            raise AuditStoreError(
+                f"cannot reach the audit store {self._display}: {_first_line(exc)}"
+            ) from None
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SET synchronous_commit = on")
+            with self._write() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_INIT_LOCK,))
+                schema = _target_schema(cur)
+                if schema:
+                    cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                for statement in _SCHEMA.split(";"):
+                    cur.execute(statement)
+                self._init_meta(cur)
+        except AuditStoreError:
+            self._conn.close()
+            raise
+        self.check_schema()
+
+    def _locked_head_sql(self) -> str:
+        return "SELECT size, last_hash, frontier FROM audit_head WHERE id = 1 FOR UPDATE"
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            raise AuditStoreError(
+                f"{self._display}: write failed, nothing was written: {_first_line(exc)}"
+            ) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            raise AuditStoreError(f"{self._display}: read failed: {_first_line(exc)}") from None
+
+    def _insert_events(self, cur: Any, sealed: Sequence[SealedEvent]) -> None:
+        with cur.copy(f"COPY audit_events ({_COLUMNS}) FROM STDIN") as copy:
+            for e in sealed:
+                copy.write_row(
+                    (e.seq, e.time_ms, e.uid, e.actor, e.tool, e.destination, e.action, e.tier,
+                     e.categories, e.status, e.operation, e.record, e.hash)
+                )  # fmt: skip
+
+    def records(self, start: int = 1, end: int | None = None) -> Iterator[StoredRecord]:
+        last = end if end is not None else 2**63 - 1
+        position = start
+        while position <= last:
+            with self._read() as cur:
+                cur.execute(
+                    "SELECT seq, record, hash FROM audit_events WHERE seq >= %s AND seq <= %s "
+                    "ORDER BY seq LIMIT %s",
+                    (position, last, PAGE),
+                )
+                rows = cur.fetchall()
+            for seq, record, digest in rows:
+                yield StoredRecord(seq, record, digest)
+            if len(rows) < PAGE:
+                return
+            position = rows[-1][0] + 1
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _target_schema(cur: Any) -> str | None:
+    """The first schema on the search_path, which CREATE TABLE uses (it must exist first)."""
+    cur.execute("SHOW search_path")
+    for part in str(cur.fetchone()[0]).split(","):
+        name = part.strip().strip('"')
+        if name and name != "$user":
+            return name
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"

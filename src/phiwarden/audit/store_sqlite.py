@@ -1,0 +1,170 @@
+"""The embedded store: one SQLite file in WAL mode, no set-up.
+
+Appends run in `BEGIN IMMEDIATE` transactions (one writer at a time across processes) and commit with
+`synchronous=FULL`, so a returned append survives a crash or power loss, and a process killed in the
+middle of one leaves nothing behind: SQLite rolls the unfinished transaction back on the next open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from phiwarden.audit.errors import AuditStoreError
+from phiwarden.audit.ledger import SealedEvent
+from phiwarden.audit.store import AuditStore, StoredRecord
+
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    last_hash BLOB NOT NULL,
+    frontier BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq INTEGER PRIMARY KEY,
+    time_ms INTEGER NOT NULL,
+    uid TEXT NOT NULL UNIQUE,
+    actor TEXT NOT NULL,
+    tool TEXT,
+    destination TEXT,
+    action TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    status TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    record BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time_ms);
+CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (actor);
+CREATE INDEX IF NOT EXISTS audit_events_tool ON audit_events (tool);
+CREATE INDEX IF NOT EXISTS audit_events_destination ON audit_events (destination);
+CREATE INDEX IF NOT EXISTS audit_events_action ON audit_events (action);
+CREATE TABLE IF NOT EXISTS audit_value_hashes (
+    hmac BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hmac, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    tree_size INTEGER PRIMARY KEY, statement TEXT NOT NULL, published INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_prunes (last_seq INTEGER PRIMARY KEY, statement TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+"""
+
+_INSERT = (
+    "INSERT INTO audit_events (seq, time_ms, uid, actor, tool, destination, action, tier, categories, "
+    "status, operation, record, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class SQLiteStore(AuditStore):
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path.as_posix()}"
+        if not create and not path.exists():
+            raise AuditStoreError(f"no audit store at {path}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise AuditStoreError(f"{path}: cannot switch to WAL mode (got {mode})")
+            # FULL: the WAL is synced at every commit, so a returned append is on disk.
+            self._conn.execute("PRAGMA synchronous = FULL")
+            with self._write() as cur:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                self._init_meta(cur)
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditStoreError(f"cannot open the audit store {path}: {exc}") from None
+        self.check_schema()
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        cur = self._cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise AuditStoreError(f"{self.path}: cannot start a write: {exc}") from None
+        try:
+            yield cur
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the transaction is already gone (SQLite rolls back on some errors itself)
+            if isinstance(exc, sqlite3.Error):
+                raise AuditStoreError(f"{self.path}: write failed, nothing was written: {exc}") from None
+            raise
+        finally:
+            cur.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        cur = self._cursor()
+        try:
+            yield cur
+        except sqlite3.Error as exc:
+            raise AuditStoreError(f"{self.path}: read failed: {exc}") from None
+        finally:
+            cur.close()
+
+    def _cursor(self) -> sqlite3.Cursor:
+        try:
+            return self._conn.cursor()
+        except sqlite3.Error as exc:
+            raise AuditStoreError(f"{self.path}: {exc}") from None
+
+    def _insert_events(self, cur: Any, sealed: Sequence[SealedEvent]) -> None:
+        cur.executemany(
+            _INSERT,
+            [
+                (e.seq, e.time_ms, e.uid, e.actor, e.tool, e.destination, e.action, e.tier, e.categories,
+                 e.status, e.operation, e.record, e.hash)
+                for e in sealed
+            ],
+        )  # fmt: skip
+
+    def records(self, start: int = 1, end: int | None = None) -> Iterator[StoredRecord]:
+        last = end if end is not None else 2**63 - 1
+        with self._read() as cur:
+            cur.execute(
+                "SELECT seq, record, hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq",
+                (start, last),
+            )
+            cur.arraysize = 4096
+            while True:
+                try:
+                    rows = cur.fetchmany()
+                except sqlite3.Error as exc:
+                    raise AuditStoreError(f"{self.path}: read failed: {exc}") from None
+                if not rows:
+                    return
+                for seq, record, digest in rows:
+                    if type(record) is not bytes or type(digest) is not bytes:
+                        # Someone wrote text or a number here; verification must see it as a change.
+                        record, digest = _as_bytes(record), _as_bytes(digest)
+                    yield StoredRecord(seq, record, digest)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogatepass")
