@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from phiwarden import __version__
+from phiwarden.audit.errors import AuditError
 
 OCSF_VERSION = "1.8.0"
 CLASS_UID = 6003
@@ -75,7 +76,7 @@ _HMAC = re.compile(r"[0-9a-f]{64}")
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-class EventError(ValueError):
+class EventError(AuditError, ValueError):
     """An event that cannot be recorded as given (a bad category, a value where a hash belongs, …)."""
 
 

@@ -93,8 +93,10 @@ class AuditStore(ABC):
         """A cursor for reads."""
 
     @abstractmethod
-    def records(self, start: int = 1, end: int | None = None) -> Iterator[StoredRecord]:
-        """Records with start <= seq <= end, in order."""
+    def records(
+        self, start: int = 1, end: int | None = None, *, limit: int | None = None
+    ) -> Iterator[StoredRecord]:
+        """Records with start <= seq <= end, in order, at most `limit` of them."""
 
     @abstractmethod
     def close(self) -> None: ...

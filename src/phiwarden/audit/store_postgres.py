@@ -125,21 +125,25 @@ class PostgresStore(AuditStore):
                      e.categories, e.status, e.operation, e.record, e.hash)
                 )  # fmt: skip
 
-    def records(self, start: int = 1, end: int | None = None) -> Iterator[StoredRecord]:
+    def records(
+        self, start: int = 1, end: int | None = None, *, limit: int | None = None
+    ) -> Iterator[StoredRecord]:
         last = end if end is not None else 2**63 - 1
         position = start
-        while position <= last:
+        remaining = limit if limit is not None else 2**63 - 1
+        while position <= last and remaining > 0:
+            page = min(PAGE, remaining)
             with self._read() as cur:
                 cur.execute(
-                    "SELECT seq, record, hash FROM audit_events WHERE seq >= %s AND seq <= %s "
-                    "ORDER BY seq LIMIT %s",
-                    (position, last, PAGE),
+                    "SELECT seq, record, hash FROM audit_events WHERE seq >= %s AND seq <= %s ORDER BY seq LIMIT %s",
+                    (position, last, page),
                 )
                 rows = cur.fetchall()
             for seq, record, digest in rows:
-                yield StoredRecord(seq, record, digest)
-            if len(rows) < PAGE:
+                yield StoredRecord(seq, bytes(record), bytes(digest))
+            if len(rows) < page:
                 return
+            remaining -= len(rows)
             position = rows[-1][0] + 1
 
     def close(self) -> None:

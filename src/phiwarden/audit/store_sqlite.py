@@ -139,12 +139,14 @@ class SQLiteStore(AuditStore):
             ],
         )  # fmt: skip
 
-    def records(self, start: int = 1, end: int | None = None) -> Iterator[StoredRecord]:
+    def records(
+        self, start: int = 1, end: int | None = None, *, limit: int | None = None
+    ) -> Iterator[StoredRecord]:
         last = end if end is not None else 2**63 - 1
         with self._read() as cur:
             cur.execute(
-                "SELECT seq, record, hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq",
-                (start, last),
+                "SELECT seq, record, hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (start, last, -1 if limit is None else limit),
             )
             cur.arraysize = 4096
             while True:

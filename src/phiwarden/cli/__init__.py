@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from phiwarden import __version__
-from phiwarden.cli import ci, doctor, hook, init, scan
+from phiwarden.cli import audit, ci, doctor, hook, init, scan
 
 # Each module registers its subcommand: `register(subparsers)` sets `run` on its parser.
-COMMANDS = (scan, hook, ci, init, doctor)
+COMMANDS = (scan, hook, ci, init, doctor, audit)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

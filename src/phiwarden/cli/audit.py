@@ -1,0 +1,531 @@
+"""`phiwarden audit`: verify, prove, search and export the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = """\
+The tamper-evident audit trail: every decision of an enforcement point as an OCSF API Activity event,
+in a hash chain that is also an RFC 9162 Merkle tree, with Ed25519-signed checkpoints published to
+witnesses outside the store. Events carry categories, counts and keyed hashes, never values.
+
+Exit status: 0 ok, 1 verification failed or nothing found, 2 usage, policy, key or store error.
+"""
+
+EXAMPLES = """\
+examples:
+  phiwarden audit verify                         check the whole log against every checkpoint
+  phiwarden audit checkpoint                     sign the current head and publish it
+  phiwarden audit prove 1234 -o proof.json       inclusion proof of event 1234
+  phiwarden audit check-proof proof.json --public-key audit-signing.pub
+  phiwarden audit search --category ssn --since 7d --format json
+  printf %s "$VALUE" | phiwarden audit lookup --value -
+  phiwarden audit export --format cef --since 2025-01-01 -o audit.cef
+  phiwarden audit forward --sink siem
+  phiwarden audit prune --dry-run
+"""
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="verify, prove, search and export the audit trail",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="audit commands", metavar="ACTION")
+    parser.set_defaults(run=lambda args: _help(parser))
+
+    def command(
+        name: str, help_text: str, run: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--policy", metavar="FILE", help="policy file (default: phiwarden.toml found from here)"
+        )
+        sub.add_argument("--store", metavar="URL", help="audit store (sqlite:///path or postgresql://…)")
+        sub.set_defaults(run=run)
+        return sub
+
+    verify = command("verify", "detect modified, deleted, inserted, reordered or truncated events", _verify)
+    verify.add_argument("--public-key", metavar="FILE", help="public key (default: the configured key's)")
+    verify.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also hold the log to this signed checkpoint (JSON or JSON lines; repeatable)",
+    )
+    verify.add_argument(
+        "--witness", action="append", default=[], metavar="URL", help="read checkpoints from this witness too"
+    )
+    verify.add_argument("--jobs", type=int, metavar="N", help="processes (default: one per core)")
+    _format(verify)
+
+    checkpoint = command("checkpoint", "sign the current head and publish it to the witnesses", _checkpoint)
+    _format(checkpoint)
+
+    prove = command("prove", "write an inclusion proof of one event against a signed checkpoint", _prove)
+    prove.add_argument("sequence", type=int, nargs="?", metavar="SEQ", help="sequence number of the event")
+    prove.add_argument(
+        "--consistency-from",
+        type=int,
+        metavar="SIZE",
+        help="instead: a consistency proof from the checkpoint at SIZE to the latest one",
+    )
+    prove.add_argument("-o", "--output", metavar="FILE", help="write the proof here (default: stdout)")
+
+    check = command("check-proof", "check a proof offline with only the public key", _check_proof)
+    check.add_argument("proof", metavar="FILE", help="proof file (- for stdin)")
+    check.add_argument("--public-key", metavar="FILE", required=True, help="the log's public key (PEM)")
+    _format(check)
+
+    search = command("search", "find events by actor, tool, destination, action, category, time", _search)
+    _filters(search)
+    search.add_argument("--limit", type=int, default=100, metavar="N", help="at most N events (default 100)")
+    _format(search)
+
+    stats = command("stats", "counts by action, tier, tool, destination, actor and category", _stats)
+    _filters(stats)
+    _format(stats)
+
+    lookup = command("lookup", "was this value ever sent? (HMAC lookup; reads the value from stdin)", _lookup)
+    lookup.add_argument(
+        "--value", required=True, metavar="-", help="must be '-': the value is read from stdin"
+    )
+    _format(lookup)
+
+    export = command("export", "write events as jsonl, OCSF JSON, CEF, syslog or Splunk HEC", _export)
+    export.add_argument("--format", choices=("jsonl", "ocsf", "cef", "syslog", "hec"), default="ocsf")
+    export.add_argument("--from-seq", type=int, default=1, metavar="SEQ", help="first sequence number")
+    export.add_argument("--to-seq", type=int, metavar="SEQ", help="last sequence number")
+    _filters(export)
+    target = export.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", metavar="FILE", help="append to FILE (default: stdout)")
+    target.add_argument("--sink", metavar="NAME", help="send to the [[audit.sink]] of this name")
+
+    forward = command("forward", "forward new events to SIEM sinks continuously (at least once)", _forward)
+    forward.add_argument("--sink", action="append", default=[], metavar="NAME", help="sink (default: all)")
+    forward.add_argument("--once", action="store_true", help="send what is there, then exit")
+    forward.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="idle poll interval")
+
+    prune = command("prune", "remove sealed segments past retention, leaving a signed record", _prune)
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be pruned")
+    _format(prune)
+
+    key = command(
+        "public-key", "print the public key auditors use to check checkpoints and proofs", _public_key
+    )
+    key.add_argument("-o", "--output", metavar="FILE", help="write the PEM here")
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--actor", metavar="USER", help="actor user id")
+    parser.add_argument("--tool", metavar="NAME", help='client tool, e.g. "Claude Code"')
+    parser.add_argument("--destination", metavar="NAME", help="destination name or host")
+    parser.add_argument(
+        "--action", choices=("allow", "mask", "pseudonymize", "route", "block", "hold"), help="decision"
+    )
+    parser.add_argument("--category", metavar="CAT", help="PHI category, e.g. ssn")
+    parser.add_argument("--tier", choices=("public", "internal", "restricted"))
+    parser.add_argument("--since", type=_when, metavar="TIME", help="ISO date/time (UTC) or 30m, 24h, 7d ago")
+    parser.add_argument("--until", type=_when, metavar="TIME", help="ISO date/time (UTC) or 30m, 24h, 7d ago")
+
+
+_RELATIVE = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _when(text: str) -> int:
+    match = _RELATIVE.fullmatch(text.strip())
+    if match:
+        moment = datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a time: {text!r} (2025-01-31, 2025-01-31T12:00Z, 7d)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+class _Usage(Exception):
+    """A usage or configuration problem: message for stderr, exit 2."""
+
+
+def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def wrapped(args: argparse.Namespace) -> int:
+        from phiwarden.audit.errors import AuditError
+        from phiwarden.policy import PolicyError
+
+        try:
+            return run(args)
+        except (AuditError, PolicyError, _Usage) as exc:
+            print(f"phiwarden audit: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+
+    return wrapped
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from phiwarden.policy import find_policy, load_policy
+
+    path = Path(args.policy) if args.policy else find_policy(Path.cwd())
+    return load_policy(path).audit
+
+
+def _open(args: argparse.Namespace, settings: Any, *, create: bool = False) -> Any:
+    from phiwarden.audit.log import open_store, store_url
+
+    return open_store(store_url(settings, args.store), create=create)
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    if getattr(args, "format", "text") == "json":
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
+
+
+@_guard
+def _verify(args: argparse.Namespace) -> int:
+    from phiwarden.audit.log import public_key, witnesses
+    from phiwarden.audit.verify import verify_log
+    from phiwarden.audit.witness import open_witness
+
+    settings = _settings(args)
+    key = public_key(settings, Path(args.public_key) if args.public_key else None)
+    given = [c for name in args.checkpoint for c in _checkpoints_in(Path(name))]
+    targets = [*witnesses(settings), *(open_witness(url) for url in args.witness)]
+    store = _open(args, settings)
+    try:
+        report = verify_log(store, key, witnesses=targets, checkpoints=given, workers=args.jobs)
+    finally:
+        store.close()
+    lines = []
+    if report.ok:
+        lines.append(
+            f"OK: {report.events_checked} events verified (sequence {report.first_seq}..{report.size}), "
+            f"{report.pruned} pruned under signed records, {report.checkpoints_checked} checkpoint(s) matched "
+            f"({report.witness_checkpoints} from witnesses or given)"
+        )
+    else:
+        lines.append(f"FAILED: first bad sequence number {report.first_bad}")
+        lines.extend(f"  [{p.kind}] {p.message}" for p in report.problems)
+    lines.extend(f"warning: {w}" for w in report.warnings)
+    _print(args, report.to_json(), "\n".join(lines))
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def _checkpoints_in(path: Path) -> list[Any]:
+    """Signed checkpoints in a file: one JSON object, a JSON list, or JSON lines."""
+    from phiwarden.audit.checkpoint import parse_checkpoint
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _Usage(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return [parse_checkpoint(line) for line in text.splitlines() if line.strip()]
+    return [parse_checkpoint(item) for item in (data if isinstance(data, list) else [data])]
+
+
+@_guard
+def _checkpoint(args: argparse.Namespace) -> int:
+    from phiwarden.audit.log import AuditLog
+
+    settings = _settings(args)
+    with AuditLog.open(settings, store=args.store) as log:
+        signed = log.checkpoint(strict=True)
+    if signed is None:
+        _print(args, {"tree_size": 0}, "the log is empty: nothing to sign")
+        return EXIT_OK
+    body = signed.to_json()
+    statement = signed.statement
+    _print(args, body, f"checkpoint {statement.tree_size} root {statement.root_hash.hex()} published")
+    return EXIT_OK
+
+
+@_guard
+def _prove(args: argparse.Namespace) -> int:
+    from phiwarden.audit.proof import consistency_proof, inclusion_proof
+
+    settings = _settings(args)
+    store = _open(args, settings)
+    try:
+        if args.consistency_from is not None:
+            checkpoints = {c.statement.tree_size: c for c in store.checkpoints()}
+            if args.consistency_from not in checkpoints or not checkpoints:
+                raise _Usage(f"no stored checkpoint at size {args.consistency_from}")
+            proof = consistency_proof(
+                store, checkpoints[args.consistency_from], checkpoints[max(checkpoints)]
+            )
+        elif args.sequence is not None:
+            proof = inclusion_proof(store, args.sequence)
+        else:
+            raise _Usage("give SEQ (inclusion proof) or --consistency-from SIZE")
+    finally:
+        store.close()
+    text = json.dumps(proof, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+@_guard
+def _check_proof(args: argparse.Namespace) -> int:
+    from phiwarden.audit.keys import VerifyKey
+    from phiwarden.audit.proof import check_proof
+
+    key = VerifyKey.load(Path(args.public_key))
+    text = sys.stdin.read() if args.proof == "-" else Path(args.proof).read_text(encoding="utf-8")
+    result = check_proof(text, key)
+    lines = [("OK" if result.ok else "FAILED") + ": " + "; ".join(result.messages)]
+    if result.ok and result.event is not None:
+        lines.append(_describe(result.event))
+    _print(args, {"ok": result.ok, "messages": result.messages, "event": result.event}, "\n".join(lines))
+    return EXIT_OK if result.ok else EXIT_FAIL
+
+
+def _query(args: argparse.Namespace, limit: int | None = None) -> Any:
+    from phiwarden.audit.store import Query
+
+    return Query(
+        actor=args.actor,
+        tool=args.tool,
+        destination=args.destination,
+        action=args.action,
+        category=args.category,
+        tier=args.tier,
+        since_ms=args.since,
+        until_ms=args.until,
+        limit=limit,
+    )
+
+
+def _describe(event: dict[str, Any]) -> str:
+    extra = event.get("unmapped", {}).get("phiwarden", {})
+    moment = datetime.fromtimestamp(event.get("time", 0) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    dst = event.get("dst_endpoint", {})
+    categories = ",".join(
+        f"{d['type']}:{d['count']}" for d in event.get("data_classification", {}).get("discovery_details", [])
+    )
+    return (
+        f"#{event.get('metadata', {}).get('sequence')} {moment[:23]}Z "
+        f"{event.get('actor', {}).get('user', {}).get('uid')} "
+        f"[{event.get('actor', {}).get('app_name') or '-'}] {event.get('api', {}).get('operation')} -> "
+        f"{dst.get('name') or dst.get('hostname') or '-'}: {extra.get('action')} ({extra.get('tier')}"
+        f"{'; ' + categories if categories else ''})"
+        f"{' — ' + extra['reason'] if extra.get('reason') else ''}"
+    )
+
+
+@_guard
+def _search(args: argparse.Namespace) -> int:
+    from phiwarden.audit.export import Exported
+
+    store = _open(args, _settings(args))
+    try:
+        found = store.search(_query(args, args.limit))
+    finally:
+        store.close()
+    events = [Exported.of(r).event for r in found]
+    _print(args, events, "\n".join(_describe(e) for e in events) or "no events found")
+    return EXIT_OK if events else EXIT_FAIL
+
+
+@_guard
+def _stats(args: argparse.Namespace) -> int:
+    store = _open(args, _settings(args))
+    try:
+        data = store.stats(_query(args))
+    finally:
+        store.close()
+    lines = [f"events: {data['events']} (sequence {data['first_seq']}..{data['last_seq']})"]
+    for key in ("by_action", "by_tier", "by_tool", "by_destination", "by_actor", "values_by_category"):
+        if data.get(key):
+            items = ", ".join(f"{k}={v}" for k, v in list(data[key].items())[:20])
+            lines.append(f"{key.removeprefix('by_').replace('_', ' ')}: {items}")
+    _print(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+@_guard
+def _lookup(args: argparse.Namespace) -> int:
+    from phiwarden.audit.export import Exported
+    from phiwarden.audit.log import load_value_key, store_url
+
+    if args.value != "-":
+        # A value in argv ends up in shell history and process listings: refuse it.
+        raise _Usage("--value takes only '-': pipe the value on stdin so it never appears in argv")
+    value = sys.stdin.read().rstrip("\r\n")
+    if not value:
+        raise _Usage("no value on stdin")
+    settings = _settings(args)
+    digest = load_value_key(settings, store_url(settings, args.store), create=False).hash_value(value)
+    del value
+    store = _open(args, settings)
+    try:
+        seqs = store.lookup(bytes.fromhex(digest))
+        events = [Exported.of(r).event for s in seqs if (r := store.record(s)) is not None]
+    finally:
+        store.close()
+    text = "\n".join(_describe(e) for e in events) if events else "never recorded"
+    _print(args, {"found": bool(seqs), "sequences": seqs, "events": events}, text)
+    return EXIT_OK if seqs else EXIT_FAIL
+
+
+@_guard
+def _export(args: argparse.Namespace) -> int:
+    from phiwarden.audit.export import Envelope, render
+    from phiwarden.audit.forward import envelope, open_transport, wire_format
+    from phiwarden.audit.sinks import FileTransport, Transport
+
+    settings = _settings(args)
+    transport: Transport
+    fmt, env = args.format, Envelope()
+    if args.sink:
+        sink = next((s for s in settings.sinks if s.name == args.sink), None)
+        if sink is None:
+            raise _Usage(f"no [[audit.sink]] named {args.sink!r}")
+        transport = open_transport(sink, Path(settings.base_dir) if settings.base_dir else None)
+        fmt, env = wire_format(sink), envelope(sink)
+    else:
+        transport = FileTransport(args.output or "-")
+    filtered = any(
+        getattr(args, k) is not None
+        for k in ("actor", "tool", "destination", "action", "category", "tier", "since", "until")
+    )
+    store = _open(args, settings)
+    count = 0
+    try:
+        records = store.search(_query(args)) if filtered else store.records(args.from_seq, args.to_seq)
+        batch: list[bytes] = []
+        for record in records:
+            if filtered and not (args.from_seq <= record.seq <= (args.to_seq or record.seq)):
+                continue
+            batch.append(render(record, fmt, env))
+            if len(batch) >= 1000:
+                transport.send(batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            transport.send(batch)
+            count += len(batch)
+    finally:
+        store.close()
+        transport.close()
+    print(f"phiwarden audit: exported {count} event(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+@_guard
+def _forward(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from phiwarden.audit.forward import forward, open_transport
+
+    settings = _settings(args)
+    sinks = [s for s in settings.sinks if not args.sink or s.name in args.sink]
+    unknown = set(args.sink) - {s.name for s in settings.sinks}
+    if unknown or not sinks:
+        raise _Usage(
+            f"no such sink: {', '.join(sorted(unknown))}" if unknown else "no [[audit.sink]] in the policy"
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    base = Path(settings.base_dir) if settings.base_dir else None
+    store = _open(args, settings)
+    try:
+        while not stop.is_set():
+            for sink in sinks:
+                transport = open_transport(sink, base)
+                try:
+                    stats = forward(
+                        store, sink, transport, once=True, stop=stop, max_failures=5 if args.once else None
+                    )
+                finally:
+                    transport.close()
+                if stats.sent:
+                    print(
+                        f"phiwarden audit: {sink.name}: sent {stats.sent}, cursor {stats.cursor}",
+                        file=sys.stderr,
+                    )
+            if args.once:
+                break
+            stop.wait(args.poll)
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+@_guard
+def _prune(args: argparse.Namespace) -> int:
+    from phiwarden.audit.log import load_signing_key, store_url
+    from phiwarden.audit.retention import prune
+
+    settings = _settings(args)
+    url = store_url(settings, args.store)
+    key = load_signing_key(settings, url, create=False)
+    store = _open(args, settings)
+    try:
+        result = prune(store, settings, key, dry_run=args.dry_run)
+    finally:
+        store.close()
+    plan = result.plan
+    if plan is None:
+        _print(args, {"pruned": 0}, "nothing to prune: no sealed segment is past retention")
+        return EXIT_OK
+    verb = "would remove" if args.dry_run else "removed"
+    where = f", archived to {plan.archive}" if plan.archive else ""
+    _print(
+        args,
+        {
+            "first": plan.first,
+            "last": plan.last,
+            "count": plan.count,
+            "removed": result.removed,
+            "dry_run": args.dry_run,
+        },
+        f"{verb} events {plan.first}..{plan.last} ({plan.count}; {plan.reason}{where})",
+    )
+    return EXIT_OK
+
+
+@_guard
+def _public_key(args: argparse.Namespace) -> int:
+    from phiwarden.audit.log import public_key
+
+    pem = public_key(_settings(args)).pem()
+    if args.output:
+        Path(args.output).write_bytes(pem)
+    else:
+        sys.stdout.write(pem.decode("ascii"))
+    return EXIT_OK
