@@ -139,3 +139,15 @@ def test_npi_vetoes_identifiers() -> None:
 
 def test_age_over_89_is_a_date_category() -> None:
     assert values("patient is a 93 year-old female", "date") == ["93"]
+
+
+def test_builtin_patterns_and_keywords_compile_alone() -> None:
+    from phiwarden.detect.registry import keyword_pattern
+    from phiwarden.detect.rx import compile_pattern
+
+    detectors, _ = builtin_detectors()
+    for detector in detectors:
+        compiled = compile_pattern(detector.pattern, ignore_case=detector.ignore_case)
+        assert set(compiled.group_index) <= {"value"}, detector.id
+        for keyword in detector.keywords:
+            compile_pattern(keyword_pattern(keyword))

@@ -221,8 +221,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _without_own_outputs(candidates: list[Any], args: argparse.Namespace) -> list[Any]:
     """Never scan the report or baseline this run writes (they would be read half-written)."""
-    own = {Path(p).resolve() for p in (args.output, args.baseline) if p}
-    return [c for c in candidates if c.path.resolve() not in own] if own else candidates
+    own = [Path(p) for p in (args.output, args.baseline) if p]
+    names = {p.name for p in own}
+    if not names:
+        return candidates
+    resolved = {p.resolve() for p in own}
+    # Resolving every path costs a system call per directory level; only same-named files can match.
+    return [c for c in candidates if c.path.name not in names or c.path.resolve() not in resolved]
 
 
 def _usage(message: str) -> int:

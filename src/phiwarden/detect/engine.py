@@ -22,7 +22,7 @@ from phiwarden.detect.fields import FieldClass, FieldClassifier, builtin_rules, 
 from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
-from phiwarden.detect.rx import compile_pattern, literal_alternation
+from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
 from phiwarden.detect.structure import fhir, hl7, sql, tabular
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
@@ -40,11 +40,17 @@ PLACEHOLDER_WINDOW = 120
 _MAX_PROPAGATED_VALUES = 512
 
 _DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
-_PRAGMA = compile_pattern(
+_PRAGMA = Pattern(
     r"phiwarden:[ \t]*(?P<kind>allow-next-line|allow)(?:[ \t]+(?P<cats>[a-z_]+(?:[ \t]*,[ \t]*[a-z_]+)*))?"
 )
-_SQL_HINT = compile_pattern(r"(?i:insert\s+(?:ignore\s+)?into|copy\s+[\w.\"]+\s*\()")
-_HL7_HINT = compile_pattern(r"(?:PID|NK1|GT1|IN1|PV1|MRG)\|")
+# Which structure parsers a text needs, found in the same pass as the detectors' keywords.
+_STRUCTURE_TRIGGERS = {
+    "sql": r"insert\s+(?:ignore\s+)?into|copy\s+[\w.\"]+\s*\(",
+    "hl7": r"(?:PID|NK1|GT1|IN1|IN2|PV1|MRG)\|",
+    "pipe_table": r"\|[ \t]*:?-{3,}",
+    "wide_table": tabular.WIDE_HINT,
+    "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
+}
 
 
 class Engine:
@@ -55,7 +61,7 @@ class Engine:
         settings = policy.detection
         builtin, _ = builtin_detectors()
         detectors = [d for d in (*builtin, *settings.detectors) if self._enabled(d)]
-        self.patterns = PatternSet(detectors)
+        self.patterns = PatternSet(detectors, _STRUCTURE_TRIGGERS)
         rules, meta, person = builtin_rules()
         custom_rules = rules_from_data(
             [
@@ -86,9 +92,10 @@ class Engine:
 
     def candidates(self, text: Text, path: str | None) -> list[Candidate]:
         data = text.data
-        out = list(self.patterns.candidates(data))
+        activation = self.patterns.active(data)
+        out = list(self.patterns.candidates(data, activation.stages))
         out += self.keyed.candidates(data, xml=b"</" in data or b'value="' in data)
-        out += self._structured(data, path)
+        out += self._structured(data, path, activation.triggers)
         disabled = self.policy.detection.disabled
         if disabled:
             out = [c for c in out if c.category not in disabled and c.rule not in disabled]
@@ -98,17 +105,18 @@ class Engine:
                     c.report = True
         return out
 
-    def _structured(self, data: bytes, path: str | None) -> list[Candidate]:
+    def _structured(self, data: bytes, path: str | None, triggers: frozenset[str]) -> list[Candidate]:
         out: list[Candidate] = []
         cells: list[tuple[str, Iterable[tabular.Cell]]] = []
         is_phi_column = self._is_phi_column
         lower_path = (path or "").lower()
         if lower_path.endswith(_DELIMITED_EXTENSIONS) or (not path and b"\n" in data[:4096]):
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
-        if b"|" in data and b"---" in data:
+        if "pipe_table" in triggers:
             cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
-        cells.append(("table", tabular.fixed_width_cells(data, is_phi_column)))
-        if _SQL_HINT.search(data) is not None:
+        if "wide_table" in triggers:
+            cells.append(("table", tabular.fixed_width_cells(data, is_phi_column)))
+        if "sql" in triggers:
             cells.append(("sql", sql.insert_cells(data)))
             cells.append(("sql", sql.copy_cells(data)))
         for prefix, items in cells:
@@ -120,9 +128,9 @@ class Engine:
                 candidate = self.keyed.candidate_for(KeyedValue(header, value, offset, True), verdict, prefix)
                 if candidate is not None:
                     out.append(candidate)
-        if _HL7_HINT.search(data) is not None:
+        if "hl7" in triggers:
             out += self._verdict_values("hl7", hl7.iter_fields(data))
-        if b'"resourceType"' in data or b'value="' in data or b"extension=" in data or b'"value"' in data:
+        if "fhir" in triggers:
             out += self._verdict_values("fhir", fhir.iter_values(data))
         return out
 

@@ -42,8 +42,16 @@ class FieldClass:
     rule_id: str
 
 
+_SEPARATORS = {ord(ch): " " for ch in "_-.$@:/# \t'\"`[]()"}
+
+
 def split_words(name: str) -> tuple[str, ...]:
     """`dateOfBirth` -> (date, of, birth); `TEST_PATIENT_DOB` -> (test, patient, dob); `a1` -> (a, 1)."""
+    # Most names are snake, kebab or upper case without digits: split them without the loop below.
+    if (name.islower() or name.isupper()) and not any(ch.isdigit() for ch in name):
+        plain = name.translate(_SEPARATORS)
+        if plain.replace(" ", "").isalnum():
+            return tuple(plain.lower().split())
     words: list[str] = []
     current: list[str] = []
 
@@ -157,6 +165,15 @@ def key_stems(rules: Sequence[FieldRule]) -> tuple[frozenset[str], frozenset[str
             telling = [w for w in phrase if w not in _glue() and len(w) > 1]
             target.update(telling or [w for w in phrase if len(w) > 1])
     return frozenset(name_stems - other_stems), frozenset(other_stems)
+
+
+def key_phrases(rules: Sequence[FieldRule]) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
+    """The phrases a field name must end with for a rule to apply: (name phrases, other phrases)."""
+    names: set[tuple[str, ...]] = set()
+    others: set[tuple[str, ...]] = set()
+    for rule in rules:
+        (names if rule.category == "name" else others).update(p for p in rule.words if "".join(p).isalnum())
+    return frozenset(names - others), frozenset(others)
 
 
 def rules_from_data(entries: Sequence[dict[str, object]], *, id_prefix: str) -> list[FieldRule]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from phiwarden.detect.candidate import Candidate
-from phiwarden.detect.fields import FieldClass, FieldClassifier, key_stems
+from phiwarden.detect.fields import FieldClass, FieldClassifier, key_phrases
 from phiwarden.detect.rx import Match, Pattern, compile_pattern, literal_alternation
 from phiwarden.detect.values import CHECKS, ValueSpan
 
@@ -53,39 +53,52 @@ def _tail() -> str:
     return rf"(?:[_.\-]?(?:{lower}|{upper}|[0-9]{{1,2}})|{capital}){{0,2}}"
 
 
-def _key_forms(stems: Iterable[str]) -> tuple[str, str, str]:
-    """Field names ending in one of `stems` (then tail words) in snake/kebab, camel and upper case.
+def _escape(text: str) -> str:
+    return literal_alternation([text])
 
-    The three spellings are separate alternatives with their own word-boundary rule; compiled
-    together they multiply the automaton's states, so the scanner runs them as separate passes.
+
+def _key_forms(phrases: Iterable[tuple[str, ...]]) -> tuple[str, str, str]:
+    """Field names ending in one of `phrases` (then tail words) in snake/kebab, camel and upper case.
+
+    `date of birth` is found as date_of_birth, date-of-birth, dateofbirth, dateOfBirth, DateOfBirth
+    and DATE_OF_BIRTH. The three spellings are separate alternatives with their own word-boundary
+    rule; compiled together they multiply the automaton's states, so they run as separate passes.
     """
-    words = sorted(stems)
-    lower = literal_alternation(words)
-    capital = literal_alternation([_capital(w) for w in words])
-    upper = literal_alternation([w.upper() for w in words])
+    lower, capital, upper = [], [], []
+    for words in sorted(phrases):
+        first, rest = words[0], words[1:]
+        sep = r"[_.\-]?"
+        lower.append(_escape(first) + "".join(f"(?:{sep}{_escape(w)}|{_escape(_capital(w))})" for w in rest))
+        capital.append(
+            _escape(_capital(first)) + "".join(f"{sep}(?:{_escape(_capital(w))}|{_escape(w)})" for w in rest)
+        )
+        upper.append(_escape(first.upper()) + "".join(f"{sep}{_escape(w.upper())}" for w in rest))
     tail = _tail()
+    # One more word may follow the phrase before the tail: cgm_transmitter_id, pumpSerialNo.
+    extra = {"lower": r"(?:[_.\-][a-z]{2,12}|[A-Z][a-z]{1,12})?", "upper": r"(?:[_.\-][A-Z]{2,12})?"}
     return (
-        rf"(?:{_KC}*[0-9$@.\-_])?(?:{lower}){tail}",
-        rf"(?:{_KC}*[a-z0-9$@.\-_])?(?:{capital}){tail}",
-        rf"(?:{_KC}*[a-z0-9$@.\-_])?(?:{upper}){tail}",
+        rf"(?:{_KC}*[0-9$@.\-_])?(?:{'|'.join(lower)}){extra['lower']}{tail}",
+        rf"(?:{_KC}*[a-z0-9$@.\-_])?(?:{'|'.join(capital)}){extra['lower']}{tail}",
+        rf"(?:{_KC}*[a-z0-9$@.\-_])?(?:{'|'.join(upper)}){extra['upper']}{tail}",
     )
 
 
-_CALL_PREFIX = compile_pattern(_CALL)
+_CALL_PREFIX = Pattern(_CALL)
 
 
 def _pair_pattern(key: str, opener: str) -> Pattern:
     return compile_pattern(rf"{_LEAD}(?P<kq>{_QUOTE})?(?P<key>{key}){_QUOTE}?{_SEP}{opener}")
 
 
-def _label_pattern(stems: Iterable[str]) -> Pattern:
+def _label_pattern(phrases: Iterable[tuple[str, ...]]) -> Pattern:
     """Labels in prose, tickets and logs: "Date of Birth: …", "member id 9919…", "ZIP 22075".
 
     The label's last word (or the one before "id"/"number") is a field word. After a colon or a dash
     any value may follow; after a plain space (or "is"/"was") only one that starts with a digit, a
     quote, a bracket or a plus sign, which is what keeps ordinary prose out of this pass.
     """
-    words = literal_alternation(sorted(stems))
+    spelled = sorted({" ".join(p) for p in phrases}, key=lambda t: (-len(t), t))
+    words = "|".join(_escape(t).replace("\\ ", "[ ]") for t in spelled)
     label = r"(?i:" + words + r")(?:[ ](?i:id|number|no\.?|#|num))?"
     lead = r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])"
     # Single-word keys before a colon are read by the field-name passes; this pass reads labels of
@@ -105,7 +118,7 @@ _SOFT_CATEGORIES = frozenset(
     {"ssn", "mrn", "date", "phone", "fax", "email", "zip", "ip", "health_plan", "account", "license",
      "vehicle", "device", "other_id", "url"}
 )  # fmt: skip
-_XML = compile_pattern(
+_XML = Pattern(
     r"<(?P<tag>[A-Za-z_][\w:.\-]{0,63})(?:\s[^<>]{0,300})?>(?P<text>[^<>\r\n]{1,200})</"
     r"|<(?P<vtag>[A-Za-z_][\w:.\-]{0,63})\s[^<>]{0,300}?\bvalue=\"(?P<vattr>[^\"<>]{1,200})\""
 )
@@ -200,17 +213,18 @@ class KeyedScanner:
     def __init__(self, classifier: FieldClassifier, custom_checks: dict[str, CustomCheck]) -> None:
         self.classifier = classifier
         self.custom_checks = custom_checks
-        name_stems, other_stems = key_stems(classifier.rules)
-        lower, capital, upper = _key_forms(other_stems)
-        name_lower, name_capital, name_upper = _key_forms(name_stems)
+        name_phrases, other_phrases = key_phrases(classifier.rules)
+        lower, capital, upper = _key_forms(other_phrases)
+        name_lower, name_capital, name_upper = _key_forms(name_phrases)
         self._passes: tuple[Pattern, ...] = (
             _pair_pattern(lower, _OPEN_ANY),
             _pair_pattern(f"{capital}|{upper}", _OPEN_ANY),
             _pair_pattern(f"{name_lower}|{name_capital}|{name_upper}", _OPEN_NAME),
-            _label_pattern(name_stems | other_stems),
+            _label_pattern(name_phrases | other_phrases),
         )
 
     def iter_values(self, data: bytes) -> Iterator[KeyedValue]:
+        """Every field-name/value pair (for tests and tools; scanning goes through `candidates`)."""
         for pattern in self._passes:
             groups = _Groups.of(pattern)
             for m in pattern.finditer(data):
@@ -219,20 +233,24 @@ class KeyedScanner:
                     yield item
 
     @staticmethod
-    def _read(m: Match, data: bytes, groups: _Groups) -> KeyedValue | None:
+    def _key(m: Match, data: bytes, groups: _Groups) -> tuple[str, bool]:
+        soft = groups.soft >= 0 and m.group_span(groups.soft)[0] >= 0
+        k_start, k_end = m.group_span(groups.soft_key if soft else groups.key)
+        return data[k_start:k_end].decode("utf-8", "replace"), soft
+
+    @classmethod
+    def _read(cls, m: Match, data: bytes, groups: _Groups) -> KeyedValue | None:
         sep_start, sep_end = m.group_span(groups.sep)
         # `f(dob, x)` is a call; only a quoted key before a comma is a pair: put("dob", "…").
         if data[sep_start:sep_end] == b"," and (groups.quote < 0 or m.group_span(groups.quote)[0] < 0):
             return None
-        soft = groups.soft >= 0 and m.group_span(groups.soft)[0] >= 0
-        open_at = m.group_span(groups.soft if soft else groups.open)[0]
-        found = read_value(data, open_at)
+        key, soft = cls._key(m, data, groups)
+        found = read_value(data, m.group_span(groups.soft if soft else groups.open)[0])
         if found is None:
             return None
         v_start, v_end, quoted, called = found
-        k_start, k_end = m.group_span(groups.soft_key if soft else groups.key)
         return KeyedValue(
-            data[k_start:k_end].decode("utf-8", "replace"),
+            key,
             data[v_start:v_end].decode("utf-8", "surrogatepass"),
             v_start,
             quoted,
@@ -243,27 +261,34 @@ class KeyedScanner:
 
     def candidates(self, data: bytes, *, xml: bool) -> list[Candidate]:
         out: list[Candidate] = []
-        sources: list[tuple[str, Iterator[KeyedValue]]] = [("field", self.iter_values(data))]
+        classify = self.classifier.classify
+        for pattern in self._passes:
+            groups = _Groups.of(pattern)
+            for m in pattern.finditer(data):
+                # Most names found are not field names of interest: decide on the name first.
+                key, soft = self._key(m, data, groups)
+                verdict = classify(key)
+                if verdict is None or (soft and verdict.category not in _SOFT_CATEGORIES):
+                    continue
+                item = self._read(m, data, groups)
+                if item is not None:
+                    self._append(out, item, verdict, "field")
         if xml:
-            sources.append(("xml", iter_xml_values(data)))
-        for prefix, items in sources:
-            for item in items:
-                verdict = self.classifier.classify(item.key)
-                if verdict is None or (item.soft and verdict.category not in _SOFT_CATEGORIES):
-                    continue
-                if (
-                    item.soft
-                    and verdict.category == "date"
-                    and verdict.kind not in ("birth", "death", "event")
-                ):
-                    continue
-                # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no.
-                if verdict.category == "secret" and (item.separator not in _ASSIGNMENTS or item.called):
-                    continue
-                candidate = self.candidate_for(item, verdict, prefix)
-                if candidate is not None:
-                    out.append(candidate)
+            for item in iter_xml_values(data):
+                verdict = classify(item.key)
+                if verdict is not None:
+                    self._append(out, item, verdict, "xml")
         return out
+
+    def _append(self, out: list[Candidate], item: KeyedValue, verdict: FieldClass, prefix: str) -> None:
+        if item.soft and verdict.category == "date" and verdict.kind not in ("birth", "death", "event"):
+            return
+        # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no.
+        if verdict.category == "secret" and (item.separator not in _ASSIGNMENTS or item.called):
+            return
+        candidate = self.candidate_for(item, verdict, prefix)
+        if candidate is not None:
+            out.append(candidate)
 
     def candidate_for(self, item: KeyedValue, verdict: FieldClass, rule_prefix: str) -> Candidate | None:
         check = self.custom_checks.get(verdict.rule_id) or CHECKS[verdict.category]

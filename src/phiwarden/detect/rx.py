@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import re2
 from re2 import _re2
@@ -51,26 +52,42 @@ class Match:
 
 
 class Pattern:
-    """A compiled RE2 pattern over UTF-8 bytes."""
+    """An RE2 pattern over UTF-8 bytes, compiled on first use (start-up pays only for what a run needs).
 
-    __slots__ = ("_regexp", "group_index", "source")
+    `compile_pattern` compiles at once, for patterns that come from users and must be checked.
+    """
+
+    __slots__ = ("_compiled", "_ignore_case", "_index", "source")
 
     def __init__(self, source: str, *, ignore_case: bool = False) -> None:
-        options = re2.Options()
-        options.max_mem = _MAX_MEM
-        options.case_sensitive = not ignore_case
-        options.log_errors = False
-        regexp = _re2.RE2(source.encode("utf-8"), options)
-        if not regexp.ok():
-            error = regexp.error()
-            message = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
-            raise PatternError(f"not a valid linear-time (RE2) pattern: {message}")
-        self._regexp = regexp
         self.source = source
-        self.group_index: dict[str, int] = {
-            (name.decode() if isinstance(name, bytes) else name): index
-            for name, index in regexp.NamedCapturingGroups()
-        }
+        self._ignore_case = ignore_case
+        self._compiled: Any = None
+        self._index: dict[str, int] = {}
+
+    @property
+    def _regexp(self) -> Any:
+        if self._compiled is None:
+            options = re2.Options()
+            options.max_mem = _MAX_MEM
+            options.case_sensitive = not self._ignore_case
+            options.log_errors = False
+            regexp = _re2.RE2(self.source.encode("utf-8"), options)
+            if not regexp.ok():
+                error = regexp.error()
+                message = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+                raise PatternError(f"not a valid linear-time (RE2) pattern: {message}")
+            self._index = {
+                (name.decode() if isinstance(name, bytes) else name): index
+                for name, index in regexp.NamedCapturingGroups()
+            }
+            self._compiled = regexp
+        return self._compiled
+
+    @property
+    def group_index(self) -> dict[str, int]:
+        self._regexp  # noqa: B018 - compiles the pattern, which fills the index
+        return self._index
 
     def finditer(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Iterator[Match]:
         end = len(data) if endpos is None else min(endpos, len(data))
@@ -104,7 +121,10 @@ class Pattern:
 
 
 def compile_pattern(source: str, *, ignore_case: bool = False) -> Pattern:
-    return Pattern(source, ignore_case=ignore_case)
+    """A pattern compiled now: raises `PatternError` for what RE2 refuses."""
+    pattern = Pattern(source, ignore_case=ignore_case)
+    pattern.group_index  # noqa: B018 - compile now, so that errors surface here
+    return pattern
 
 
 def literal_alternation(words: list[str] | tuple[str, ...] | frozenset[str]) -> str:
@@ -172,14 +192,22 @@ class ShortTextPattern:
     """An RE2 pattern for short `str` values (a field value, a key), with offsets in characters.
 
     Runs on the UTF-8 bytes like `Pattern`; offsets are mapped back to characters, which for ASCII
-    text (nearly every value) costs nothing.
+    text (nearly every value) costs nothing. Compiled on first use, so that start-up does not pay
+    for checks a run never needs.
     """
 
-    __slots__ = ("_pattern", "source")
+    __slots__ = ("_compiled", "_ignore_case", "source")
 
     def __init__(self, source: str, *, ignore_case: bool = False) -> None:
-        self._pattern = Pattern(source, ignore_case=ignore_case)
         self.source = source
+        self._ignore_case = ignore_case
+        self._compiled: Pattern | None = None
+
+    @property
+    def _pattern(self) -> Pattern:
+        if self._compiled is None:
+            self._compiled = Pattern(self.source, ignore_case=self._ignore_case)
+        return self._compiled
 
     def _wrap(
         self, text: str, data: bytes, spans: tuple[Span, ...] | None, shift: int = 0

@@ -140,7 +140,9 @@ _WORKER: dict[str, FileScanner] = {}
 
 
 def _init_worker(policy: Policy) -> None:
-    _WORKER["scanner"] = FileScanner(policy)
+    # A forked worker already holds the parent's warmed scanner; a spawned one builds its own.
+    if "scanner" not in _WORKER:
+        _WORKER["scanner"] = FileScanner(policy)
 
 
 def _scan_chunk(items: list[tuple[str, str]]) -> list[FileResult]:
@@ -154,6 +156,7 @@ def _chunks(items: Sequence[Candidate], size: int) -> Iterator[list[tuple[str, s
 
 
 Progress = Callable[[int, int, int], None]
+_WARM_UP_FILES = 64
 
 
 def scan_files(
@@ -176,18 +179,35 @@ def scan_files(
             if progress is not None:
                 progress(done, total, scanned_bytes)
         return results
-    chunk = max(1, min(64, total // (jobs * 8)))
-    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(policy,)
-    ) as pool:
-        futures = [pool.submit(_scan_chunk, items) for items in _chunks(candidates, chunk)]
-        for future in concurrent.futures.as_completed(futures):
-            batch = future.result()
-            results.extend(batch)
-            scanned_bytes += sum(r.size for r in batch)
-            if progress is not None:
-                progress(len(results), total, scanned_bytes)
+    # The parent scans the first files itself: the compiled patterns and the automata they build
+    # while reading are then inherited by every forked worker instead of being rebuilt in each.
+    scanner = FileScanner(policy)
+    warm = min(total // 4, _WARM_UP_FILES)
+    for candidate in candidates[:warm]:
+        result = scanner.scan_path(candidate.path, candidate.display)
+        results.append(result)
+        scanned_bytes += result.size
+    if progress is not None:
+        progress(len(results), total, scanned_bytes)
+    rest = candidates[warm:]
+    chunk = max(1, min(64, len(rest) // (jobs * 8)))
+    fork = hasattr(os, "fork")
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    if fork:
+        _WORKER["scanner"] = scanner
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=(policy,)
+        ) as pool:
+            futures = [pool.submit(_scan_chunk, items) for items in _chunks(rest, chunk)]
+            for future in concurrent.futures.as_completed(futures):
+                batch = future.result()
+                results.extend(batch)
+                scanned_bytes += sum(r.size for r in batch)
+                if progress is not None:
+                    progress(len(results), total, scanned_bytes)
+    finally:
+        _WORKER.pop("scanner", None)
     results.sort(key=lambda r: r.path)
     return results
 

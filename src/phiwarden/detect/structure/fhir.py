@@ -12,18 +12,18 @@ import bisect
 from collections.abc import Iterator
 
 from phiwarden.detect.fields import FieldClass
-from phiwarden.detect.rx import compile_pattern
+from phiwarden.detect.rx import Pattern
 from phiwarden.detect.vocabulary import load_data_file
 
-_VALUE = compile_pattern(
+_VALUE = Pattern(
     r"\"value\"\s*:\s*\"(?P<json>[^\"\\\r\n]{1,200})\""
     r"|<value\s+value=\"(?P<xml>[^\"<>]{1,200})\""
     r"|<(?:id|telecom)\b[^<>]{0,300}?\b(?:extension|value)=\"(?P<cda>[^\"<>]{1,200})\"[^<>]{0,300}>"
 )
 _LOOK_BACK = 700
-_RESOURCE = compile_pattern(r"\"resourceType\"\s*:\s*\"(?P<type>[A-Za-z]{2,64})\"")
+_RESOURCE = Pattern(r"\"resourceType\"\s*:\s*\"(?P<type>[A-Za-z]{2,64})\"")
 # Keys whose values are a patient's dates or device ids inside a resource about a patient.
-_SCOPED = compile_pattern(
+_SCOPED = Pattern(
     r"\"(?P<key>start|end|onsetDateTime|abatementDateTime|recordedDate|performedDateTime|effectiveDateTime|"
     r"issued|authoredOn|occurrenceDateTime|date|created|serialNumber|lotNumber|deviceIdentifier|carrierHRF)\""
     r"\s*:\s*\"(?P<value>[^\"\\\r\n]{1,120})\""

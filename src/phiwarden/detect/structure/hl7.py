@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from phiwarden.detect.fields import FieldClass
-from phiwarden.detect.rx import compile_pattern
+from phiwarden.detect.rx import Pattern
 
 # A segment id at the start of a line, after a quote, or after an escaped or real segment break.
-_SEGMENT = compile_pattern(
+_SEGMENT = Pattern(
     r"(?:(?m:^)|[\r\n\"'+>]|\\r|\\n)[ \t]*(?P<seg>MSH|PID|PD1|NK1|GT1|IN1|IN2|PV1|MRG)(?P<sep>[|])"
 )
 _SEGMENT_END = (b"\r", b"\n", b"\\r", b"\\n", b'"', b"'")

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from phiwarden.detect.rx import compile_pattern
+from phiwarden.detect.rx import Pattern
 from phiwarden.detect.structure.tabular import Cell
 
-_INSERT = compile_pattern(
+_INSERT = Pattern(
     r"(?i:insert\s+(?:ignore\s+)?into)\s+[\w.\"`\[\]]+\s*\((?P<cols>[^()]{1,1000})\)\s*(?i:values)\s*"
 )
-_COPY = compile_pattern(
-    r"(?i:copy)\s+[\w.\"]+\s*\((?P<cols>[^()]{1,1000})\)\s+(?i:from)\s+(?i:stdin)[^\n]*\n"
-)
+_COPY = Pattern(r"(?i:copy)\s+[\w.\"]+\s*\((?P<cols>[^()]{1,1000})\)\s+(?i:from)\s+(?i:stdin)[^\n]*\n")
 # One token of a VALUES list: a string, a parenthesis, a comma, a statement end, or anything else.
-_TOKEN = compile_pattern(r"'(?P<s>(?:[^'\\]|''|\\.)*)'|(?P<p>[(),;])|(?P<w>[^\s(),;']+)")
+_TOKEN = Pattern(r"'(?P<s>(?:[^'\\]|''|\\.)*)'|(?P<p>[(),;])|(?P<w>[^\s(),;']+)")
 _MAX_STATEMENT = 8 << 20
 
 

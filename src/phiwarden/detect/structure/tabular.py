@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from phiwarden.detect.rx import compile_pattern
+from phiwarden.detect.rx import Pattern
 
 # (column header, cell value, byte offset of the cell)
 Cell = tuple[str, bytes, int]
 
-_CSV_FIELD = compile_pattern(r"\"(?P<q>(?:[^\"]|\"\")*)\"|(?P<u>[^,\r\n]*)")
+_CSV_FIELD = Pattern(r"\"(?P<q>(?:[^\"]|\"\")*)\"|(?P<u>[^,\r\n]*)")
 _MAX_HEADER = 4096
 
 
@@ -93,8 +93,8 @@ def delimited_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterat
                 yield name, cell, cell_offset
 
 
-_PIPE_SEPARATOR = compile_pattern(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*$")
-_PIPE_HEADER_HINT = compile_pattern(r"(?m)^[ \t]*\|?[^|\r\n]+\|[^|\r\n]+\|?.*\r?\n[ \t]*\|?[ \t]*:?-{3,}")
+_PIPE_SEPARATOR = Pattern(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*$")
+_PIPE_HEADER_HINT = Pattern(r"(?m)^[ \t]*\|?[^|\r\n]+\|[^|\r\n]+\|?.*\r?\n[ \t]*\|?[ \t]*:?-{3,}")
 
 
 def pipe_table_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
@@ -141,7 +141,7 @@ def _pipe_row(line: bytes, offset: int, columns: dict[int, str]) -> Iterator[Cel
 
 
 # Fixed-width tables (pandas, psql -x, report dumps): columns separated by two or more spaces.
-_WIDE_TOKEN = compile_pattern(r"[^ \t]+(?:[ ][^ \t]+)*")
+_WIDE_TOKEN = Pattern(r"[^ \t]+(?:[ ][^ \t]+)*")
 
 
 def _tokens(line: bytes) -> list[tuple[int, int]]:
@@ -162,9 +162,8 @@ def _clean(line: bytes) -> bytes:
 
 
 # A line that could head such a table: a field word, two spaces, then more columns.
-_WIDE_HINT = compile_pattern(
-    r"(?i:mrn|name|dob|ssn|birth\w*|phone|email|zip|address|patient\w*|member\w*)[ ]{2,}\S"
-)
+WIDE_HINT = r"(?i:mrn|name|dob|ssn|birth\w*|phone|email|zip|address|patient\w*|member\w*)[ ]{2,}\S"
+_WIDE_HINT = Pattern(WIDE_HINT)
 
 
 def fixed_width_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
