@@ -73,9 +73,8 @@ def stdlib_false_positives() -> dict[str, Any]:
 
 def held_out(count: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
-    from synthetic import samples
-
     from phiwarden.detect import scan_text
+    from synthetic import samples
 
     planted = hit = extra = 0
     for sample in samples(count, seed=2026):

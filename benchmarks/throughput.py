@@ -90,11 +90,11 @@ def ensure_peers() -> Path | None:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     probe = subprocess.run(
-        [str(python), "-c", "import detect_secrets, presidio_analyzer"], capture_output=True
+        [str(python), "-c", "import detect_secrets, presidio_analyzer"], capture_output=True, check=False
     )
     if probe.returncode != 0:
         installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", *PEERS], capture_output=True, text=True
+            [str(python), "-m", "pip", "install", "-q", *PEERS], capture_output=True, text=True, check=False
         )
         if installed.returncode != 0:
             print(f"could not install peers: {installed.stderr[-2000:]}", file=sys.stderr)
