@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import EVAL_DEV, ROOT, STDLIB, emit, scan_json, stdlib_args
+from benchmarks.common import EVAL_DEV, STDLIB, emit, scan_json, stdlib_args
 
 
 def eval_dev(corpus: Path) -> dict[str, Any] | None:
@@ -72,9 +72,9 @@ def stdlib_false_positives() -> dict[str, Any]:
 
 
 def held_out(count: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT / "tests"))
+    from tests.synthetic import samples
+
     from phiwarden.detect import scan_text
-    from synthetic import samples
 
     planted = hit = extra = 0
     for sample in samples(count, seed=2026):
