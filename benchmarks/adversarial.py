@@ -1,0 +1,61 @@
+"""Linear time on hostile input: scanning time doubles, not quadruples, when the input doubles.
+
+Each input is built to provoke a super-linear matcher (long runs a pattern could start anywhere in,
+unterminated quotes, thousands of near-matches on one line). Every pattern runs on RE2, whose
+automata are linear per match; this benchmark measures that the whole scan — with its re-reads
+after rejected matches and its bounded look-ahead for values — stays linear too.
+
+    python -m benchmarks.adversarial          # the last line is a JSON object of the figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from benchmarks.common import emit
+from phiwarden.detect import scan_text
+
+INPUTS: dict[str, Callable[[int], str]] = {
+    "identifier_run": lambda n: "a" * n + ": ",
+    "unterminated_quotes": lambda n: 'dob: "' * (n // 6),
+    "escaped_quotes": lambda n: 'name: "\\"' * (n // 9),
+    "digit_run": lambda n: "1" * n,
+    "dashed_digits": lambda n: "123-" * (n // 4),
+    "nested_brackets": lambda n: "{" * (n // 2) + "}" * (n // 2),
+    "capitalised_words": lambda n: "Ab " * (n // 3),
+    "pairs_on_one_line": lambda n: "fname=Ana, " * (n // 11),
+    "url_path": lambda n: "https://x/" + "patients/" * (n // 9),
+    "at_signs": lambda n: "a@" * (n // 2),
+    "label_words": lambda n: "patient name " * (n // 13),
+    "hl7_fields": lambda n: "PID|" + "|" * n,
+}
+
+
+def seconds(text: str) -> float:
+    started = time.perf_counter()
+    scan_text(text)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1_000_000, help="bytes of the larger input")
+    args = parser.parse_args()
+    scan_text("warm up " * 100)
+    figures: dict[str, dict[str, float]] = {}
+    for name, build in INPUTS.items():
+        small, large = build(args.size // 2), build(args.size)
+        t_small, t_large = seconds(small), seconds(large)
+        figures[name] = {
+            "mb_s": round(len(large) / 1e6 / t_large, 1),
+            "time_ratio_2x_input": round(t_large / max(t_small, 1e-9), 2),
+        }
+        print(f"{name:22} {figures[name]['mb_s']:8.1f} MB/s   x2 input -> x{figures[name]['time_ratio_2x_input']} time")
+    worst = max(f["time_ratio_2x_input"] for f in figures.values())
+    emit({"inputs": figures, "worst_time_ratio_for_2x_input": worst, "linear": worst < 3.0})
+
+
+if __name__ == "__main__":
+    main()
