@@ -92,7 +92,7 @@ def raw(store_url: str) -> Iterator[Raw]:
         pg = psycopg.connect(store_url, autocommit=True)
 
         def run_pg(sql: str, params: Sequence[Any] = ()) -> None:
-            pg.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            pg.execute(sql.replace("?", "%s"), params)
 
         yield run_pg
         pg.close()
