@@ -40,7 +40,9 @@ def seconds(text: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=1_000_000, help="bytes of the larger input")
     args = parser.parse_args()
     scan_text("warm up " * 100)
@@ -52,7 +54,8 @@ def main() -> None:
             "mb_s": round(len(large) / 1e6 / t_large, 1),
             "time_ratio_2x_input": round(t_large / max(t_small, 1e-9), 2),
         }
-        print(f"{name:22} {figures[name]['mb_s']:8.1f} MB/s   x2 input -> x{figures[name]['time_ratio_2x_input']} time")
+        rate, ratio = figures[name]["mb_s"], figures[name]["time_ratio_2x_input"]
+        print(f"{name:22} {rate:8.1f} MB/s   x2 input -> x{ratio} time")
     worst = max(f["time_ratio_2x_input"] for f in figures.values())
     emit({"inputs": figures, "worst_time_ratio_for_2x_input": worst, "linear": worst < 3.0})
 
