@@ -99,3 +99,12 @@ def test_library_api_takes_a_policy() -> None:
     assert [c for c, _ in found(text, policy=no_ssn)] == ["mrn"]
     no_rule = parse_policy('[detection]\ndisable = ["ssn.formatted"]\n')
     assert values(text, "ssn", policy=no_rule) == ["518-42-7731"]
+
+
+def test_a_placeholder_row_does_not_silence_the_real_row_above() -> None:
+    text = (
+        "INSERT INTO patients (mrn, first_name, last_name) VALUES\n"
+        "  ('MRN-55120987', 'Haruto', 'Nakamura'),\n"
+        "  ('MRN-XXXXXX', 'Jane', 'Doe');\n"
+    )
+    assert values(text, "name") == ["Haruto", "Nakamura"]

@@ -164,18 +164,27 @@ class Engine:
         )
 
     def _drop_placeholder_records(self, data: bytes, candidates: list[Candidate]) -> list[Candidate]:
-        """'Mickey' next to 'Mouse', 'John' next to 'Q. Public': a name part of a stand-in record."""
+        """'Mickey' next to 'Mouse', 'John' next to 'Q. Public': a name part of a stand-in record.
+
+        The stand-in surname silences single-word names on its own line, and on nearby lines unless
+        a real identifier (an anchor of a record) is nearer to the name: the real row above a
+        placeholder row in a seed file keeps its names.
+        """
         if not any(c.category == "name" for c in candidates):
             return candidates
         marks = [m.start for m in self._placeholder_names.finditer(data)]
         if not marks:
             return candidates
+        anchors = sorted(c.start for c in candidates if c.anchors_record and c.category != "name")
         kept = []
         for c in candidates:
             if c.category == "name" and b" " not in data[c.start : c.end].strip():
-                index = bisect.bisect_left(marks, c.start - PLACEHOLDER_WINDOW)
-                if index < len(marks) and marks[index] <= c.end + PLACEHOLDER_WINDOW:
-                    continue
+                mark = _nearest(marks, c.start)
+                if mark is not None and abs(mark - c.start) <= PLACEHOLDER_WINDOW:
+                    anchor = _nearest(anchors, c.start)
+                    same_line = b"\n" not in data[min(mark, c.start) : max(mark, c.start)]
+                    if same_line or anchor is None or abs(mark - c.start) <= abs(anchor - c.start):
+                        continue
             kept.append(c)
         return kept
 
@@ -231,6 +240,12 @@ def _custom_check(detector: Detector) -> CustomCheck:
         return ValueSpan(char_start, char_start + len(value))
 
     return check
+
+
+def _nearest(sorted_positions: list[int], position: int) -> int | None:
+    index = bisect.bisect_left(sorted_positions, position)
+    around = sorted_positions[max(0, index - 1) : index + 1]
+    return min(around, key=lambda p: abs(p - position)) if around else None
 
 
 def _overlaps_any(candidate: Candidate, others: list[Candidate]) -> bool:
