@@ -110,8 +110,10 @@ class Engine:
         cells: list[tuple[str, Iterable[tabular.Cell]]] = []
         is_phi_column = self._is_phi_column
         lower_path = (path or "").lower()
-        if lower_path.endswith(_DELIMITED_EXTENSIONS) or (not path and b"\n" in data[:4096]):
+        if lower_path.endswith(_DELIMITED_EXTENSIONS):
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
+        elif not path and b"\n" in data[:4096]:
+            cells.append(("csv", tabular.delimited_cells(data, is_phi_column, sniff=True)))
         if "pipe_table" in triggers:
             cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
         if "wide_table" in triggers:

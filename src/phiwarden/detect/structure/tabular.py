@@ -64,8 +64,21 @@ def _header_delimiter(line: bytes) -> bytes | None:
     return delimiter if count >= 2 else None
 
 
-def delimited_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
-    """Cells of a delimited file whose first non-empty line is a header naming a PHI column."""
+def _plain_header(names: list[str]) -> bool:
+    """Column names, not a sentence or code that happens to hold commas."""
+    return all(
+        name and len(name) <= 40 and all(ch.isalnum() or ch in " _-./#" for ch in name) for name in names
+    )
+
+
+def delimited_cells(
+    data: bytes, is_phi_column: Callable[[str], bool], *, sniff: bool = False
+) -> Iterator[Cell]:
+    """Cells of a delimited file whose first non-empty line is a header naming a PHI column.
+
+    With `sniff` (text of unknown origin) the header must look like one: plain column names, and at
+    least two of them naming PHI.
+    """
     lines = _lines(data)
     for offset, line in lines:  # noqa: B007 - the loop finds the header line and its offset
         if line.strip():
@@ -82,7 +95,7 @@ def delimited_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterat
         for cell, _ in _split_quoted(line, offset, delimiter)
     ]
     columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
-    if not columns:
+    if not columns or (sniff and (len(columns) < 2 or not _plain_header(header))):
         return
     for row_offset, row in lines:
         if not row.strip():
