@@ -3,9 +3,8 @@
 - phiwarden: MB/s with one job and with all cores over the whole stdlib, and peak RSS on half and on
   all of it (memory should stay flat as the tree grows).
 - detect-secrets 1.5 and Presidio's pattern recognizers (no NLP model), installed into the
-  benchmark's own virtual environment (.bench/venv), run on a deterministic sample of the same
-  files; phiwarden is timed on that sample too. Both are slow enough that the whole stdlib would
-  take many minutes, hence the sample.
+  benchmark's own virtual environment (.bench/venv), run on the same files, one process each (they
+  take minutes; `--sample-mb 3` runs all three on a deterministic sample instead).
 
     python -m benchmarks.throughput           # the last line is a JSON object of the figures
 """
@@ -73,16 +72,17 @@ def make_sample(target_mb: float) -> tuple[Path, int]:
     return sample, size
 
 
-def make_half() -> Path:
-    """The first half of the stdlib's text files: the same kind of tree at half the size."""
+def make_double() -> Path:
+    """The stdlib's text files twice over: the same kind of tree at twice the size."""
     files = _text_files(STDLIB)
-    half = BENCH / "half"
-    shutil.rmtree(half, ignore_errors=True)
-    for path in files[: len(files) // 2]:
-        destination = half / path.relative_to(STDLIB)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination)
-    return half
+    double = BENCH / "double"
+    shutil.rmtree(double, ignore_errors=True)
+    for copy in ("a", "b"):
+        for path in files:
+            destination = double / copy / path.relative_to(STDLIB)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+    return double
 
 
 def ensure_peers() -> Path | None:
@@ -164,19 +164,20 @@ def main() -> None:
         "phiwarden_mb_s_1_job": round(one, 1),
         "phiwarden_mb_s_all_cores": round(many, 1),
         "phiwarden_mb_s_per_core": round(many / cores, 1),
-        "peak_rss_mib_half_tree": round(peak_rss_kib(make_half()) / 1024, 1),
-        "peak_rss_mib_full_tree": round(peak_rss_kib(STDLIB, *stdlib_args()) / 1024, 1),
+        "peak_rss_mib_stdlib": round(peak_rss_kib(STDLIB, *stdlib_args()) / 1024, 1),
+        "peak_rss_mib_stdlib_twice": round(peak_rss_kib(make_double()) / 1024, 1),
     }
-    sample, sample_bytes = make_sample(args.sample_mb)
+    # Without --sample-mb every text file is copied: the peers read exactly what phiwarden read.
+    sample, sample_bytes = make_sample(args.sample_mb or 1e9)
     sample_rate, _, _ = phiwarden_rate(sample, 1)
-    figures["sample_mb"] = round(sample_bytes / 1e6, 2)
-    figures["sample_phiwarden_mb_s_1_job"] = round(sample_rate, 1)
+    figures["peer_corpus_mb"] = round(sample_bytes / 1e6, 2)
+    figures["peer_corpus_phiwarden_mb_s_1_job"] = round(sample_rate, 1)
     python = None if args.no_peers else ensure_peers()
     if python is not None:
         detect_secrets = sample_bytes / 1e6 / time_detect_secrets(python, sample)
         presidio = sample_bytes / 1e6 / time_presidio(python, sample)
-        figures["sample_detect_secrets_mb_s"] = round(detect_secrets, 3)
-        figures["sample_presidio_patterns_mb_s"] = round(presidio, 3)
+        figures["peer_corpus_detect_secrets_mb_s"] = round(detect_secrets, 3)
+        figures["peer_corpus_presidio_patterns_mb_s"] = round(presidio, 3)
         figures["speedup_vs_detect_secrets"] = round(sample_rate / detect_secrets, 1)
         figures["speedup_vs_presidio_patterns"] = round(sample_rate / presidio, 1)
     emit(figures)

@@ -23,7 +23,7 @@ _ANCHOR_START = _re2.RE2.Anchor.ANCHOR_START
 
 # A large alternation compiles to a DFA bigger than RE2's 8 MiB default; below this budget RE2 keeps
 # the DFA (hundreds of MB/s) instead of falling back to its slower, still linear, NFA.
-_MAX_MEM = 256 << 20
+_MAX_MEM = 64 << 20
 
 
 class PatternError(ValueError):
