@@ -190,3 +190,19 @@ def test_fifo_is_not_read(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     _, skipped = _walk(tmp_path)
     assert [(s.display, s.reason) for s in skipped] == [("pipe", "not a regular file")]
+
+
+def test_fifty_megabyte_single_line_file(tmp_path: Path) -> None:
+    line = ("x" * 4096 + " ") * (50 * 1024 * 1024 // 4097) + 'patient_ssn="518-42-7731"'
+    (tmp_path / "dump.txt").write_text(line, encoding="utf-8")
+    skipped: list[Skipped] = []
+    root, found = collect([tmp_path], Selection.build([], [], True), skipped)
+    report = run(root, found, skipped, Policy())
+    assert [(f.category, f.line) for f in report.findings] == [("ssn", 1)]
+    assert report.findings[0].column == len(line) - len('518-42-7731"') + 1
+
+
+def test_deeply_nested_json_file(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 200_000 + '{"ssn": "518-42-7731"}' + "]" * 200_000)
+    result = FileScanner(Policy()).scan_path(tmp_path / "deep.json", "deep.json")
+    assert [f.category for f in result.findings] == ["ssn"]
