@@ -148,7 +148,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sample-mb", type=float, default=3.0, help="size of the sample shared with the peers"
+        "--sample-mb",
+        type=float,
+        default=0.0,
+        help="run the peers on a sample of about this size instead of the whole stdlib (they take minutes)",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip detect-secrets and Presidio")
     args = parser.parse_args()
