@@ -12,7 +12,9 @@ OCSF names are used where the schema has them (the `security_control`, `data_cla
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +76,14 @@ _CONFIDENTIALITY_CAPTIONS = {1: "Not Confidential", 2: "Confidential", 6: "Restr
 MAX_COUNT = 2**53 - 1
 _HMAC = re.compile(r"[0-9a-f]{64}")
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7): new events land at the end of the store's uid index."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76
+    value = value & ~(0x3 << 62) | 0x2 << 62
+    return str(uuid.UUID(int=value))
 
 
 class EventError(AuditError, ValueError):
@@ -149,7 +159,7 @@ class AuditEvent:
     correlation_id: str | None = None
     message: str | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
-    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    uid: str = field(default_factory=uuid7)
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -55,7 +55,8 @@ class SealedEvent:
     operation: str
     record: bytes
     hash: bytes
-    value_hashes: tuple[bytes, ...]
+    # First 8 bytes of each value HMAC as a signed integer: a small index; lookups confirm the full HMAC.
+    value_keys: tuple[int, ...]
 
     def receipt(self) -> Receipt:
         return Receipt(self.seq, self.uid, self.hash.hex())
@@ -73,6 +74,10 @@ def categories_column(categories: dict[str, int]) -> str:
     return "," + "".join(f"{name}={count}," for name, count in sorted(categories.items()))
 
 
+def value_key(hmac_hex: str) -> int:
+    return int.from_bytes(bytes.fromhex(hmac_hex[:16]), "big", signed=True)
+
+
 def seal(head: Head, events: Sequence[AuditEvent]) -> tuple[list[SealedEvent], list[CompletedNode]]:
     """Number and chain `events` after `head`, which is advanced in place."""
     logged = int(time.time() * 1000)
@@ -87,7 +92,7 @@ def seal(head: Head, events: Sequence[AuditEvent]) -> tuple[list[SealedEvent], l
         record = canonical_json({"event": ocsf, "prev_hash": prev.hex(), "sequence": seq}, validated=True)
         digest = record_hash(record)
         nodes.extend(frontier.append(digest, NODE_CACHE_LEVEL))
-        hmacs = {bytes.fromhex(h) for hashes in event.classification.value_hashes.values() for h in hashes}
+        keys = {value_key(h) for hashes in event.classification.value_hashes.values() for h in hashes}
         sealed.append(
             SealedEvent(
                 seq=seq,
@@ -103,7 +108,7 @@ def seal(head: Head, events: Sequence[AuditEvent]) -> tuple[list[SealedEvent], l
                 operation=event.operation,
                 record=record,
                 hash=digest,
-                value_hashes=tuple(sorted(hmacs)),
+                value_keys=tuple(sorted(keys)),
             )
         )
         prev = digest

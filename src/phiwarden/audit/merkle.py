@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -106,6 +107,16 @@ class Frontier:
         hashes.append(current)
         self.size = size + (1 << start_level)
         return completed
+
+    def push(self, leaf: bytes) -> None:
+        """`append` for the hot loop of verification: one leaf, no completed-node bookkeeping."""
+        hashes = self._hashes
+        size = self.size
+        self.size = size + 1
+        while size & 1:
+            leaf = sha256(b"\x01" + hashes.pop() + leaf).digest()
+            size >>= 1
+        hashes.append(leaf)
 
     def root(self) -> bytes:
         if not self._hashes:

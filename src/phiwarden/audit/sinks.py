@@ -11,11 +11,11 @@ Anything else raises `SinkError`, and the caller keeps the batch to send again.
 from __future__ import annotations
 
 import json
-import sys
 import os
 import select
 import socket
 import ssl
+import sys
 import time
 import urllib.error
 import urllib.request

@@ -28,7 +28,7 @@ from phiwarden.audit.checkpoint import (
 )
 from phiwarden.audit.errors import AuditConfigError, AuditStoreError
 from phiwarden.audit.event import AuditEvent
-from phiwarden.audit.ledger import Head, Receipt, SealedEvent, seal
+from phiwarden.audit.ledger import Head, Receipt, SealedEvent, seal, value_key
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
 SCHEMA_VERSION = "1"
@@ -97,6 +97,10 @@ class AuditStore(ABC):
         self, start: int = 1, end: int | None = None, *, limit: int | None = None
     ) -> Iterator[StoredRecord]:
         """Records with start <= seq <= end, in order, at most `limit` of them."""
+
+    def rows(self, start: int, end: int) -> Iterator[tuple[int, Any, Any]]:
+        """(seq, record, hash) as the driver returns them, for verification's hot loop."""
+        return iter(self.records(start, end))
 
     @abstractmethod
     def close(self) -> None: ...
@@ -169,9 +173,11 @@ class AuditStore(ABC):
             head = _head(cur.fetchone())
             sealed, nodes = seal(head, events)
             self._insert_events(cur, sealed)
-            hashes = [(h, e.seq) for e in sealed for h in e.value_hashes]
-            if hashes:
-                cur.executemany(self._sql("INSERT INTO audit_value_hashes (hmac, seq) VALUES (?, ?)"), hashes)
+            keys = [(k, e.seq) for e in sealed for k in e.value_keys]
+            if keys:
+                cur.executemany(
+                    self._sql("INSERT INTO audit_value_hashes (hmac_key, seq) VALUES (?, ?)"), keys
+                )
             self._insert_nodes(cur, nodes)
             cur.execute(
                 self._sql("UPDATE audit_head SET size = ?, last_hash = ?, frontier = ? WHERE id = 1"),
@@ -300,7 +306,8 @@ class AuditStore(ABC):
         with self._read() as cur:
             cur.execute(
                 self._sql(
-                    f"SELECT COUNT(*), MIN(time_ms), MAX(time_ms), MIN(seq), MAX(seq) FROM audit_events{where}"
+                    "SELECT COUNT(*), MIN(time_ms), MAX(time_ms), MIN(seq), MAX(seq) "
+                    f"FROM audit_events{where}"
                 ),
                 params,
             )
@@ -311,7 +318,8 @@ class AuditStore(ABC):
             for column in ("action", "tier", "tool", "destination", "actor", "status", "operation"):
                 cur.execute(
                     self._sql(
-                        f"SELECT {column}, COUNT(*) FROM audit_events{where} GROUP BY {column} ORDER BY 2 DESC"
+                        f"SELECT {column}, COUNT(*) FROM audit_events{where} "
+                        f"GROUP BY {column} ORDER BY 2 DESC"
                     ),
                     params,
                 )
@@ -329,13 +337,16 @@ class AuditStore(ABC):
         out["values_by_category"] = dict(values.most_common())
         return out
 
-    def lookup(self, digest: bytes) -> list[int]:
-        """Sequence numbers of the events that carried a value with this HMAC."""
+    def lookup(self, hmac_hex: str) -> list[int]:
+        """Sequence numbers of the events that carried a value with this HMAC (hex)."""
         with self._read() as cur:
             cur.execute(
-                self._sql("SELECT seq FROM audit_value_hashes WHERE hmac = ? ORDER BY seq"), (digest,)
+                self._sql("SELECT seq FROM audit_value_hashes WHERE hmac_key = ? ORDER BY seq"),
+                (value_key(hmac_hex),),
             )
-            return [int(row[0]) for row in cur.fetchall()]
+            candidates = [int(row[0]) for row in cur.fetchall()]
+        needle = f'"{hmac_hex}"'.encode()
+        return [seq for seq in candidates if (r := self.record(seq)) is not None and needle in r.record]
 
     # -- forwarding cursors ---------------------------------------------------------------------
     def cursor(self, name: str) -> int:

@@ -52,7 +52,9 @@ CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (actor);
 CREATE INDEX IF NOT EXISTS audit_events_tool ON audit_events (tool);
 CREATE INDEX IF NOT EXISTS audit_events_destination ON audit_events (destination);
 CREATE INDEX IF NOT EXISTS audit_events_action ON audit_events (action);
-CREATE TABLE IF NOT EXISTS audit_value_hashes (hmac bytea NOT NULL, seq bigint NOT NULL, PRIMARY KEY (hmac, seq));
+CREATE TABLE IF NOT EXISTS audit_value_hashes (
+    hmac_key bigint NOT NULL, seq bigint NOT NULL, PRIMARY KEY (hmac_key, seq)
+);
 CREATE TABLE IF NOT EXISTS audit_nodes (
     level integer NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx)
 );
@@ -135,7 +137,8 @@ class PostgresStore(AuditStore):
             page = min(PAGE, remaining)
             with self._read() as cur:
                 cur.execute(
-                    "SELECT seq, record, hash FROM audit_events WHERE seq >= %s AND seq <= %s ORDER BY seq LIMIT %s",
+                    "SELECT seq, record, hash FROM audit_events "
+                    "WHERE seq >= %s AND seq <= %s ORDER BY seq LIMIT %s",
                     (position, last, page),
                 )
                 rows = cur.fetchall()

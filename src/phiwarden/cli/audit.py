@@ -228,7 +228,8 @@ def _verify(args: argparse.Namespace) -> int:
     if report.ok:
         lines.append(
             f"OK: {report.events_checked} events verified (sequence {report.first_seq}..{report.size}), "
-            f"{report.pruned} pruned under signed records, {report.checkpoints_checked} checkpoint(s) matched "
+            f"{report.pruned} pruned under signed records, "
+            f"{report.checkpoints_checked} checkpoint(s) matched "
             f"({report.witness_checkpoints} from witnesses or given)"
         )
     else:
@@ -392,7 +393,7 @@ def _lookup(args: argparse.Namespace) -> int:
     del value
     store = _open(args, settings)
     try:
-        seqs = store.lookup(bytes.fromhex(digest))
+        seqs = store.lookup(digest)
         events = [Exported.of(r).event for s in seqs if (r := store.record(s)) is not None]
     finally:
         store.close()
