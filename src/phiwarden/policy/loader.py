@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 from phiwarden.detect.registry import CATEGORIES, DetectorError, builtin_detectors, detector_from_data
-from phiwarden.policy import audit, repo
+from phiwarden.policy import audit, gateway, repo
 from phiwarden.policy.locate import key_lines
 from phiwarden.policy.model import (
     DEFAULT_FINGERPRINT_SALT,
@@ -62,8 +62,9 @@ def parse_policy(text: str, *, source: str = POLICY_FILE) -> Policy:
     document = Document(data, key_lines(text), source)
     root = document.root()
     root.only(
-        ("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit", "repo")
-    )
+        ("version", "policy_id", "revision", "detection", "detector", "scan", "classify", "audit", "repo",
+         "destination", "gateway", "identity", "group")
+    )  # fmt: skip
     version = root.integer("version", 1)
     if version not in SUPPORTED_VERSIONS:
         raise root.error(
@@ -79,6 +80,7 @@ def parse_policy(text: str, *, source: str = POLICY_FILE) -> Policy:
         classify=_classify(root.table("classify")),
         audit=audit.parse(root.table("audit")),
         repo=repo.parse(root.table("repo")),
+        gateway=gateway.parse(root),
     )
 
 

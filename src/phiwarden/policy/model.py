@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from phiwarden.detect.registry import Detector
 from phiwarden.policy.audit import AuditSettings
+from phiwarden.policy.gateway import GatewayPolicy
 from phiwarden.policy.repo import RepoSettings
 
 DEFAULT_MIN_CONFIDENCE = 0.6
@@ -58,3 +59,5 @@ class Policy:
     classify: ClassifySettings = field(default_factory=ClassifySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     repo: RepoSettings = field(default_factory=RepoSettings)
+    # The LLM gateway: vendor matrix ([[destination]]), [gateway], [[identity]] and [[group]].
+    gateway: GatewayPolicy = field(default_factory=GatewayPolicy)
