@@ -119,3 +119,24 @@ def test_missing_path_is_reported_not_fatal(tmp_path: Path) -> None:
     result = phiwarden("scan", str(tmp_path / "nope.txt"), "--format", "json")
     assert result.returncode == 0
     assert json.loads(result.stdout)["skipped"][0]["reason"] == "no such file or directory"
+
+
+def test_scan_runs_are_recorded_when_the_policy_asks(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phiwarden.audit import AuditLog
+    from phiwarden.policy import load_policy
+
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    (repo / "phiwarden.toml").write_text(
+        f'[audit]\nstore = "{(tmp_path / "audit.db").as_posix()}"\nrecord_scans = true\n'
+    )
+    assert main(["scan", str(repo), "-q", "-o", str(tmp_path / "out.txt")]) == 1
+    with AuditLog.open(load_policy(repo / "phiwarden.toml").audit) as log:
+        assert log.store.head().size == 1
+    # An audit trail that cannot be written fails the run (exit 2), it never passes silently.
+    (repo / "phiwarden.toml").write_text(
+        '[audit]\nstore = "postgresql://nobody@127.0.0.1:1/none"\nrecord_scans = true\n'
+    )
+    assert main(["scan", str(repo), "-q", "-o", str(tmp_path / "out.txt")]) == 2

@@ -125,9 +125,14 @@ def _spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
 
-@functools.lru_cache(maxsize=8)
 def classifier_for(policy: Policy) -> Classifier:
-    return Classifier(policy.classify)
+    """The classifier for a policy's classify settings, compiled once per process and reused."""
+    return _classifier(policy.classify)
+
+
+@functools.lru_cache(maxsize=8)
+def _classifier(settings: ClassifySettings) -> Classifier:
+    return Classifier(settings)
 
 
 def classify_text(

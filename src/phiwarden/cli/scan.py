@@ -216,7 +216,24 @@ def run(args: argparse.Namespace) -> int:
         Path(args.output).write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)
+    if policy.audit.record_scans:
+        status = _record(policy, report)
+        if status:
+            return status
     return 1 if report.findings else 0
+
+
+def _record(policy: Any, report: Any) -> int:
+    """Record the run in the audit trail (`[audit] record_scans`); a failure fails the scan."""
+    from phiwarden.audit import AuditError, record_scan_run
+    from phiwarden.report.summary import summarize
+
+    try:
+        record_scan_run(policy, {**summarize(report), "root": report.root})
+    except AuditError as exc:
+        print(f"phiwarden: the scan ran but could not be recorded in the audit trail: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _without_own_outputs(candidates: list[Any], args: argparse.Namespace) -> list[Any]:

@@ -27,7 +27,7 @@ from phiwarden.detect.structure import fhir, hl7, sql, tabular
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
 from phiwarden.detect.vocabulary import placeholders
-from phiwarden.policy.model import Policy
+from phiwarden.policy.model import DetectionSettings, Policy
 
 # How far (bytes) a strong value makes its surroundings a patient record.
 RECORD_WINDOW = 500
@@ -56,9 +56,8 @@ _STRUCTURE_TRIGGERS = {
 class Engine:
     """Detection compiled for one policy; reuse it across texts (compiling costs milliseconds)."""
 
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        settings = policy.detection
+    def __init__(self, settings: DetectionSettings) -> None:
+        self.settings = settings
         builtin, _ = builtin_detectors()
         detectors = [d for d in (*builtin, *settings.detectors) if self._enabled(d)]
         self.patterns = PatternSet(detectors, _STRUCTURE_TRIGGERS)
@@ -85,7 +84,7 @@ class Engine:
         )
 
     def _enabled(self, detector: Detector) -> bool:
-        disabled = self.policy.detection.disabled
+        disabled = self.settings.disabled
         return detector.id not in disabled and detector.category not in disabled
 
     # --- proposing ---------------------------------------------------------------------------------
@@ -96,10 +95,10 @@ class Engine:
         out = list(self.patterns.candidates(data, activation.stages))
         out += self.keyed.candidates(data, xml=b"</" in data or b'value="' in data)
         out += self._structured(data, path, activation.triggers)
-        disabled = self.policy.detection.disabled
+        disabled = self.settings.disabled
         if disabled:
             out = [c for c in out if c.category not in disabled and c.rule not in disabled]
-        if self.policy.detection.report_provider_ids:
+        if self.settings.report_provider_ids:
             for c in out:
                 if c.rule.startswith("provider."):
                     c.report = True
@@ -350,9 +349,14 @@ def _apply_pragmas(data: bytes, chosen: list[Candidate]) -> list[Candidate]:
     ]
 
 
-@functools.lru_cache(maxsize=8)
 def engine_for(policy: Policy) -> Engine:
-    return Engine(policy)
+    """The engine for a policy's detection settings, compiled once per process and reused."""
+    return _engine(policy.detection)
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(settings: DetectionSettings) -> Engine:
+    return Engine(settings)
 
 
 def scan_text(
