@@ -140,3 +140,17 @@ def test_scan_runs_are_recorded_when_the_policy_asks(
         '[audit]\nstore = "postgresql://nobody@127.0.0.1:1/none"\nrecord_scans = true\n'
     )
     assert main(["scan", str(repo), "-q", "-o", str(tmp_path / "out.txt")]) == 2
+
+
+def test_a_crash_is_not_reported_as_findings(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import phiwarden.scan.runner
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(phiwarden.scan.runner, "run", broken)
+    monkeypatch.delenv("PHIWARDEN_DEBUG", raising=False)
+    assert main(["scan", str(repo), "-q"]) == 2
+    assert "internal error (RuntimeError)" in capsys.readouterr().err

@@ -7,6 +7,7 @@ which keeps `phiwarden --help` and the pre-commit hook fast to start.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,3 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - a crash must not pass for "findings" (exit 1)
+        if os.environ.get("PHIWARDEN_DEBUG"):
+            raise
+        print(
+            f"phiwarden: internal error ({type(exc).__name__}); nothing was decided. "
+            "Set PHIWARDEN_DEBUG=1 for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
