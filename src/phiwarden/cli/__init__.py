@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - a crash must not pass for "findings" (exit 1)
+    except Exception as exc:
         if os.environ.get("PHIWARDEN_DEBUG"):
             raise
         print(
