@@ -1,0 +1,198 @@
+"""Personal and agent API keys for the gateway: `pwk_<id>_<secret>`, stored only as a keyed hash.
+
+The stored hash is HMAC-SHA256 of the secret under a server secret that lives apart from the store
+(a 0600 file or $PHIWARDEN_GATEWAY_KEY_SECRET): a copy of the database yields neither keys nor
+anything that can be checked offline without the server secret. HMAC rather than scrypt because the
+secret is 256 random bits (no dictionary to slow down) and every request checks a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from phiwarden.transform.vault import read_or_create_secret
+
+KEY_SECRET_ENV = "PHIWARDEN_GATEWAY_KEY_SECRET"
+KEY_SECRET_FILE_ENV = "PHIWARDEN_GATEWAY_KEY_SECRET_FILE"
+PREFIX = "pwk_"
+_FORMAT = re.compile(r"pwk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+
+
+class KeyStoreError(Exception):
+    """A key that cannot be created, found or changed (CLI errors)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    key_id: str
+    identity: str
+    kind: str
+    label: str
+    digest: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    # Destinations this key may use (empty: whatever the identity's groups allow).
+    destinations: tuple[str, ...] = ()
+    # Tiers this key may send (a key for public work only cannot send internal or restricted code).
+    tiers: tuple[str, ...] = ("public", "internal", "restricted")
+    rotated_from: str | None = None
+
+    def state(self, now: float) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def to_dict(self) -> dict[str, object]:
+        def iso(moment: float | None) -> str | None:
+            return None if moment is None else dt.datetime.fromtimestamp(moment, dt.UTC).isoformat()
+
+        return {
+            "key_id": self.key_id,
+            "identity": self.identity,
+            "kind": self.kind,
+            "label": self.label,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "destinations": list(self.destinations),
+            "tiers": list(self.tiers),
+            "rotated_from": self.rotated_from,
+            "state": self.state(time.time()),
+        }
+
+    def scopes_json(self) -> str:
+        return json.dumps({"destinations": list(self.destinations), "tiers": list(self.tiers)})
+
+
+class KeyBackend(Protocol):
+    def key_insert(self, record: KeyRecord) -> None: ...
+
+    def key_get(self, key_id: str) -> KeyRecord | None: ...
+
+    def key_list(self) -> list[KeyRecord]: ...
+
+    def key_revoke(self, key_id: str, when: float) -> bool: ...
+
+
+@dataclass(slots=True)
+class KeyStore:
+    backend: KeyBackend
+    secret: bytes
+    # Verified keys are remembered this long: revocation reaches every replica within it.
+    cache_seconds: float = 5.0
+    _cache: dict[str, tuple[float, KeyRecord | None]] = field(default_factory=dict)
+
+    @staticmethod
+    def load_secret(path: Path, *, create: bool = True) -> bytes:
+        text = os.environ.get(KEY_SECRET_ENV)
+        if text:
+            try:
+                return bytes.fromhex(text.strip())
+            except ValueError:
+                return base64.b64decode(text.strip())
+        env_path = os.environ.get(KEY_SECRET_FILE_ENV)
+        return read_or_create_secret(Path(env_path) if env_path else path, "gateway key secret", create)
+
+    def _digest(self, key_id: str, secret_part: str) -> str:
+        message = f"{key_id}\x00{secret_part}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def create(
+        self,
+        identity: str,
+        *,
+        kind: str = "person",
+        label: str = "",
+        expires_in_days: float | None = 90,
+        destinations: tuple[str, ...] = (),
+        tiers: tuple[str, ...] = ("public", "internal", "restricted"),
+        rotated_from: str | None = None,
+    ) -> tuple[str, KeyRecord]:
+        """(the key, shown once; its record)."""
+        key_id = secrets.token_hex(8)
+        secret_part = secrets.token_urlsafe(32)[:43].ljust(43, "A")
+        now = time.time()
+        record = KeyRecord(
+            key_id=key_id,
+            identity=identity,
+            kind=kind,
+            label=label,
+            digest=self._digest(key_id, secret_part),
+            created_at=now,
+            expires_at=None if expires_in_days is None else now + expires_in_days * 86400,
+            destinations=destinations,
+            tiers=tiers,
+            rotated_from=rotated_from,
+        )
+        self.backend.key_insert(record)
+        return f"{PREFIX}{key_id}_{secret_part}", record
+
+    def rotate(
+        self, key_id: str, *, expires_in_days: float | None = 90, grace_seconds: float = 0
+    ) -> tuple[str, KeyRecord]:
+        """A new key with the same identity and scopes; the old one is revoked (now, or after grace)."""
+        old = self.backend.key_get(key_id)
+        if old is None:
+            raise KeyStoreError(f"no key {key_id}")
+        if old.state(time.time()) == "revoked":
+            raise KeyStoreError(f"key {key_id} is revoked; create a new one")
+        key, record = self.create(
+            old.identity,
+            kind=old.kind,
+            label=old.label,
+            expires_in_days=expires_in_days,
+            destinations=old.destinations,
+            tiers=old.tiers,
+            rotated_from=old.key_id,
+        )
+        self.backend.key_revoke(key_id, time.time() + grace_seconds)
+        return key, record
+
+    def revoke(self, key_id: str) -> None:
+        if not self.backend.key_revoke(key_id, time.time()):
+            raise KeyStoreError(f"no key {key_id}")
+        self._cache.pop(key_id, None)
+
+    def verify(self, presented: str) -> KeyRecord | None:
+        """The active key record for a presented key, or None (unknown, wrong, expired, revoked)."""
+        match = _FORMAT.fullmatch(presented.strip())
+        if match is None:
+            return None
+        key_id, secret_part = match.groups()
+        now = time.monotonic()
+        cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            record = cached[1]
+        else:
+            record = self.backend.key_get(key_id)
+            self._cache[key_id] = (now, record)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+        if record is None:
+            return None
+        if not hmac.compare_digest(record.digest, self._digest(key_id, secret_part)):
+            return None
+        if record.state(time.time()) != "active":
+            return None
+        return record
+
+
+def with_scopes(record: KeyRecord, scopes: str) -> KeyRecord:
+    data = json.loads(scopes)
+    return replace(
+        record, destinations=tuple(data.get("destinations", ())), tiers=tuple(data.get("tiers", ()))
+    )

@@ -1,0 +1,291 @@
+"""The pseudonymization vault: one per (identity, conversation), encrypted at rest, with a TTL.
+
+    keys = VaultKeys.load(settings)                  # 32-byte key, kept apart from the data
+    vault = await store.open(keys, identity, conversation)
+    fake = vault.surrogate("ssn", "478-22-9134", avoid=prompt_text)
+    ...                                              # forward, then restore with vault.originals()
+    await store.save(vault)
+
+Surrogates are derived, not drawn: an HMAC of (identity, conversation, category, value) seeds the
+generator, so the same value gets the same surrogate on every replica, even for two requests of one
+conversation in flight at once; only collisions (another value already holds that surrogate) take a
+further attempt. Rows are keyed by an HMAC of identity and conversation, and the ciphertext is bound
+to its row (AES-GCM associated data), so one identity's vault can never be read under another's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import random
+import stat
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from phiwarden.transform.surrogates import surrogate
+
+VAULT_KEY_ENV = "PHIWARDEN_VAULT_KEY"
+VAULT_KEY_FILE_ENV = "PHIWARDEN_VAULT_KEY_FILE"
+KEY_BYTES = 32
+_MAX_ATTEMPTS = 32
+
+
+class VaultError(Exception):
+    """The vault cannot be read, decrypted or written: the request fails closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class VaultKeys:
+    """Subkeys of the vault key: encryption, surrogate derivation, row ids."""
+
+    encrypt: bytes
+    derive: bytes
+    row: bytes
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> VaultKeys:
+        if len(secret) < KEY_BYTES:
+            raise VaultError(f"the vault key must be at least {KEY_BYTES} bytes")
+
+        def sub(label: bytes) -> bytes:
+            return HKDF(hashes.SHA256(), 32, salt=None, info=b"phiwarden vault " + label).derive(secret)
+
+        return cls(sub(b"encrypt"), sub(b"derive"), sub(b"row"))
+
+    @classmethod
+    def load(cls, path: Path, *, create: bool = True) -> VaultKeys:
+        """$PHIWARDEN_VAULT_KEY (hex or base64), else the key file (created 0600 on first use)."""
+        text = os.environ.get(VAULT_KEY_ENV)
+        if text:
+            return cls.from_secret(_decode(text.strip(), VAULT_KEY_ENV))
+        env_path = os.environ.get(VAULT_KEY_FILE_ENV)
+        return cls.from_secret(
+            read_or_create_secret(Path(env_path) if env_path else path, "vault key", create)
+        )
+
+    def row_id(self, identity: str, conversation: str) -> str:
+        return hmac.new(self.row, f"{identity}\x00{conversation}".encode(), hashlib.sha256).hexdigest()
+
+    def identity_id(self, identity: str) -> str:
+        return hmac.new(self.row, b"identity\x00" + identity.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def read_or_create_secret(path: Path, what: str, create: bool) -> bytes:
+    """A 32-byte secret from a 0600 file (hex); created when missing and `create` is set."""
+    if create and not path.exists():
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise VaultError(f"cannot create the {what} {path}: {exc.strerror or exc}") from None
+        else:
+            try:
+                os.write(fd, os.urandom(KEY_BYTES).hex().encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    try:
+        info = path.stat()
+        data = path.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VaultError(f"cannot read the {what} {path}: {exc}") from None
+    if sys.platform != "win32" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise VaultError(f"the {what} {path} is readable by group or others; run: chmod 600 {path}")
+    return _decode(data, str(path))
+
+
+def _decode(text: str, source: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise VaultError(f"{source}: a key must be hex or base64") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    original: str
+    category: str
+
+
+@dataclass(slots=True)
+class Vault:
+    """One conversation's mapping between surrogates and originals, in memory."""
+
+    keys: VaultKeys
+    identity: str
+    conversation: str
+    row_id: str
+    version: int = 0
+    entries: dict[str, Entry] = field(default_factory=dict)
+    by_original: dict[tuple[str, str], str] = field(default_factory=dict)
+    added: dict[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, keys: VaultKeys, identity: str, conversation: str) -> Vault:
+        return cls(keys, identity, conversation, keys.row_id(identity, conversation))
+
+    def surrogate(self, category: str, value: str, *, avoid: str = "") -> str:
+        """The surrogate of `value`: the one already given in this conversation, else a new one.
+
+        `avoid` is the text the surrogate will be placed in: a surrogate that already occurs there
+        would be restored into a value it never was, so another is derived.
+        """
+        known = self.by_original.get((category, value))
+        if known is not None:
+            return known
+        originals = {e.original for e in self.entries.values()}
+        for attempt in range(_MAX_ATTEMPTS):
+            seed = hmac.new(
+                self.keys.derive,
+                "\x00".join((self.identity, self.conversation, category, value, str(attempt))).encode(),
+                hashlib.sha256,
+            ).digest()
+            candidate = surrogate(category, value, random.Random(seed))
+            if len(candidate) < 3 and attempt < _MAX_ATTEMPTS - 1:
+                continue
+            if candidate in self.entries or candidate in originals or (avoid and candidate in avoid):
+                continue
+            self._put(candidate, Entry(value, category))
+            return candidate
+        # Out of shapes (a two-letter value in a text holding every variant): an opaque token.
+        token = f"REDACTED-{hashlib.sha256(seed).hexdigest()[:10]}"
+        self._put(token, Entry(value, category))
+        return token
+
+    def assign(self, category: str, value: str, preferred: str, *, avoid: str = "") -> str:
+        """Map `value` to `preferred` (a sanitized identifier), numbered when that is taken."""
+        known = self.by_original.get((category, value))
+        if known is not None:
+            return known
+        originals = {e.original for e in self.entries.values()}
+        for number in range(1, 1000):
+            candidate = preferred if number == 1 else f"{preferred}{number}"
+            if candidate in self.entries or candidate in originals or (avoid and candidate in avoid):
+                continue
+            self._put(candidate, Entry(value, category))
+            return candidate
+        return self.surrogate(category, value, avoid=avoid)
+
+    def _put(self, fake: str, entry: Entry) -> None:
+        self.entries[fake] = entry
+        self.by_original[(entry.category, entry.original)] = fake
+        self.added[fake] = entry
+
+    def is_surrogate(self, value: str) -> bool:
+        return value in self.entries
+
+    def originals(self) -> dict[str, str]:
+        """Surrogate -> original, for restoring responses."""
+        return {fake: entry.original for fake, entry in self.entries.items()}
+
+    def merge(self, stored: Mapping[str, Entry]) -> None:
+        """Entries another replica stored meanwhile. On a clash (one surrogate, two values: possible
+        only for small pools such as names) the stored entry wins for later turns; the request in
+        flight keeps restoring with the mapping it took before saving."""
+        for fake, entry in stored.items():
+            mine = self.entries.get(fake)
+            if mine is not None and mine != entry:
+                self.by_original.pop((mine.category, mine.original), None)
+            self.entries[fake] = entry
+            self.by_original[(entry.category, entry.original)] = fake
+            self.added.pop(fake, None)
+
+    # --- at rest -----------------------------------------------------------------------------------
+
+    def _aad(self) -> bytes:
+        return f"phiwarden-vault-v1\x00{self.row_id}\x00{self.keys.identity_id(self.identity)}".encode()
+
+    def seal(self) -> tuple[bytes, bytes]:
+        """(nonce, ciphertext) of all entries."""
+        plain = json.dumps(
+            {fake: [e.original, e.category] for fake, e in self.entries.items()}, separators=(",", ":")
+        ).encode()
+        nonce = os.urandom(12)
+        return nonce, AESGCM(self.keys.encrypt).encrypt(nonce, plain, self._aad())
+
+    def open_sealed(self, nonce: bytes, ciphertext: bytes) -> dict[str, Entry]:
+        try:
+            plain = AESGCM(self.keys.encrypt).decrypt(nonce, ciphertext, self._aad())
+            data = json.loads(plain)
+            return {fake: Entry(str(pair[0]), str(pair[1])) for fake, pair in data.items()}
+        except (InvalidTag, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise VaultError(
+                "the vault row cannot be decrypted (wrong vault key, or the row was tampered with)"
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRow:
+    version: int
+    nonce: bytes
+    ciphertext: bytes
+    expires_at: float
+
+
+class VaultBackend(Protocol):
+    """Where sealed vault rows live (the gateway store: SQLite or PostgreSQL)."""
+
+    def vault_load(self, row_id: str, now: float) -> SealedRow | None: ...
+
+    def vault_save(
+        self, row_id: str, identity_id: str, expected_version: int, row: SealedRow
+    ) -> bool: ...  # False: another writer got there first (optimistic concurrency)
+
+    def vault_purge(self, now: float) -> int: ...
+
+
+class VaultStore:
+    """Load and save vaults through a backend; writes merge concurrent additions."""
+
+    def __init__(self, backend: VaultBackend, keys: VaultKeys, ttl_seconds: int) -> None:
+        self.backend = backend
+        self.keys = keys
+        self.ttl_seconds = ttl_seconds
+
+    def open(self, identity: str, conversation: str) -> Vault:
+        vault = Vault.new(self.keys, identity, conversation)
+        row = self.backend.vault_load(vault.row_id, time.time())
+        if row is not None:
+            for fake, entry in vault.open_sealed(row.nonce, row.ciphertext).items():
+                vault.entries[fake] = entry
+                vault.by_original[(entry.category, entry.original)] = fake
+            vault.version = row.version
+        return vault
+
+    def save(self, vault: Vault) -> None:
+        """Persist new entries (and extend the TTL); retried on concurrent writes."""
+        if not vault.added:
+            return
+        identity_id = self.keys.identity_id(vault.identity)
+        for _ in range(8):
+            nonce, ciphertext = vault.seal()
+            row = SealedRow(vault.version + 1, nonce, ciphertext, time.time() + self.ttl_seconds)
+            if self.backend.vault_save(vault.row_id, identity_id, vault.version, row):
+                vault.version += 1
+                vault.added.clear()
+                return
+            stored = self.backend.vault_load(vault.row_id, time.time())
+            if stored is not None:
+                vault.merge(vault.open_sealed(stored.nonce, stored.ciphertext))
+                vault.version = stored.version
+            else:
+                vault.version = 0
+        raise VaultError("the vault could not be saved: too many concurrent writers")
