@@ -8,6 +8,7 @@ the connection's search_path (set it per log with `?options=-csearch_path%3Dmy_s
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -148,6 +149,22 @@ class PostgresStore(AuditStore):
                 return
             remaining -= len(rows)
             position = rows[-1][0] + 1
+
+    def rows(self, start: int, end: int) -> Iterator[tuple[int, Any, Any]]:
+        # A server-side cursor in binary format streams the records without hex-decoding bytea.
+        try:
+            with (
+                self._conn.transaction(),
+                self._conn.cursor(name=f"phiwarden_scan_{uuid.uuid4().hex}", binary=True) as cur,
+            ):
+                cur.itersize = PAGE
+                cur.execute(
+                    "SELECT seq, record, hash FROM audit_events WHERE seq >= %s AND seq <= %s ORDER BY seq",
+                    (start, end),
+                )
+                yield from cur
+        except psycopg.Error as exc:
+            raise AuditStoreError(f"{self._display}: read failed: {_first_line(exc)}") from None
 
     def close(self) -> None:
         self._conn.close()

@@ -415,6 +415,9 @@ def _scan_chunk(store: AuditStore, task: _Task) -> _Result:
             break
         if not prev or not record.endswith(b"%s%s%s%d}" % (_PREV, prev, _SEQ, seq)):
             embedded_prev, embedded_seq = _chain_fields(record)
+            if embedded_prev is None:
+                result.problem = Problem(seq, "modified", f"event {seq} is not a well-formed record")
+                break
             if embedded_seq != seq:
                 result.problem = Problem(
                     seq, "reordered", f"the event at position {seq} was written as event {embedded_seq}"
