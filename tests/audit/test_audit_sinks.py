@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import json
 import socket
+import sqlite3
 import ssl
 import threading
 from collections.abc import Iterator
@@ -316,3 +317,37 @@ def test_http_witness_receives_and_serves_checkpoints(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_syslog_witness_and_an_auditor_held_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from phiwarden.cli import main
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    url = f"syslog+udp://127.0.0.1:{receiver.getsockname()[1]}"
+    db = tmp_path / "db" / "audit.db"
+    policy = tmp_path / "phiwarden.toml"
+    policy.write_text(f'[audit]\nstore = "{db}"\nwitnesses = ["{url}"]\ncheckpoint_every = 100\n')
+    from phiwarden.policy import load_policy
+
+    with AuditLog.open(load_policy(policy).audit) as log:
+        fill(log, 30)
+    message = receiver.recv(65536)
+    receiver.close()
+    assert b' CHECKPOINT [phiwarden@32473 tree_size="30"' in message
+    held = tmp_path / "from-siem.json"
+    held.write_bytes(message.partition(b"\xef\xbb\xbf")[2])
+    args = ["audit", "verify", "--policy", str(policy), "--checkpoint", str(held)]
+    assert main(args) == 0
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM audit_events WHERE seq > 25")
+    conn.execute("DELETE FROM audit_checkpoints")
+    conn.execute("UPDATE audit_head SET size = 25")
+    conn.commit()
+    conn.close()
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "first bad sequence number 26" in capsys.readouterr().out

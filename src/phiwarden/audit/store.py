@@ -165,6 +165,13 @@ class AuditStore(ABC):
             cur.execute(self._locked_head_sql().replace(" FOR UPDATE", ""))
             return _head(cur.fetchone())
 
+    def head_row(self) -> tuple[int, bytes, bytes]:
+        """(size, last hash, frontier bytes) as stored, unchecked: verification compares them."""
+        with self._read() as cur:
+            cur.execute("SELECT size, last_hash, frontier FROM audit_head WHERE id = 1")
+            row = cur.fetchone()
+        return (0, GENESIS_HASH, b"") if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]))
+
     def append(self, events: Sequence[AuditEvent]) -> list[Receipt]:
         if not events:
             return []

@@ -119,8 +119,8 @@ def verify_log(
     workers: int | None = None,
 ) -> VerifyReport:
     report = VerifyReport(log_id=store.log_id)
-    head = store.head()
-    report.size = head.size
+    head = store.head_row()
+    report.size = head[0]
 
     # Signed expectations: tree size -> (where it comes from, checkpoint).
     expected: dict[int, list[tuple[str, Checkpoint]]] = {}
@@ -318,7 +318,7 @@ def _after_prunes(
 def _check_end(
     report: VerifyReport,
     *,
-    head: Any,
+    head: tuple[int, bytes, bytes],
     verified_to: int,
     prev: bytes,
     frontier: Frontier,
@@ -338,25 +338,26 @@ def _check_end(
             )
         )
         return
-    if head.size > verified_to:
+    size, last_hash, frontier_bytes = head
+    if size > verified_to:
         report.problems.append(
             Problem(
                 verified_to + 1,
                 "truncated",
-                f"the log head records {head.size} events but only "
-                f"{verified_to} are present: the newest were deleted",
+                f"the log head records {size} events but only {verified_to} are present: "
+                "the newest were deleted",
             )
         )
-    elif head.size < verified_to:
+    elif size < verified_to:
         report.problems.append(
             Problem(
-                head.size + 1,
+                size + 1,
                 "inserted",
-                f"events {head.size + 1}..{verified_to} are beyond the log head "
-                f"({head.size}): they were not appended through the log",
+                f"events {size + 1}..{verified_to} are beyond the log head ({size}): "
+                "they were not appended through the log",
             )
         )
-    elif head.last_hash != prev or head.frontier.to_bytes() != frontier.to_bytes():
+    elif last_hash != prev or frontier_bytes != frontier.to_bytes():
         report.problems.append(Problem(verified_to, "head", "the log head disagrees with the records"))
 
 
