@@ -67,6 +67,9 @@ class Pattern:
 
     @property
     def _regexp(self) -> Any:
+        return self._compiled if self._compiled is not None else self._compile()
+
+    def _compile(self) -> Any:
         if self._compiled is None:
             options = re2.Options()
             options.max_mem = _MAX_MEM
@@ -104,7 +107,8 @@ class Pattern:
     def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Match | None:
         # RE2 finds nothing when the end lies past the text: clamp it.
         end = len(data) if endpos is None else min(endpos, len(data))
-        spans = self._regexp.Match(_UNANCHORED, data, pos, end)
+        regexp = self._compiled if self._compiled is not None else self._compile()
+        spans = regexp.Match(_UNANCHORED, data, pos, end)
         return None if spans[0][0] < 0 else Match(tuple(spans))
 
     def match(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Match | None:
