@@ -222,6 +222,8 @@ class KeyedScanner:
             _pair_pattern(f"{name_lower}|{name_capital}|{name_upper}", _OPEN_NAME),
             _label_pattern(name_phrases | other_phrases),
         )
+        # Group numbers, read once the patterns are compiled (on first use).
+        self._groups: list[_Groups] | None = None
 
     def iter_values(self, data: bytes) -> Iterator[KeyedValue]:
         """Every field-name/value pair (for tests and tools; scanning goes through `candidates`)."""
@@ -262,8 +264,9 @@ class KeyedScanner:
     def candidates(self, data: bytes, *, xml: bool) -> list[Candidate]:
         out: list[Candidate] = []
         classify = self.classifier.classify
-        for pattern in self._passes:
-            groups = _Groups.of(pattern)
+        if self._groups is None:
+            self._groups = [_Groups.of(pattern) for pattern in self._passes]
+        for pattern, groups in zip(self._passes, self._groups, strict=True):
             for m in pattern.finditer(data):
                 # Most names found are not field names of interest: decide on the name first.
                 key, soft = self._key(m, data, groups)

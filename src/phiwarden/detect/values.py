@@ -74,30 +74,32 @@ def _year(text: str) -> int:
     return year
 
 
+_DATE_FIELDS = (
+    ("y1", "m1", "d1"), ("y2", "m2", "d2"), ("y3", "m3", "d3"), ("y4", "m4", "d4"),
+    ("y5", "m5", "d5"), ("y6", "mn6", "d6"), ("y7", "mn7", "d7"), ("y9", "m9", "d9"),
+    ("y10", "m10", "d10"),
+)  # fmt: skip
+
+
 def parse_date(text: str, pos: int = 0) -> tuple[int, int, dt.date] | None:
     """A calendar date at `pos`: (start, end, date), or None."""
     m = DATE_PATTERN.match(text, pos)
     if m is None:
         return None
-    groups = m.groupdict()
-    fields = (
-        ("y1", "m1", "d1"), ("y2", "m2", "d2"), ("y3", "m3", "d3"), ("y4", "m4", "d4"),
-        ("y5", "m5", "d5"), ("y6", "mn6", "d6"), ("y7", "mn7", "d7"), ("y9", "m9", "d9"),
-        ("y10", "m10", "d10"),
-    )  # fmt: skip
-    for y, mo, d in fields:
-        if groups.get(y) is None:
+    for y, mo, d in _DATE_FIELDS:
+        year_text = m.group(y)
+        if year_text is None:
             continue
-        month_text = groups[mo] or ""
+        month_text = m.text(mo)
         month = int(month_text) if month_text.isdigit() else _MONTHS.get(month_text.lower(), 0)
         if y == "y10":
             month += 1  # JavaScript months count from zero
-        year, day = _year(groups[y] or "0"), int(groups[d] or "0")
+        year, day = _year(year_text), int(m.text(d) or "0")
         if not (validators.calendar_date(year, month, day) and validators.plausible_year(year)):
             return None
         start, end = m.span()
         # "2023-01-05" inside "2023-01-05-build" or "1.2.2024.5" is part of something else.
-        if end < len(text) and _WORD_AFTER.match(text, end) and groups.get("ctor") is None:
+        if end < len(text) and m.group("ctor") is None and _WORD_AFTER.match(text, end):
             after = text[end]
             if after.isalnum() or (after in "/-" and end + 1 < len(text) and text[end + 1].isdigit()):
                 return None
