@@ -14,7 +14,7 @@ subprocessors = ["AWS", "Google Cloud"]
 evidence = ["https://trust.example.com/baa.pdf"]
 review_by = 2026-06-30                # alias: review_date; once passed, the gateway stops using it
 tiers = ["public", "internal"]        # what it may receive (a cloud destination never gets restricted)
-content = ["images"]                  # non-text content it may receive: images, documents
+content = ["images"]                  # non-text content it may receive: images, documents, audio
 api_key_env = "ANTHROPIC_API_KEY"     # the variable holding the vendor credential (never the value)
 local = false                         # true: runs on the company's machines (Ollama, vLLM)
 model = "llama3.1:70b"                # model name sent when a request is routed here
@@ -59,7 +59,7 @@ TIERS: tuple[Tier, ...] = get_args(Tier)
 ACTIONS: tuple[Action, ...] = get_args(Action)
 APIS: tuple[Api, ...] = get_args(Api)
 MODES: tuple[Mode, ...] = get_args(Mode)
-CONTENT_TYPES = ("images", "documents")
+CONTENT_TYPES = ("images", "documents", "audio")
 KINDS = ("person", "agent")
 
 # The wire protocols each provider speaks when `apis` is not given. Providers missing here (Cursor,

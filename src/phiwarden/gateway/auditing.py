@@ -1,0 +1,248 @@
+"""Step 5: the audit trail. One event per request, durable BEFORE the upstream call; a second event,
+linked by the correlation id, records the outcome (upstream status, tokens, latency).
+
+`AuditWriter` commits in groups: events from concurrent requests that arrive while a commit is on disk
+go into the next transaction together, so the gateway pays one fsync per group, not per request, and
+each request still waits until its own event is durable. If the store fails, every waiting request
+gets the error and is refused (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from phiwarden.audit import (
+    Actor,
+    AuditError,
+    AuditEvent,
+    AuditLog,
+    Classification,
+    Decision,
+    Endpoint,
+    Resource,
+)
+from phiwarden.audit.event import Action as AuditAction
+from phiwarden.audit.event import Status
+from phiwarden.gateway.files import FileAccess
+from phiwarden.gateway.principal import Principal
+from phiwarden.policy.gateway import Destination, Tier
+
+logger = logging.getLogger("phiwarden.gateway")
+MAX_BATCH = 256
+MAX_HASHES = 256
+
+
+@dataclass(slots=True)
+class _Job:
+    event: AuditEvent
+    future: asyncio.Future[None] | None
+    loop: asyncio.AbstractEventLoop | None
+
+
+class AuditWriter:
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="phiwarden-audit", daemon=True)
+        self._thread.start()
+        self.healthy = True
+
+    async def write(self, event: AuditEvent) -> None:
+        """Return once `event` is durable; raise `AuditError` otherwise."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Job(event, future, loop))
+        await future
+
+    def submit(self, event: AuditEvent) -> None:
+        """Record `event` without waiting (outcome events after the response has gone)."""
+        self._queue.put(_Job(event, None, None))
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            stop = False
+            while len(jobs) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: Sequence[_Job]) -> None:
+        error: BaseException | None = None
+        try:
+            self.log.append_batch([j.event for j in jobs])
+            self.healthy = True
+        except AuditError as exc:
+            error, self.healthy = exc, False
+        except Exception as exc:  # any store failure is an audit failure: fail closed
+            error, self.healthy = AuditError(f"audit store failure: {exc}"), False
+        if error is not None:
+            logger.error("audit append failed for %d event(s): %s", len(jobs), error)
+        for job in jobs:
+            if job.future is not None and job.loop is not None:
+                job.loop.call_soon_threadsafe(_settle, job.future, error)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self.log.close()
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the audit events of one request share."""
+
+    correlation_id: str
+    principal: Principal
+    client_tool: str | None
+    session: str
+    operation: str
+    model: str
+    client_ip: str | None
+    repository: str | None
+    policy_id: str
+    policy_revision: str
+
+
+def decision_event(
+    facts: RequestFacts,
+    *,
+    action: str,
+    rule: str,
+    reason: str,
+    mode: str,
+    tier: Tier,
+    counts: Counter[str],
+    value_hashes: dict[str, tuple[str, ...]],
+    destination: Destination | None,
+    upstream_model: str | None,
+    files: Sequence[FileAccess],
+    status: str,
+    message: str,
+    latency_ms: int | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        actor=_actor(facts, upstream_model),
+        operation=facts.operation,
+        decision=Decision(
+            cast(AuditAction, action),
+            facts.policy_id,
+            facts.policy_revision,
+            rule=f"{mode}:{rule}",
+            reason=reason,
+        ),
+        classification=Classification(tier, dict(counts), value_hashes),
+        src_endpoint=Endpoint(ip=facts.client_ip),
+        dst_endpoint=_endpoint(destination),
+        resources=_resources(facts, files),
+        status=cast(Status, status),
+        latency_ms=latency_ms,
+        activity="create",
+        correlation_id=facts.correlation_id,
+        message=message,
+    )
+
+
+def outcome_event(
+    facts: RequestFacts,
+    *,
+    action: str,
+    mode: str,
+    tier: Tier,
+    destination: Destination | None,
+    upstream_model: str | None,
+    status: str,
+    upstream_status: int | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    latency_ms: int,
+    overhead_ms: float,
+    attempts: int,
+    note: str = "",
+) -> AuditEvent:
+    fields = {
+        "outcome": "response",
+        "mode": mode,
+        "upstream_status": upstream_status,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "overhead_ms": round(overhead_ms, 3),
+        "attempts": attempts,
+    }
+    message = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    return AuditEvent(
+        actor=_actor(facts, upstream_model),
+        operation=facts.operation,
+        decision=Decision(
+            cast(AuditAction, action), facts.policy_id, facts.policy_revision, rule=f"{mode}:outcome"
+        ),
+        classification=Classification(tier),
+        src_endpoint=Endpoint(ip=facts.client_ip),
+        dst_endpoint=_endpoint(destination),
+        status=cast(Status, status),
+        latency_ms=latency_ms,
+        activity="create",
+        correlation_id=facts.correlation_id,
+        message=f"{message} {note}".strip(),
+    )
+
+
+def _actor(facts: RequestFacts, upstream_model: str | None) -> Actor:
+    principal = facts.principal
+    return Actor(
+        user_id=principal.id,
+        identity_provider=principal.provider,
+        session_id=facts.session,
+        client_tool=facts.client_tool,
+        agent=principal.id if principal.kind == "agent" else None,
+        model=upstream_model or facts.model,
+    )
+
+
+def _endpoint(destination: Destination | None) -> Endpoint | None:
+    if destination is None:
+        return None
+    host = destination.base_url.split("://", 1)[-1].split("/", 1)[0]
+    hostname, _, port = host.partition(":")
+    return Endpoint(
+        hostname=hostname or None,
+        port=int(port) if port.isdigit() else None,
+        name=destination.id,
+        service=destination.provider or None,
+    )
+
+
+def _resources(facts: RequestFacts, files: Sequence[FileAccess]) -> tuple[Resource, ...]:
+    out = [Resource(type=f"file.{f.operation}", name=f.path, uid=f.tool) for f in files]
+    if facts.repository:
+        out.append(Resource(type="repository", name=facts.repository))
+    if facts.principal.key_id:
+        out.append(Resource(type="api_key", uid=facts.principal.key_id))
+    return tuple(out)

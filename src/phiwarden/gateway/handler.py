@@ -1,0 +1,567 @@
+"""One request through the gateway: read -> authenticate -> parse -> detect -> classify -> decide ->
+transform -> audit -> forward -> restore -> audit the outcome. Every failure before forwarding refuses
+the request with an error in the API's own format; nothing is forwarded uninspected."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from phiwarden.audit import AuditError
+from phiwarden.gateway import rewrite
+from phiwarden.gateway.auditing import MAX_HASHES, RequestFacts, decision_event, outcome_event
+from phiwarden.gateway.clients import client_tool
+from phiwarden.gateway.conversation import conversation_id
+from phiwarden.gateway.decide import Decision, NoDestination, decide
+from phiwarden.gateway.errors import GatewayError, Style, error_body, stream_error_event
+from phiwarden.gateway.files import FileAccess, attach_paths, latest_accesses
+from phiwarden.gateway.inspect import Inspection
+from phiwarden.gateway.principal import Principal
+from phiwarden.gateway.request import ParsedRequest, ShapeError
+from phiwarden.gateway.restore_body import restore_response
+from phiwarden.gateway.runtime import Runtime
+from phiwarden.gateway.shapes import parse
+from phiwarden.gateway.sse import SseParser, StreamFormatError, StreamRewriter
+from phiwarden.gateway.upstream import CredentialMissing, Upstream, response_headers
+from phiwarden.identity.oidc import TokenError, looks_like_jwt
+from phiwarden.policy.gateway import Api
+from phiwarden.transform.restore import Restorer
+from phiwarden.transform.vault import Vault, VaultError
+
+OVERHEAD_HEADER = "x-phiwarden-overhead-ms"
+
+
+@dataclass(slots=True)
+class Context:
+    runtime: Runtime
+    api: Api
+    count_tokens: bool
+    style: Style
+    started: float = field(default_factory=time.perf_counter)
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+async def handle(runtime: Runtime, request: Request, api: Api, *, count_tokens: bool = False) -> Response:
+    ctx = Context(runtime, api, count_tokens, "anthropic" if api == "messages" else "openai")
+    try:
+        return await _handle(ctx, request)
+    except GatewayError as exc:
+        return _error(ctx, exc)
+
+
+def _error(ctx: Context, exc: GatewayError) -> Response:
+    return Response(
+        error_body(ctx.style, exc),
+        status_code=exc.status,
+        media_type="application/json",
+        headers={"x-phiwarden-request-id": ctx.correlation_id},
+    )
+
+
+async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principal:
+    token = headers.get("x-api-key", "")
+    authorization = headers.get("authorization", "")
+    if not token and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    if not token:
+        raise GatewayError(
+            401,
+            "missing credentials: send your phiwarden key (pwk_…) as x-api-key or Authorization: Bearer, "
+            "or an OIDC token; `phiwarden keys create` makes a key",
+            code="missing_api_key",
+        )
+    gateway = runtime.gateway
+    if token.startswith("pwk_"):
+        record = await asyncio.to_thread(runtime.keys.verify, token)
+        if record is None:
+            raise GatewayError(401, "invalid, expired or revoked phiwarden key", code="invalid_api_key")
+        configured = gateway.identity(record.identity)
+        return Principal(
+            id=record.identity,
+            kind=record.kind,
+            provider="phiwarden-key",
+            groups=configured.groups if configured else (),
+            key_id=record.key_id,
+            destinations=record.destinations,
+            tiers=record.tiers,
+        )
+    if looks_like_jwt(token) and runtime.oidc:
+        try:
+            claims = await runtime.oidc.verify(token)
+        except TokenError as exc:
+            raise GatewayError(401, f"OIDC token rejected: {exc}", code="invalid_token") from None
+        configured = gateway.identity(claims.subject)
+        known_groups = {g.name for g in gateway.groups}
+        groups = tuple(
+            dict.fromkeys(
+                (*(configured.groups if configured else ()), *(g for g in claims.groups if g in known_groups))
+            )
+        )
+        return Principal(
+            id=claims.subject,
+            kind=configured.kind if configured else "person",
+            provider=claims.issuer,
+            groups=groups,
+        )
+    raise GatewayError(
+        401,
+        "unrecognized credentials: the gateway takes phiwarden keys (pwk_…) or OIDC tokens, never vendor "
+        "API keys (the gateway holds those)",
+        code="invalid_api_key",
+    )
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise GatewayError(
+            415, f"the body must be application/json, got {content_type or 'no content type'!r}"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise GatewayError(
+            413, f"request body of {declared} bytes exceeds the gateway limit of {limit} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(413, f"request body exceeds the gateway limit of {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GatewayError(400, f"the body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise GatewayError(
+            400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except ValueError as exc:
+        raise GatewayError(400, f"malformed JSON: {exc}") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _handle(ctx: Context, request: Request) -> Response:
+    runtime = ctx.runtime
+    settings = runtime.gateway.settings
+    if runtime.draining:
+        raise GatewayError(503, "the gateway is shutting down; retry on another replica")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    principal = await authenticate(runtime, headers)
+    body = await read_json(request, settings.max_request_bytes)
+    try:
+        parsed = parse(ctx.api, body, settings.extra_fields, count_tokens=ctx.count_tokens)
+    except ShapeError as exc:
+        raise GatewayError(400, f"request refused: {exc}", param=exc.location or None) from None
+    attach_paths(parsed)
+    conversation = conversation_id(headers, parsed)
+    repository = headers.get("x-phiwarden-repository") or None
+    facts = RequestFacts(
+        correlation_id=ctx.correlation_id,
+        principal=principal,
+        client_tool=client_tool(headers),
+        session=runtime.vaults.keys.row_id(principal.id, conversation)[:32],
+        operation=parsed.operation,
+        model=parsed.model,
+        client_ip=request.client.host if request.client else None,
+        repository=repository[:200] if repository else None,
+        policy_id=runtime.policy.policy_id,
+        policy_revision=runtime.policy.revision,
+    )
+    pinned, vault = await _state(runtime, principal.id, conversation)
+    try:
+        inspection = runtime.inspector.inspect(parsed, is_surrogate=vault.is_surrogate if vault else None)
+    except Exception as exc:  # a detection failure must not let content through
+        raise GatewayError(
+            500, f"phiwarden could not inspect this request ({type(exc).__name__}); refused"
+        ) from None
+    try:
+        decision = decide(
+            runtime.gateway,
+            principal,
+            api=ctx.api,
+            model=parsed.model,
+            tier=inspection.tier,
+            residual_tier=inspection.residual_tier,
+            binary_kinds=inspection.binary_kinds,
+            counts=inspection.counts,
+            pinned=pinned,
+            repository=facts.repository,
+            today=dt.date.today(),
+        )
+    except NoDestination as exc:
+        raise GatewayError(exc.status, str(exc), code="model_not_available") from None
+    files = _files(runtime, parsed)
+    hashes = _hashes(runtime, parsed, inspection)
+    where = inspection.by_location(parsed.parts)
+    if decision.action == "block" and decision.enforced:
+        message = _block_message(runtime, decision, where)
+        event = decision_event(
+            facts, action="block", rule=decision.rule, reason=decision.reason, mode=decision.mode,
+            tier=inspection.tier, counts=inspection.counts, value_hashes=hashes, destination=None,
+            upstream_model=None, files=files, status="failure", message="request blocked",
+            latency_ms=_ms(ctx.started),
+        )  # fmt: skip
+        await _audit(runtime, event)
+        raise GatewayError(403, message, code="phi_policy_block")
+    applied, destination, originals = _apply(runtime, parsed, inspection, decision, vault)
+    if destination is None:
+        raise GatewayError(500, "no destination resolved; refused")
+    if applied in ("pseudonymize",) and vault is not None:
+        save = asyncio.to_thread(runtime.vaults.save, vault)
+    else:
+        save = asyncio.sleep(0)
+    pin = None
+    if applied == "route" and decision.rule != "conversation-pinned" and runtime.needs_state:
+        row = runtime.vaults.keys.row_id(principal.id, conversation)
+        pin = asyncio.to_thread(
+            runtime.store.pin_set, row, destination.id, time.time() + settings.pin_ttl_seconds
+        )
+    message = f"forwarded to {destination.id}" + (
+        "" if decision.enforced else f" (monitor: enforce would {decision.action})"
+    )
+    event = decision_event(
+        facts,
+        action=applied,
+        rule=decision.rule if decision.enforced else f"would-{decision.action}:{decision.rule}",
+        reason=decision.reason,
+        mode=decision.mode,
+        tier=inspection.tier,
+        counts=inspection.counts,
+        value_hashes=hashes,
+        destination=destination,
+        upstream_model=parsed.model if applied != "route" else decision.upstream_model,
+        files=files,
+        status="unknown",
+        message=message,
+    )
+    try:
+        await asyncio.gather(_audit(runtime, event), save, pin or asyncio.sleep(0))
+    except GatewayError:
+        raise
+    except Exception as exc:
+        raise GatewayError(
+            503, f"the pseudonymization vault is unavailable ({type(exc).__name__}); refused"
+        ) from None
+    upstream_model = decision.upstream_model if applied == "route" else parsed.model
+    if applied == "route" and upstream_model:
+        parsed.body["model"] = upstream_model
+    payload = parsed.serialize()
+    return await _forward(
+        ctx, request, headers, facts, decision, applied, destination, upstream_model, payload, originals
+    )
+
+
+async def _state(runtime: Runtime, identity: str, conversation: str) -> tuple[str | None, Vault | None]:
+    if not runtime.needs_state:
+        return None, None
+
+    def load() -> tuple[str | None, Vault]:
+        row = runtime.vaults.keys.row_id(identity, conversation)
+        return runtime.store.pin_get(row, time.time()), runtime.vaults.open(identity, conversation)
+
+    try:
+        return await asyncio.to_thread(load)
+    except VaultError as exc:
+        raise GatewayError(500, f"the pseudonymization vault cannot be read: {exc}; refused") from None
+    except Exception as exc:
+        raise GatewayError(503, f"the gateway store is unavailable ({type(exc).__name__}); refused") from None
+
+
+def _apply(
+    runtime: Runtime, parsed: ParsedRequest, inspection: Inspection, decision: Decision, vault: Vault | None
+) -> tuple[str, Any, dict[str, str]]:
+    """(the action actually applied, the destination, the restore mapping)."""
+    if not decision.enforced:
+        # Monitor mode: forwarded as it came, to the destination the model maps to.
+        return "allow", decision.requested, {}
+    if decision.action == "mask":
+        rewrite.mask(parsed, inspection)
+        return "mask", decision.destination, {}
+    if decision.action == "pseudonymize":
+        if vault is None:
+            raise GatewayError(500, "pseudonymization needs the vault; refused")
+        originals = rewrite.pseudonymize(
+            parsed, inspection, vault, sanitize_identifiers=runtime.gateway.settings.sanitize_identifiers
+        )
+        return "pseudonymize", decision.destination, originals
+    return decision.action, decision.destination, {}
+
+
+async def _audit(runtime: Runtime, event: Any) -> None:
+    try:
+        await runtime.writer.write(event)
+    except AuditError as exc:
+        raise GatewayError(
+            503,
+            f"the audit trail is unavailable, so the request was refused (fail closed): {exc}",
+            code="audit_unavailable",
+        ) from None
+
+
+def _files(runtime: Runtime, parsed: ParsedRequest) -> list[FileAccess]:
+    """The latest turn's file accesses; paths holding PHI are recorded with the values masked."""
+    out = []
+    for access in latest_accesses(parsed):
+        path = access.path
+        hits = runtime.inspector.engine.scan(path)
+        for finding in sorted(hits, key=lambda f: -f.start):
+            path = path[: finding.start] + f"[{finding.category.upper()}]" + path[finding.end :]
+        out.append(FileAccess(path, access.operation, access.tool))
+    return out
+
+
+def _hashes(runtime: Runtime, parsed: ParsedRequest, inspection: Inspection) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for category, value in inspection.values(parsed.parts)[:MAX_HASHES]:
+        out.setdefault(category, []).append(runtime.writer.log.hash_value(value))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _block_message(runtime: Runtime, decision: Decision, where: dict[str, Counter[str]]) -> str:
+    found = "; ".join(
+        f"{location}: "
+        + ", ".join(f"{n} {c}" for c, n in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
+        for location, counts in list(where.items())[:12]
+    )
+    more = f" (+{len(where) - 12} more locations)" if len(where) > 12 else ""
+    policy = runtime.policy
+    what_to_do = {
+        "key-scope": "use a key scoped for this tier, or remove the sensitive content",
+        "content-type": "send the text instead of the image or document, or use a destination that accepts it",
+        "no-route": "remove the values (use synthetic data), or ask your administrator for a local model route",
+    }.get(
+        decision.rule,
+        "remove the values or replace them with synthetic data (placeholders such as [SSN] work), "
+        "or work on this with the approved local model",
+    )
+    return (
+        f"phiwarden blocked this request: {decision.reason}. "
+        + (f"Found {found}{more}. " if found else "")
+        + f"Policy {policy.policy_id} revision {policy.revision}, rule {decision.rule}. What to do: {what_to_do}. "
+        "Values are never shown or stored; the audit trail records categories and keyed hashes."
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+async def _forward(
+    ctx: Context,
+    request: Request,
+    headers: dict[str, str],
+    facts: RequestFacts,
+    decision: Decision,
+    applied: str,
+    destination: Any,
+    upstream_model: str | None,
+    payload: bytes,
+    originals: dict[str, str],
+) -> Response:
+    runtime = ctx.runtime
+    overhead = (time.perf_counter() - ctx.started) * 1000
+
+    def outcome(
+        status: str,
+        upstream_status: int | None,
+        usage: tuple[int | None, int | None],
+        attempts: int,
+        note: str = "",
+        extra: float = 0.0,
+    ) -> None:
+        runtime.writer.submit(
+            outcome_event(
+                facts, action=applied, mode=decision.mode, tier=decision.tier, destination=destination,
+                upstream_model=upstream_model, status=status, upstream_status=upstream_status,
+                input_tokens=usage[0], output_tokens=usage[1], latency_ms=_ms(ctx.started),
+                overhead_ms=overhead + extra, attempts=attempts, note=note,
+            )
+        )  # fmt: skip
+
+    if ctx.count_tokens and destination.local:
+        # Local servers rarely implement count_tokens: estimate here (nothing leaves the gateway).
+        estimate = max(1, len(payload) // 4)
+        outcome("success", None, (estimate, None), 0, "estimated locally")
+        return Response(
+            json.dumps({"input_tokens": estimate}),
+            media_type="application/json",
+            headers=_headers(ctx, decision, destination, overhead),
+        )
+    try:
+        url = Upstream.url(destination, ctx.api, count_tokens=ctx.count_tokens)
+        upstream_headers = Upstream.headers(destination, ctx.api, headers)
+    except CredentialMissing as exc:
+        outcome("failure", None, (None, None), 0, "no credential")
+        raise GatewayError(503, str(exc), code="upstream_credential_missing") from None
+    try:
+        attempt = await runtime.upstream.send(url, upstream_headers, payload, destination.timeout_seconds)
+    except httpx.TimeoutException:
+        outcome("failure", None, (None, None), runtime.gateway.settings.retries + 1, "upstream timeout")
+        raise GatewayError(
+            504, f"the destination {destination.id!r} did not answer in time; try again"
+        ) from None
+    except httpx.HTTPError as exc:
+        outcome("failure", None, (None, None), runtime.gateway.settings.retries + 1, "upstream unreachable")
+        raise GatewayError(
+            502, f"the destination {destination.id!r} is unreachable ({type(exc).__name__})"
+        ) from None
+    response = attempt.response
+    restorer = Restorer(originals)
+    json_restorer = Restorer(originals, json_strings=True)
+    is_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+    if not is_stream:
+        try:
+            raw = await response.aread()
+        except httpx.TimeoutException:
+            outcome("failure", response.status_code, (None, None), attempt.attempts, "upstream read timeout")
+            raise GatewayError(
+                504, f"the destination {destination.id!r} stopped answering; try again"
+            ) from None
+        except httpx.HTTPError as exc:
+            outcome("failure", response.status_code, (None, None), attempt.attempts, "upstream read failed")
+            raise GatewayError(
+                502, f"the destination {destination.id!r} broke the connection ({type(exc).__name__})"
+            ) from None
+        finally:
+            await response.aclose()
+        started_post = time.perf_counter()
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            outcome("failure", response.status_code, (None, None), attempt.attempts, "upstream sent non-JSON")
+            raise GatewayError(
+                502,
+                f"the destination {destination.id!r} answered with HTTP {response.status_code} and a body that is not JSON",
+            ) from None
+        usage = _usage(data)
+        if response.status_code == 200 and restorer:
+            data = restore_response(ctx.api, data, restorer, json_restorer)
+            raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        extra = (time.perf_counter() - started_post) * 1000
+        outcome(
+            "success" if response.status_code < 400 else "failure",
+            response.status_code,
+            usage,
+            attempt.attempts,
+            extra=extra,
+        )
+        out_headers = {**response_headers(response), **_headers(ctx, decision, destination, overhead + extra)}
+        out_headers.pop("content-type", None)
+        return Response(
+            raw, status_code=response.status_code, media_type="application/json", headers=out_headers
+        )
+    if response.status_code != 200:
+        raw = await response.aread()
+        await response.aclose()
+        outcome("failure", response.status_code, (None, None), attempt.attempts)
+        return Response(
+            raw,
+            status_code=response.status_code,
+            media_type="application/json",
+            headers=_headers(ctx, decision, destination, overhead),
+        )
+    rewriter = StreamRewriter.create(ctx.api, originals)
+    out_headers = {**response_headers(response), **_headers(ctx, decision, destination, overhead)}
+    out_headers.pop("content-type", None)
+    out_headers["cache-control"] = "no-cache"
+    return StreamingResponse(
+        _relay(
+            ctx,
+            response,
+            rewriter,
+            lambda status, note: outcome(
+                status,
+                response.status_code,
+                (rewriter.usage.input_tokens, rewriter.usage.output_tokens),
+                attempt.attempts,
+                note,
+            ),
+        ),
+        media_type="text/event-stream",
+        headers=out_headers,
+    )
+
+
+async def _relay(
+    ctx: Context, response: httpx.Response, rewriter: StreamRewriter, done: Any
+) -> AsyncIterator[bytes]:
+    parser = SseParser()
+    status, note = "failure", "client disconnected"
+    try:
+        try:
+            async for chunk in response.aiter_raw():
+                for event in parser.feed(chunk):
+                    for out in rewriter.rewrite(event):
+                        yield out
+            for event in parser.close():
+                for out in rewriter.rewrite(event):
+                    yield out
+            if rewriter.done:
+                status, note = "success", ""
+            else:
+                status, note = "failure", "upstream stream ended before its final event"
+                yield stream_error_event(
+                    ctx.style,
+                    GatewayError(502, "the destination ended the stream early; the answer is incomplete"),
+                )
+        except StreamFormatError as exc:
+            status, note = "failure", "upstream sent broken SSE"
+            yield stream_error_event(
+                ctx.style,
+                GatewayError(502, f"the destination sent a broken stream ({exc}); the answer is incomplete"),
+            )
+        except httpx.TimeoutException:
+            status, note = "failure", "upstream stream timeout"
+            yield stream_error_event(
+                ctx.style, GatewayError(504, "the destination stopped streaming; the answer is incomplete")
+            )
+        except httpx.HTTPError as exc:
+            status, note = "failure", "upstream stream failed"
+            yield stream_error_event(
+                ctx.style, GatewayError(502, f"the destination broke the stream ({type(exc).__name__})")
+            )
+    finally:
+        with suppress(Exception):
+            await asyncio.shield(response.aclose())
+        done(status, note)
+
+
+def _usage(data: Any) -> tuple[int | None, int | None]:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return (
+            (data.get("input_tokens"), None)
+            if isinstance(data, dict) and isinstance(data.get("input_tokens"), int)
+            else (None, None)
+        )
+    first = usage.get("input_tokens", usage.get("prompt_tokens"))
+    second = usage.get("output_tokens", usage.get("completion_tokens"))
+    return (first if isinstance(first, int) else None, second if isinstance(second, int) else None)
+
+
+def _headers(ctx: Context, decision: Decision, destination: Any, overhead_ms: float) -> dict[str, str]:
+    return {
+        OVERHEAD_HEADER: f"{overhead_ms:.3f}",
+        "x-phiwarden-request-id": ctx.correlation_id,
+        "x-phiwarden-decision": f"{decision.action}; tier={decision.tier}; destination={destination.id}; mode={decision.mode}",
+    }

@@ -1,0 +1,230 @@
+"""Steps 1 and 2: detect PHI and secrets in every part of a request, and classify the request.
+
+Detection runs once over a batch of the small parts joined by blank lines (one engine call costs tens
+of microseconds whatever the size, and a coding agent's request holds hundreds of small strings), and
+separately, with a cache, over large parts and parts read from a file (their path matters: CSV,
+repository code). Agents resend the whole conversation every turn, so large parts are mostly seen
+before: the cache keys them by a digest and keeps only offsets and categories, never the text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from phiwarden.classify import Classification, classifier_for, highest
+from phiwarden.detect import engine_for
+from phiwarden.detect.finding import Finding
+from phiwarden.gateway.request import ParsedRequest, Part
+from phiwarden.policy.gateway import Tier
+from phiwarden.policy.model import Policy
+
+SEPARATOR = "\n\n"
+LARGE_PART = 4096
+BATCH_LIMIT = 256 * 1024
+CACHE_ENTRIES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A finding relative to its part: offsets into `part.text`."""
+
+    start: int
+    end: int
+    category: str
+    confidence: float
+    rule: str
+
+
+@dataclass(slots=True)
+class Inspection:
+    hits: dict[int, list[Hit]] = field(default_factory=dict)  # part index -> hits
+    counts: Counter[str] = field(default_factory=Counter)
+    tier: Tier = "public"
+    reasons: tuple[str, ...] = ()
+    # The tier once every detected value is replaced (masking, pseudonymization).
+    residual_tier: Tier = "public"
+    residual_reasons: tuple[str, ...] = ()
+    binary_kinds: frozenset[str] = frozenset()
+
+    def by_location(self, parts: Sequence[Part]) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = {}
+        for index, hits in self.hits.items():
+            where = short_location(parts[index].location)
+            out.setdefault(where, Counter()).update(h.category for h in hits)
+        return out
+
+    def values(self, parts: Sequence[Part]) -> list[tuple[str, str]]:
+        seen: dict[tuple[str, str], None] = {}
+        for index, hits in self.hits.items():
+            text = parts[index].text
+            for h in hits:
+                seen[(h.category, text[h.start : h.end])] = None
+        return list(seen)
+
+
+def short_location(location: str) -> str:
+    """`messages[2].content[0].text` -> `messages[2].content[0]`: where a developer looks."""
+    for suffix in (".text", ".thinking", ".data"):
+        if location.endswith(suffix):
+            return location[: -len(suffix)]
+    return location
+
+
+class Inspector:
+    """Detection and classification compiled for one policy; build once per process."""
+
+    def __init__(self, policy: Policy, *, binary_tier: Tier = "restricted") -> None:
+        self.policy = policy
+        self.engine = engine_for(policy)
+        self.classifier = classifier_for(policy)
+        self.binary_tier = binary_tier
+        self._cache: OrderedDict[bytes, tuple[Hit, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        # Warm the engine's lazily compiled stages now, not in the first request.
+        self.engine.scan("Patient John Smith DOB 1961-03-04 SSN 478-22-9134 MRN 00482913 x@example.org")
+
+    def _scan(self, text: str, path: str | None) -> list[Hit]:
+        return [
+            Hit(f.start, f.end, f.category, f.confidence, f.rule) for f in self.engine.scan(text, path=path)
+        ]
+
+    def _scan_cached(self, text: str, path: str | None) -> list[Hit]:
+        digest = hashlib.blake2b(
+            f"{path or ''}\x00{text}".encode("utf-8", "surrogatepass"), digest_size=20
+        ).digest()
+        with self._lock:
+            cached = self._cache.get(digest)
+            if cached is not None:
+                self._cache.move_to_end(digest)
+                return list(cached)
+        hits = self._scan(text, path)
+        with self._lock:
+            self._cache[digest] = tuple(hits)
+            if len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return hits
+
+    def inspect(
+        self, request: ParsedRequest, *, is_surrogate: Callable[[str], bool] | None = None
+    ) -> Inspection:
+        parts = request.parts
+        out = Inspection()
+        batch: list[int] = []
+        for index, part in enumerate(parts):
+            if part.path is not None or len(part.text) >= LARGE_PART:
+                self._keep(out, index, self._scan_cached(part.text, part.path), part, is_surrogate)
+            else:
+                batch.append(index)
+        for group in _batches(batch, parts):
+            self._scan_batch(out, group, parts, is_surrogate)
+        self._classify(out, request)
+        return out
+
+    def _scan_batch(
+        self,
+        out: Inspection,
+        group: list[int],
+        parts: Sequence[Part],
+        is_surrogate: Callable[[str], bool] | None,
+    ) -> None:
+        starts: list[int] = []
+        pieces: list[str] = []
+        position = 0
+        for index in group:
+            starts.append(position)
+            pieces.append(parts[index].text)
+            position += len(parts[index].text) + len(SEPARATOR)
+        joined = SEPARATOR.join(pieces)
+        found: dict[int, list[Hit]] = {}
+        for hit in self._scan(joined, None):
+            slot = bisect.bisect_right(starts, hit.start) - 1
+            base = starts[slot]
+            length = len(parts[group[slot]].text)
+            start, end = hit.start - base, min(hit.end - base, length)
+            if start >= length or end <= start:
+                continue
+            found.setdefault(group[slot], []).append(Hit(start, end, hit.category, hit.confidence, hit.rule))
+        for index, hits in found.items():
+            self._keep(out, index, hits, parts[index], is_surrogate)
+
+    @staticmethod
+    def _keep(
+        out: Inspection, index: int, hits: list[Hit], part: Part, is_surrogate: Callable[[str], bool] | None
+    ) -> None:
+        if is_surrogate is not None:
+            # A surrogate the gateway gave earlier in this conversation is not PHI.
+            hits = [h for h in hits if not is_surrogate(part.text[h.start : h.end])]
+        if hits:
+            out.hits[index] = hits
+            out.counts.update(h.category for h in hits)
+
+    def _classify(self, out: Inspection, request: ParsedRequest) -> None:
+        parts = request.parts
+        plain = [p.text for p in parts if p.path is None]
+        results: list[tuple[Classification, Classification]] = []
+        plain_hits = [self._finding(h) for i, hs in out.hits.items() if parts[i].path is None for h in hs]
+        data = SEPARATOR.join(plain).encode("utf-8", "surrogatepass") if plain else None
+        residual = self.classifier.classify(data, path=None, findings=())
+        results.append((residual, self._with_findings(residual, plain_hits)))
+        for index, part in enumerate(parts):
+            if part.path is None:
+                continue
+            residual = self.classifier.classify(
+                part.text.encode("utf-8", "surrogatepass"), path=part.path, findings=()
+            )
+            hits = [self._finding(h) for h in out.hits.get(index, ())]
+            results.append((residual, self._with_findings(residual, hits)))
+        # Values in text the gateway may not rewrite (signed thinking) stay after masking.
+        frozen = sorted({h.category for i, hs in out.hits.items() if parts[i].frozen for h in hs})
+        if frozen:
+            results.append(
+                (Classification("restricted", (f"PHI in signed thinking blocks: {', '.join(frozen)}",)),) * 2
+            )
+        if request.binaries:
+            kinds = sorted({b.kind for b in request.binaries})
+            out.binary_kinds = frozenset(kinds)
+            note = Classification(self.binary_tier, (f"{', '.join(kinds)} cannot be inspected for PHI",))
+            results.append((note, note))
+        out.residual_tier = highest(r.tier for r, _ in results)
+        out.residual_reasons = _reasons(r for r, _ in results if r.tier == out.residual_tier)
+        out.tier = highest(c.tier for _, c in results)
+        out.reasons = _reasons(c for _, c in results if c.tier == out.tier)
+
+    def _with_findings(self, residual: Classification, findings: list[Finding]) -> Classification:
+        if not findings:
+            return residual
+        found = self.classifier.classify(None, path=None, findings=findings)
+        return Classification("restricted", (*found.reasons, *residual.reasons))
+
+    @staticmethod
+    def _finding(hit: Hit) -> Finding:
+        return Finding(None, hit.start, hit.end, 0, 0, 0, 0, hit.category, hit.rule, hit.confidence, "", "")
+
+
+def _reasons(items: Iterable[Classification]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for classification in items:
+        for reason in classification.reasons:
+            seen[reason] = None
+    return tuple(seen)
+
+
+def _batches(indexes: list[int], parts: Sequence[Part]) -> list[list[int]]:
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index in indexes:
+        length = len(parts[index].text) + len(SEPARATOR)
+        if current and size + length > BATCH_LIMIT:
+            out.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += length
+    if current:
+        out.append(current)
+    return out

@@ -1,0 +1,116 @@
+"""What a gateway process holds: compiled detection, the audit writer, the store, keys, the upstream
+client. Built once at start-up (detection compiles in milliseconds, which a request must not pay)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from phiwarden.audit import AuditLog
+from phiwarden.audit.keys import check_apart
+from phiwarden.audit.log import sqlite_path, store_url
+from phiwarden.audit.paths import config_dir
+from phiwarden.gateway.auditing import AuditWriter
+from phiwarden.gateway.inspect import Inspector
+from phiwarden.gateway.store import GatewayStore, default_store_url
+from phiwarden.gateway.upstream import Upstream
+from phiwarden.identity.keys import KeyStore
+from phiwarden.identity.oidc import OidcVerifier
+from phiwarden.policy.gateway import GatewayPolicy
+from phiwarden.policy.model import Policy
+from phiwarden.transform.vault import VaultKeys, VaultStore
+
+
+def gateway_store_url(policy: Policy) -> str:
+    settings = policy.gateway.settings
+    if settings.store:
+        if settings.store.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            return settings.store
+        return f"sqlite:///{settings.path(settings.store).resolve().as_posix()}"
+    return default_store_url(store_url(policy.audit))
+
+
+def vault_key_path(policy: Policy) -> Path:
+    settings = policy.gateway.settings
+    return (
+        settings.path(settings.vault_key)
+        if settings.vault_key
+        else config_dir() / "keys" / "gateway-vault.key"
+    )
+
+
+def key_secret_path(policy: Policy) -> Path:
+    settings = policy.gateway.settings
+    return (
+        settings.path(settings.key_secret)
+        if settings.key_secret
+        else config_dir() / "keys" / "gateway-keys.key"
+    )
+
+
+def open_key_store(policy: Policy, store: GatewayStore | None = None) -> KeyStore:
+    url = gateway_store_url(policy)
+    path = key_secret_path(policy)
+    check_apart(path, sqlite_path(url), "gateway key secret")
+    return KeyStore(store or GatewayStore(url), KeyStore.load_secret(path))
+
+
+@dataclass(slots=True)
+class Runtime:
+    policy: Policy
+    inspector: Inspector
+    writer: AuditWriter
+    store: GatewayStore
+    vaults: VaultStore
+    keys: KeyStore
+    oidc: OidcVerifier
+    upstream: Upstream
+    # Whether requests need the conversation's vault and pin (any pseudonymize or route action).
+    needs_state: bool = True
+    started: float = 0.0
+    draining: bool = False
+    today: dt.date = field(default_factory=dt.date.today)
+
+    @property
+    def gateway(self) -> GatewayPolicy:
+        return self.policy.gateway
+
+    @classmethod
+    def build(
+        cls,
+        policy: Policy,
+        *,
+        audit_log: AuditLog | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Runtime:
+        settings = policy.gateway.settings
+        url = gateway_store_url(policy)
+        store = GatewayStore(url)
+        key_path = vault_key_path(policy)
+        check_apart(key_path, sqlite_path(url), "gateway vault key")
+        vaults = VaultStore(store, VaultKeys.load(key_path), settings.vault_ttl_seconds)
+        keys = open_key_store(policy, store)
+        log = audit_log or AuditLog.open(policy.audit)
+        actions = {
+            *settings.actions.values(),
+            *(a for g in policy.gateway.groups for a in g.actions.values()),
+        }
+        return cls(
+            policy=policy,
+            inspector=Inspector(policy, binary_tier=settings.binary_tier),
+            writer=AuditWriter(log),
+            store=store,
+            vaults=vaults,
+            keys=keys,
+            oidc=OidcVerifier(settings.oidc),
+            upstream=Upstream(settings, transport),
+            needs_state=bool(actions & {"pseudonymize", "route"}),
+        )
+
+    async def close(self) -> None:
+        await self.upstream.close()
+        self.writer.close()
+        self.store.close()
