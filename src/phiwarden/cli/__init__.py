@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from phiwarden import __version__
-from phiwarden.cli import audit, ci, doctor, hook, init, scan
+from phiwarden.cli import audit, ci, doctor, gateway, hook, init, keys, scan
 
 # Each module registers its subcommand: `register(subparsers)` sets `run` on its parser.
-COMMANDS = (scan, hook, ci, init, doctor, audit)
+COMMANDS = (scan, hook, ci, init, doctor, audit, gateway, keys)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
