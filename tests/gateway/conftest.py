@@ -63,7 +63,7 @@ restricted = "{restricted}"
 id = "anthropic-baa"
 provider = "anthropic"
 base_url = "{upstream}/anthropic"
-models = ["claude-sonnet-4-5", "claude-*"]
+models = ["claude-test-sonnet", "claude-*"]
 baa = true
 zero_data_retention = true
 trains_on_prompts = false
@@ -150,7 +150,7 @@ class Gateway:
 
     def events(self) -> list[AuditEvent]:
         store = self.runtime.writer.log.store
-        return [AuditEvent.from_ocsf(json.loads(r.record)) for r in store.search(Query())]
+        return [AuditEvent.from_ocsf(json.loads(r.record)["event"]) for r in store.search(Query())]
 
     def wait_events(self, count: int, timeout: float = 5.0) -> list[AuditEvent]:
         import time
