@@ -81,16 +81,12 @@ def _rewrite(raw: Raw, settings: AuditSettings, drop: int) -> None:
     rows = _rows(settings)
     head = _head_of([r for r in rows if r[0] < drop])
     events = [AuditEvent.from_ocsf(json.loads(record)["event"]) for seq, record, _ in rows if seq > drop]
-    sealed, _ = seal(head, events)
+    sealed = seal(head, events)
     raw("DELETE FROM audit_events WHERE seq >= ?", (drop,))
     raw("DELETE FROM audit_value_hashes WHERE seq >= ?", (drop,))
     raw("DELETE FROM audit_nodes", ())
-    for e in sealed:
-        raw(
-            "INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.seq, e.time_ms, e.uid, e.actor, e.tool, e.destination, e.action, e.tier, e.categories,
-             e.status, e.operation, e.record, e.hash),
-        )  # fmt: skip
+    for row in sealed.rows:
+        raw(f"INSERT INTO audit_events VALUES ({', '.join('?' * len(row))})", row)
     _fix_head(raw, settings)
 
 

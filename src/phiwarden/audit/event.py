@@ -295,13 +295,14 @@ def _actor(actor: Actor) -> dict[str, Any]:
 
 
 def _endpoint(endpoint: Endpoint) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _put(out, "hostname", endpoint.hostname)
-    _put(out, "ip", endpoint.ip)
-    _put(out, "port", endpoint.port)
-    _put(out, "name", endpoint.name)
-    _put(out, "svc_name", endpoint.service)
-    return out
+    fields = (
+        ("hostname", endpoint.hostname),
+        ("ip", endpoint.ip),
+        ("port", endpoint.port),
+        ("name", endpoint.name),
+        ("svc_name", endpoint.service),
+    )
+    return {key: value for key, value in fields if value is not None}
 
 
 def _endpoint_from(data: Mapping[str, Any]) -> Endpoint:

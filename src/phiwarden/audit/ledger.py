@@ -8,8 +8,9 @@ no gaps, no forks.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from phiwarden.audit.canonical import GENESIS_HASH, canonical_json, record_hash
 from phiwarden.audit.event import AuditEvent
@@ -40,26 +41,21 @@ class Receipt:
     hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class SealedEvent:
-    seq: int
-    time_ms: int
-    uid: str
-    actor: str
-    tool: str | None
-    destination: str | None
-    action: str
-    tier: str
-    categories: str
-    status: str
-    operation: str
-    record: bytes
-    hash: bytes
-    # First 8 bytes of each value HMAC as a signed integer: a small index; lookups confirm the full HMAC.
-    value_keys: tuple[int, ...]
+# Column order of `Sealed.rows`, as both stores insert them.
+EVENT_COLUMNS = (
+    "seq", "time_ms", "uid", "actor", "tool", "destination", "action", "tier", "categories", "status",
+    "operation", "record", "hash",
+)  # fmt: skip
 
-    def receipt(self) -> Receipt:
-        return Receipt(self.seq, self.uid, self.hash.hex())
+
+@dataclass(slots=True)
+class Sealed:
+    """A batch ready to insert: event rows (EVENT_COLUMNS), value-hash index rows, new tree nodes."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    value_keys: list[tuple[int, int]] = field(default_factory=list)
+    nodes: list[CompletedNode] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
 
 
 def destination_of(event: AuditEvent) -> str | None:
@@ -69,49 +65,40 @@ def destination_of(event: AuditEvent) -> str | None:
     return endpoint.name or endpoint.hostname or endpoint.ip
 
 
-def categories_column(categories: dict[str, int]) -> str:
-    """ ",ssn=2,name=1," — searchable with LIKE '%,ssn=%'."""
-    return "," + "".join(f"{name}={count}," for name, count in sorted(categories.items()))
+def categories_column(categories: Mapping[str, int]) -> str:
+    """ ",name=1,ssn=2," — searchable with LIKE '%,ssn=%'."""
+    return "," + "".join([f"{name}={categories[name]}," for name in sorted(categories)])
 
 
 def value_key(hmac_hex: str) -> int:
     return int.from_bytes(bytes.fromhex(hmac_hex[:16]), "big", signed=True)
 
 
-def seal(head: Head, events: Sequence[AuditEvent]) -> tuple[list[SealedEvent], list[CompletedNode]]:
+def seal(head: Head, events: Sequence[AuditEvent]) -> Sealed:
     """Number and chain `events` after `head`, which is advanced in place."""
     logged = int(time.time() * 1000)
-    sealed: list[SealedEvent] = []
-    nodes: list[CompletedNode] = []
+    out = Sealed()
+    rows, value_keys, receipts = out.rows, out.value_keys, out.receipts
     prev = head.last_hash
-    frontier = head.frontier
+    append_leaf = head.frontier.append
     seq = head.size
     for event in events:
         seq += 1
         ocsf = event.to_ocsf(sequence=seq, logged_time_ms=logged)
         record = canonical_json({"event": ocsf, "prev_hash": prev.hex(), "sequence": seq}, validated=True)
         digest = record_hash(record)
-        nodes.extend(frontier.append(digest, NODE_CACHE_LEVEL))
-        keys = {value_key(h) for hashes in event.classification.value_hashes.values() for h in hashes}
-        sealed.append(
-            SealedEvent(
-                seq=seq,
-                time_ms=ocsf["time"],
-                uid=event.uid,
-                actor=event.actor.user_id,
-                tool=event.actor.client_tool,
-                destination=destination_of(event),
-                action=event.decision.action,
-                tier=event.classification.tier,
-                categories=categories_column(dict(event.classification.categories)),
-                status=event.status,
-                operation=event.operation,
-                record=record,
-                hash=digest,
-                value_keys=tuple(sorted(keys)),
-            )
-        )
+        out.nodes.extend(append_leaf(digest, NODE_CACHE_LEVEL))
+        classification = event.classification
+        keys = {value_key(h) for hashes in classification.value_hashes.values() for h in hashes}
+        value_keys.extend((key, seq) for key in sorted(keys))
+        actor = event.actor
+        rows.append(
+            (seq, ocsf["time"], event.uid, actor.user_id, actor.client_tool, destination_of(event),
+             event.decision.action, classification.tier, categories_column(classification.categories),
+             event.status, event.operation, record, digest)
+        )  # fmt: skip
+        receipts.append(Receipt(seq, event.uid, digest.hex()))
         prev = digest
     head.size = seq
     head.last_hash = prev
-    return sealed, nodes
+    return out

@@ -28,7 +28,7 @@ from phiwarden.audit.checkpoint import (
 )
 from phiwarden.audit.errors import AuditConfigError, AuditStoreError
 from phiwarden.audit.event import AuditEvent
-from phiwarden.audit.ledger import Head, Receipt, SealedEvent, seal, value_key
+from phiwarden.audit.ledger import Head, Receipt, seal, value_key
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
 SCHEMA_VERSION = "1"
@@ -106,7 +106,7 @@ class AuditStore(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def _insert_events(self, cur: Any, sealed: Sequence[SealedEvent]) -> None: ...
+    def _insert_events(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
     def _locked_head_sql(self) -> str:
         return "SELECT size, last_hash, frontier FROM audit_head WHERE id = 1"
@@ -178,19 +178,19 @@ class AuditStore(ABC):
         with self._write() as cur:
             cur.execute(self._locked_head_sql())
             head = _head(cur.fetchone())
-            sealed, nodes = seal(head, events)
-            self._insert_events(cur, sealed)
-            keys = [(k, e.seq) for e in sealed for k in e.value_keys]
-            if keys:
+            sealed = seal(head, events)
+            self._insert_events(cur, sealed.rows)
+            if sealed.value_keys:
                 cur.executemany(
-                    self._sql("INSERT INTO audit_value_hashes (hmac_key, seq) VALUES (?, ?)"), keys
+                    self._sql("INSERT INTO audit_value_hashes (hmac_key, seq) VALUES (?, ?)"),
+                    sealed.value_keys,
                 )
-            self._insert_nodes(cur, nodes)
+            self._insert_nodes(cur, sealed.nodes)
             cur.execute(
                 self._sql("UPDATE audit_head SET size = ?, last_hash = ?, frontier = ? WHERE id = 1"),
                 (head.size, head.last_hash, head.frontier.to_bytes()),
             )
-        return [e.receipt() for e in sealed]
+        return sealed.receipts
 
     def _insert_nodes(self, cur: Any, nodes: Sequence[CompletedNode]) -> None:
         if nodes:

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from phiwarden.audit.errors import AuditStoreError
-from phiwarden.audit.ledger import SealedEvent
+from phiwarden.audit.ledger import EVENT_COLUMNS
 from phiwarden.audit.store import AuditStore, StoredRecord
 
 CONNECT_TIMEOUT_S = 10
@@ -65,10 +65,6 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 CREATE TABLE IF NOT EXISTS audit_prunes (last_seq bigint PRIMARY KEY, statement text NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_cursors (name text PRIMARY KEY, seq bigint NOT NULL)
 """
-
-_COLUMNS = (
-    "seq, time_ms, uid, actor, tool, destination, action, tier, categories, status, operation, record, hash"
-)
 
 
 class PostgresStore(AuditStore):
@@ -120,13 +116,10 @@ class PostgresStore(AuditStore):
         except psycopg.Error as exc:
             raise AuditStoreError(f"{self._display}: read failed: {_first_line(exc)}") from None
 
-    def _insert_events(self, cur: Any, sealed: Sequence[SealedEvent]) -> None:
-        with cur.copy(f"COPY audit_events ({_COLUMNS}) FROM STDIN") as copy:
-            for e in sealed:
-                copy.write_row(
-                    (e.seq, e.time_ms, e.uid, e.actor, e.tool, e.destination, e.action, e.tier,
-                     e.categories, e.status, e.operation, e.record, e.hash)
-                )  # fmt: skip
+    def _insert_events(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        with cur.copy(f"COPY audit_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def records(
         self, start: int = 1, end: int | None = None, *, limit: int | None = None

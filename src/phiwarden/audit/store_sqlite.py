@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from phiwarden.audit.errors import AuditStoreError
-from phiwarden.audit.ledger import SealedEvent
+from phiwarden.audit.ledger import EVENT_COLUMNS
 from phiwarden.audit.store import AuditStore, StoredRecord
 
 BUSY_TIMEOUT_MS = 30_000
@@ -62,8 +62,7 @@ CREATE TABLE IF NOT EXISTS audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT
 """
 
 _INSERT = (
-    "INSERT INTO audit_events (seq, time_ms, uid, actor, tool, destination, action, tier, categories, "
-    "status, operation, record, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 )
 
 
@@ -132,15 +131,8 @@ class SQLiteStore(AuditStore):
         except sqlite3.Error as exc:
             raise AuditStoreError(f"{self.path}: {exc}") from None
 
-    def _insert_events(self, cur: Any, sealed: Sequence[SealedEvent]) -> None:
-        cur.executemany(
-            _INSERT,
-            [
-                (e.seq, e.time_ms, e.uid, e.actor, e.tool, e.destination, e.action, e.tier, e.categories,
-                 e.status, e.operation, e.record, e.hash)
-                for e in sealed
-            ],
-        )  # fmt: skip
+    def _insert_events(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        cur.executemany(_INSERT, rows)
 
     def records(
         self, start: int = 1, end: int | None = None, *, limit: int | None = None
