@@ -25,9 +25,12 @@ def _settings(url: str, witness: str) -> AuditSettings:
     return AuditSettings(store=url, witnesses=(f"file://{witness}",), checkpoint_every=1000)
 
 
-def _writer(url: str, witness: str, offset: int, *, events: int, batch: int, start: Any, done: Any) -> None:
+def _writer(
+    url: str, witness: str, offset: int, *, events: int, batch: int, ready: Any, start: Any, done: Any
+) -> None:
     items = [event(offset + i) for i in range(events)]
     with AuditLog.open(_settings(url, witness)) as log:
+        ready.put(True)
         start.wait()
         for i in range(0, events, batch):
             log.append_batch(items[i : i + batch])
@@ -38,18 +41,19 @@ def run(url: str, witness: str, *, writers: int, events: int, batch: int) -> int
     """Events per second over all writers, from the start signal to the last durable append."""
     AuditLog.open(_settings(url, witness)).close()
     context = multiprocessing.get_context("fork")
-    start, done = context.Event(), context.Queue()
+    ready, start, done = context.Queue(), context.Event(), context.Queue()
     procs = [
         context.Process(
             target=_writer,
             args=(url, witness, n * 10_000_000),
-            kwargs={"events": events, "batch": batch, "start": start, "done": done},
+            kwargs={"events": events, "batch": batch, "ready": ready, "start": start, "done": done},
         )
         for n in range(writers)
     ]
     for proc in procs:
         proc.start()
-    time.sleep(0.5 + 0.2 * writers)  # let every writer build its events and open the store
+    for _ in procs:
+        ready.get(timeout=600)  # every writer has built its events and opened the store
     began = time.perf_counter()
     start.set()
     total = sum(int(done.get(timeout=600)) for _ in procs)
