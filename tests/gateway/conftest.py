@@ -33,7 +33,9 @@ HL7_PID = "PID|1||00482913^^^HOSP^MR||SMITH^JOHN^A||19610304|M|||14 ELM ST^^BOST
 AWS_SECRET = "AWS_SECRET_ACCESS_KEY=Zx8kP2mQ9vR4tL7wN1bC5dF3gH6jK0sA2eY8uI4o"
 
 
-def policy_text(upstream: str, *, restricted: str = "pseudonymize", internal: str = "pseudonymize", extra: str = "") -> str:
+def policy_text(
+    upstream: str, *, restricted: str = "pseudonymize", internal: str = "pseudonymize", extra: str = "", gateway_extra: str = ""
+) -> str:
     return f"""
 policy_id = "test-health"
 revision = "7"
@@ -53,6 +55,7 @@ max_request_size = "4MiB"
 vault_key = "keys/vault.key"
 key_secret = "keys/key-secret.key"
 store = "data/gateway.db"
+{gateway_extra}
 
 [gateway.actions]
 public = "allow"

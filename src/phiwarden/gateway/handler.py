@@ -15,6 +15,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -484,7 +485,7 @@ async def _forward(
     out_headers = {**response_headers(response), **_headers(ctx, decision, destination, overhead)}
     out_headers.pop("content-type", None)
     out_headers["cache-control"] = "no-cache"
-    return StreamingResponse(
+    return RelayResponse(
         _relay(
             ctx,
             response,
@@ -500,6 +501,19 @@ async def _forward(
         media_type="text/event-stream",
         headers=out_headers,
     )
+
+
+class RelayResponse(StreamingResponse):
+    """A streaming response that always closes its relay, so a client that disconnects mid-stream
+    still closes the upstream connection and gets its outcome audited."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
 
 
 async def _relay(
@@ -541,9 +555,10 @@ async def _relay(
                 ctx.style, GatewayError(502, f"the destination broke the stream ({type(exc).__name__})")
             )
     finally:
-        with suppress(Exception):
-            await asyncio.shield(response.aclose())
+        # Recorded first: under cancellation (client gone) every later await may be interrupted.
         done(status, note)
+        with anyio.CancelScope(shield=True), suppress(Exception):
+            await response.aclose()
 
 
 def _usage(data: Any) -> tuple[int | None, int | None]:
