@@ -179,7 +179,8 @@ class GatewayStore:
 
     def key_revoke(self, key_id: str, when: float) -> bool:
         cursor = self._execute(
-            "UPDATE gateway_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (when, key_id)
+            "UPDATE gateway_keys SET revoked_at = ? WHERE key_id = ? AND (revoked_at IS NULL OR revoked_at > ?)",
+            (when, key_id, when),
         )
         if cursor.rowcount == 1:
             return True

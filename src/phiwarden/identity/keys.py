@@ -50,7 +50,8 @@ class KeyRecord:
     rotated_from: str | None = None
 
     def state(self, now: float) -> str:
-        if self.revoked_at is not None:
+        # A rotated key may stay valid for a grace period: revoked from `revoked_at` on.
+        if self.revoked_at is not None and self.revoked_at <= now:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
