@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from phiwarden.detect.fields import FieldClass
 from phiwarden.detect.values import CHECKS
@@ -54,13 +55,13 @@ class DicomError(ValueError):
     """A file that announces DICOM but whose header cannot be read."""
 
 
-def read_header(path: Path) -> Iterator[DicomValue]:
-    """PHI-bearing header values of the DICOM file at `path`."""
+def read_header(source: Path | BinaryIO) -> Iterator[DicomValue]:
+    """PHI-bearing header values of a DICOM file (a path, or its bytes as a binary stream)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True)
+        dataset = pydicom.dcmread(source, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
         raise DicomError(f"unreadable DICOM header: {exc}") from None
     if len(dataset) == 0:

@@ -7,6 +7,7 @@ in path order whatever the order of completion, so reports are reproducible.
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import dataclasses
 import multiprocessing
 import os
@@ -99,10 +100,8 @@ class FileScanner:
         return result
 
     def _scan_dicom(self, data: bytes, display: str, path: Path | None) -> FileResult:
-        import io
-
         try:
-            values = list(dicom.read_header(path if path is not None else io.BytesIO(data)))  # type: ignore[arg-type]
+            values = list(dicom.read_header(path if path is not None else io.BytesIO(data)))
         except dicom.DicomError as exc:
             return FileResult(display, len(data), skipped=str(exc))
         findings = [
