@@ -7,8 +7,8 @@ in path order whatever the order of completion, so reports are reproducible.
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import dataclasses
+import io
 import multiprocessing
 import os
 import time
