@@ -34,7 +34,12 @@ AWS_SECRET = "AWS_SECRET_ACCESS_KEY=Zx8kP2mQ9vR4tL7wN1bC5dF3gH6jK0sA2eY8uI4o"
 
 
 def policy_text(
-    upstream: str, *, restricted: str = "pseudonymize", internal: str = "pseudonymize", extra: str = "", gateway_extra: str = ""
+    upstream: str,
+    *,
+    restricted: str = "pseudonymize",
+    internal: str = "pseudonymize",
+    extra: str = "",
+    gateway_extra: str = "",
 ) -> str:
     return f"""
 policy_id = "test-health"

@@ -103,10 +103,14 @@ def create_fake(provider: FakeProvider) -> Starlette:
         if mode == "hang":
             await asyncio.sleep(3600)
         if mode == "error500":
-            return JSONResponse({"error": {"message": "upstream exploded", "type": "api_error"}}, status_code=500)
+            return JSONResponse(
+                {"error": {"message": "upstream exploded", "type": "api_error"}}, status_code=500
+            )
         if mode == "overloaded_once" and provider.fail_count == 0:
             provider.fail_count += 1
-            return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, status_code=529)
+            return JSONResponse(
+                {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, status_code=529
+            )
         reply = "You said: " + last_user_text(body)
         stream = bool(body.get("stream"))
         if rest.endswith("messages/count_tokens"):
@@ -143,25 +147,84 @@ def _anthropic(provider: FakeProvider, body: dict[str, Any], reply: str, stream:
     usage = {"input_tokens": 11, "output_tokens": 7}
     content: list[dict[str, Any]] = [{"type": "text", "text": reply}]
     if tool:
-        content.append({"type": "tool_use", "id": "toolu_01", "name": "Write", "input": {"file_path": "notes.txt", "content": reply}})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": "toolu_01",
+                "name": "Write",
+                "input": {"file_path": "notes.txt", "content": reply},
+            }
+        )
     if not stream:
         return JSONResponse(
             {"id": message_id, "type": "message", "role": "assistant", "model": body["model"], "content": content,
              "stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None, "usage": usage}
         )  # fmt: skip
     events = [
-        sse("message_start", {"type": "message_start", "message": {"id": message_id, "type": "message", "role": "assistant", "model": body["model"], "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
-        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body["model"],
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 11, "output_tokens": 1},
+                },
+            },
+        ),
+        sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         sse("ping", {"type": "ping"}),
     ]
-    events += [sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}) for piece in chunks(reply, provider.chunk_size)]
+    events += [
+        sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+        )
+        for piece in chunks(reply, provider.chunk_size)
+    ]
     events.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
     if tool:
         arguments = json.dumps({"file_path": "notes.txt", "content": reply})
-        events.append(sse("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_01", "name": "Write", "input": {}}}))
-        events += [sse("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": piece}}) for piece in chunks(arguments, provider.chunk_size)]
+        events.append(
+            sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 1,
+                    "content_block": {"type": "tool_use", "id": "toolu_01", "name": "Write", "input": {}},
+                },
+            )
+        )
+        events += [
+            sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                },
+            )
+            for piece in chunks(arguments, provider.chunk_size)
+        ]
         events.append(sse("content_block_stop", {"type": "content_block_stop", "index": 1}))
-    events.append(sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 7}}))
+    events.append(
+        sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 7},
+            },
+        )
+    )
     events.append(sse("message_stop", {"type": "message_stop"}))
     return _stream(provider, events)
 
@@ -173,7 +236,13 @@ def _chat(provider: FakeProvider, body: dict[str, Any], reply: str, stream: bool
     if not stream:
         message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
         if tool:
-            message["tool_calls"] = [{"id": "call_01", "type": "function", "function": {"name": "write_file", "arguments": arguments}}]
+            message["tool_calls"] = [
+                {
+                    "id": "call_01",
+                    "type": "function",
+                    "function": {"name": "write_file", "arguments": arguments},
+                }
+            ]
         return JSONResponse(
             {"id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": body["model"],
              "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool else "stop"}],
@@ -181,16 +250,53 @@ def _chat(provider: FakeProvider, body: dict[str, Any], reply: str, stream: bool
         )  # fmt: skip
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return sse(None, {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": body["model"], "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+        return sse(
+            None,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            },
+        )
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"content": piece}) for piece in chunks(reply, provider.chunk_size)]
     if tool:
-        events.append(chunk({"tool_calls": [{"index": 0, "id": "call_01", "type": "function", "function": {"name": "write_file", "arguments": ""}}]}))
-        events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}) for piece in chunks(arguments, provider.chunk_size)]
+        events.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_01",
+                            "type": "function",
+                            "function": {"name": "write_file", "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+        events += [
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            for piece in chunks(arguments, provider.chunk_size)
+        ]
     events.append(chunk({}, "tool_calls" if tool else "stop"))
     if (body.get("stream_options") or {}).get("include_usage"):
-        events.append(sse(None, {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": body["model"], "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}))
+        events.append(
+            sse(
+                None,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": body["model"],
+                    "choices": [],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                },
+            )
+        )
     events.append(b"data: [DONE]\n\n")
     return _stream(provider, events)
 
@@ -202,7 +308,16 @@ def _responses(provider: FakeProvider, body: dict[str, Any], reply: str, stream:
                     "content": [{"type": "output_text", "text": reply, "annotations": []}]}  # fmt: skip
     output: list[dict[str, Any]] = [message_item]
     if tool:
-        output.append({"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1", "name": "write_file", "arguments": arguments})
+        output.append(
+            {
+                "id": "fc_1",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": "call_1",
+                "name": "write_file",
+                "arguments": arguments,
+            }
+        )
     response = {
         "id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": "completed",
         "model": body["model"], "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
@@ -215,22 +330,136 @@ def _responses(provider: FakeProvider, body: dict[str, Any], reply: str, stream:
     seq = iter(range(10_000))
     start = {**response, "status": "in_progress", "output": [], "usage": None}
     events = [
-        sse("response.created", {"type": "response.created", "sequence_number": next(seq), "response": start}),
-        sse("response.in_progress", {"type": "response.in_progress", "sequence_number": next(seq), "response": start}),
-        sse("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": 0, "item": {**message_item, "status": "in_progress", "content": []}}),
-        sse("response.content_part.added", {"type": "response.content_part.added", "sequence_number": next(seq), "item_id": "msg_r1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+        sse(
+            "response.created", {"type": "response.created", "sequence_number": next(seq), "response": start}
+        ),
+        sse(
+            "response.in_progress",
+            {"type": "response.in_progress", "sequence_number": next(seq), "response": start},
+        ),
+        sse(
+            "response.output_item.added",
+            {
+                "type": "response.output_item.added",
+                "sequence_number": next(seq),
+                "output_index": 0,
+                "item": {**message_item, "status": "in_progress", "content": []},
+            },
+        ),
+        sse(
+            "response.content_part.added",
+            {
+                "type": "response.content_part.added",
+                "sequence_number": next(seq),
+                "item_id": "msg_r1",
+                "output_index": 0,
+                "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []},
+            },
+        ),
     ]
-    events += [sse("response.output_text.delta", {"type": "response.output_text.delta", "sequence_number": next(seq), "item_id": "msg_r1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []}) for piece in chunks(reply, provider.chunk_size)]
     events += [
-        sse("response.output_text.done", {"type": "response.output_text.done", "sequence_number": next(seq), "item_id": "msg_r1", "output_index": 0, "content_index": 0, "text": reply, "logprobs": []}),
-        sse("response.content_part.done", {"type": "response.content_part.done", "sequence_number": next(seq), "item_id": "msg_r1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": reply, "annotations": []}}),
-        sse("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": 0, "item": message_item}),
+        sse(
+            "response.output_text.delta",
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": next(seq),
+                "item_id": "msg_r1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+                "logprobs": [],
+            },
+        )
+        for piece in chunks(reply, provider.chunk_size)
+    ]
+    events += [
+        sse(
+            "response.output_text.done",
+            {
+                "type": "response.output_text.done",
+                "sequence_number": next(seq),
+                "item_id": "msg_r1",
+                "output_index": 0,
+                "content_index": 0,
+                "text": reply,
+                "logprobs": [],
+            },
+        ),
+        sse(
+            "response.content_part.done",
+            {
+                "type": "response.content_part.done",
+                "sequence_number": next(seq),
+                "item_id": "msg_r1",
+                "output_index": 0,
+                "content_index": 0,
+                "part": {"type": "output_text", "text": reply, "annotations": []},
+            },
+        ),
+        sse(
+            "response.output_item.done",
+            {
+                "type": "response.output_item.done",
+                "sequence_number": next(seq),
+                "output_index": 0,
+                "item": message_item,
+            },
+        ),
     ]
     if tool:
         call = output[1]
-        events.append(sse("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": 1, "item": {**call, "status": "in_progress", "arguments": ""}}))
-        events += [sse("response.function_call_arguments.delta", {"type": "response.function_call_arguments.delta", "sequence_number": next(seq), "item_id": "fc_1", "output_index": 1, "delta": piece}) for piece in chunks(arguments, provider.chunk_size)]
-        events.append(sse("response.function_call_arguments.done", {"type": "response.function_call_arguments.done", "sequence_number": next(seq), "item_id": "fc_1", "output_index": 1, "arguments": arguments}))
-        events.append(sse("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": 1, "item": call}))
-    events.append(sse("response.completed", {"type": "response.completed", "sequence_number": next(seq), "response": response}))
+        events.append(
+            sse(
+                "response.output_item.added",
+                {
+                    "type": "response.output_item.added",
+                    "sequence_number": next(seq),
+                    "output_index": 1,
+                    "item": {**call, "status": "in_progress", "arguments": ""},
+                },
+            )
+        )
+        events += [
+            sse(
+                "response.function_call_arguments.delta",
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "sequence_number": next(seq),
+                    "item_id": "fc_1",
+                    "output_index": 1,
+                    "delta": piece,
+                },
+            )
+            for piece in chunks(arguments, provider.chunk_size)
+        ]
+        events.append(
+            sse(
+                "response.function_call_arguments.done",
+                {
+                    "type": "response.function_call_arguments.done",
+                    "sequence_number": next(seq),
+                    "item_id": "fc_1",
+                    "output_index": 1,
+                    "arguments": arguments,
+                },
+            )
+        )
+        events.append(
+            sse(
+                "response.output_item.done",
+                {
+                    "type": "response.output_item.done",
+                    "sequence_number": next(seq),
+                    "output_index": 1,
+                    "item": call,
+                },
+            )
+        )
+    events.append(
+        sse(
+            "response.completed",
+            {"type": "response.completed", "sequence_number": next(seq), "response": response},
+        )
+    )
     return _stream(provider, events)

@@ -17,10 +17,21 @@ import pytest
 from phiwarden.audit import AuditError
 from tests.gateway.conftest import Gateway
 
-MESSAGE = {"model": "claude-test-sonnet", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]}
+MESSAGE = {
+    "model": "claude-test-sonnet",
+    "max_tokens": 10,
+    "messages": [{"role": "user", "content": "hello"}],
+}
 
 
-def _post(gw: Gateway, path: str, content: bytes | None = None, *, json_body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+def _post(
+    gw: Gateway,
+    path: str,
+    content: bytes | None = None,
+    *,
+    json_body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     base = {"x-api-key": gw.key, "content-type": "application/json"}
     if json_body is not None:
         content = json.dumps(json_body).encode()
@@ -47,12 +58,20 @@ def _openai_error(response: httpx.Response) -> dict[str, Any]:
         (b'{"model": "claude-test-sonnet", "max_tokens": NaN, "messages": []}', 400, "malformed JSON"),
         (b"[1, 2]", 400, "must be a JSON object"),
         (json.dumps({**MESSAGE, "surprise": "text"}).encode(), 400, "unknown field"),
-        (json.dumps({**MESSAGE, "messages": [{"role": "user", "content": [{"type": "hologram", "data": "x"}]}]}).encode(), 400, "unknown content block type"),
+        (
+            json.dumps(
+                {**MESSAGE, "messages": [{"role": "user", "content": [{"type": "hologram", "data": "x"}]}]}
+            ).encode(),
+            400,
+            "unknown content block type",
+        ),
         (json.dumps({**MESSAGE, "messages": [{"role": "wizard", "content": "hi"}]}).encode(), 400, "role"),
         (json.dumps({**MESSAGE, "system": 42}).encode(), 400, "system"),
     ],
 )
-def test_malformed_requests_are_refused_in_the_anthropic_format(gateway: Gateway, content: bytes, status: int, phrase: str) -> None:
+def test_malformed_requests_are_refused_in_the_anthropic_format(
+    gateway: Gateway, content: bytes, status: int, phrase: str
+) -> None:
     response = _post(gateway, "/v1/messages", content)
     assert response.status_code == status
     assert phrase in _anthropic_error(response)["message"]
@@ -60,7 +79,11 @@ def test_malformed_requests_are_refused_in_the_anthropic_format(gateway: Gateway
 
 
 def test_openai_errors_use_the_openai_format(gateway: Gateway) -> None:
-    response = _post(gateway, "/v1/chat/completions", json_body={"model": "gpt-5", "messages": [{"role": "user", "content": [{"type": "mystery"}]}]})
+    response = _post(
+        gateway,
+        "/v1/chat/completions",
+        json_body={"model": "gpt-5", "messages": [{"role": "user", "content": [{"type": "mystery"}]}]},
+    )
     assert response.status_code == 400
     error = _openai_error(response)
     assert error["param"] == "messages[0].content[0].type"
@@ -68,9 +91,13 @@ def test_openai_errors_use_the_openai_format(gateway: Gateway) -> None:
 
 
 def test_wrong_content_type_and_huge_bodies(gateway: Gateway) -> None:
-    response = _post(gateway, "/v1/messages", b"model=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    response = _post(
+        gateway, "/v1/messages", b"model=x", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 415
-    huge = json.dumps({**MESSAGE, "messages": [{"role": "user", "content": "a" * (5 * 1024 * 1024)}]}).encode()
+    huge = json.dumps(
+        {**MESSAGE, "messages": [{"role": "user", "content": "a" * (5 * 1024 * 1024)}]}
+    ).encode()
     response = _post(gateway, "/v1/messages", huge)
     assert response.status_code == 413
     assert _anthropic_error(response)["type"] == "request_too_large"
@@ -108,9 +135,13 @@ def test_missing_or_forged_credentials(gateway: Gateway, headers: dict[str, str]
 def test_revoked_expired_and_scoped_keys(gateway: Gateway) -> None:
     revoked = gateway.new_key()
     gateway.runtime.keys.revoke(revoked.split("_")[1])
-    assert _post(gateway, "/v1/messages", json_body=MESSAGE, headers={"x-api-key": revoked}).status_code == 401
+    assert (
+        _post(gateway, "/v1/messages", json_body=MESSAGE, headers={"x-api-key": revoked}).status_code == 401
+    )
     expired = gateway.new_key(expires_in_days=-1)
-    assert _post(gateway, "/v1/messages", json_body=MESSAGE, headers={"x-api-key": expired}).status_code == 401
+    assert (
+        _post(gateway, "/v1/messages", json_body=MESSAGE, headers={"x-api-key": expired}).status_code == 401
+    )
     public_only = gateway.new_key(tiers=("public",))
     body = {**MESSAGE, "messages": [{"role": "user", "content": "Patient: Maria Garcia\nSSN: 478-22-9134"}]}
     response = _post(gateway, "/v1/messages", json_body=body, headers={"x-api-key": public_only})
@@ -148,7 +179,11 @@ def test_unknown_routes_and_models(gateway: Gateway) -> None:
     assert httpx.get(gateway.url + "/v1/files", headers={"x-api-key": gateway.key}).status_code == 404
     response = _post(gateway, "/v1/messages", json_body={**MESSAGE, "model": "mystery-model"})
     assert response.status_code == 404 and "not served by any approved destination" in response.text
-    response = _post(gateway, "/v1/chat/completions", json_body={"model": "old-gpt", "messages": [{"role": "user", "content": "hi"}]})
+    response = _post(
+        gateway,
+        "/v1/chat/completions",
+        json_body={"model": "old-gpt", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert response.status_code == 403 and "review date" in _openai_error(response)["message"]
 
 
@@ -186,16 +221,17 @@ def test_broken_and_truncated_streams_end_with_an_error_event(gateway: Gateway) 
         gateway.provider.reset()
         gateway.provider.mode = mode
         client = anthropic.Anthropic(api_key=gateway.key, base_url=gateway.url, max_retries=0)
-        with pytest.raises(anthropic.APIError):
-            with client.messages.stream(**MESSAGE) as stream:  # type: ignore[arg-type]
-                for _ in stream:
-                    pass
+        with pytest.raises(anthropic.APIError), client.messages.stream(**MESSAGE) as stream:  # type: ignore[arg-type]
+            for _ in stream:
+                pass
 
 
 def test_client_disconnecting_mid_stream_is_audited(gateway: Gateway) -> None:
     gateway.provider.mode = "slow_chunks"
     before = len(gateway.events())
-    body = json.dumps({**MESSAGE, "stream": True, "messages": [{"role": "user", "content": "tell me a long story " * 5}]}).encode()
+    body = json.dumps(
+        {**MESSAGE, "stream": True, "messages": [{"role": "user", "content": "tell me a long story " * 5}]}
+    ).encode()
     request = (
         f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {gateway.key}\r\n"
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
@@ -206,7 +242,11 @@ def test_client_disconnecting_mid_stream_is_audited(gateway: Gateway) -> None:
         assert b"200 OK" in received
     events = gateway.wait_events(before + 2, timeout=10)[before:]
     assert len(events) == 2
-    assert events[1].status == "failure" and events[1].message is not None and "client disconnected" in events[1].message
+    assert (
+        events[1].status == "failure"
+        and events[1].message is not None
+        and "client disconnected" in events[1].message
+    )
     # The gateway still serves the next request normally.
     gateway.provider.mode = "echo"
     assert _post(gateway, "/v1/messages", json_body=MESSAGE).status_code == 200
@@ -230,7 +270,10 @@ def test_audit_store_failure_fails_closed(gateway: Gateway, monkeypatch: pytest.
 
 def test_images_only_where_the_matrix_allows_them(gateway: Gateway) -> None:
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
-    body = {**MESSAGE, "messages": [{"role": "user", "content": [image, {"type": "text", "text": "what is this?"}]}]}
+    body = {
+        **MESSAGE,
+        "messages": [{"role": "user", "content": [image, {"type": "text", "text": "what is this?"}]}],
+    }
     # Images cannot be read for PHI: restricted by default (binary_tier), so they go to the local model.
     response = _post(gateway, "/v1/messages", json_body=body)
     assert response.status_code == 403

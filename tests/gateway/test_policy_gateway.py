@@ -34,7 +34,11 @@ CLOUD = '[[destination]]\nid = "c"\nprovider = "anthropic"\nbase_url = "https://
         (CLOUD + '[gateway.actions]\nrestricted = "route"\n', None, "route_to"),
         (CLOUD + '[[identity]]\nid = "a"\ngroups = ["ghosts"]\n', 8, "no [[group]] named"),
         (CLOUD + CLOUD, None, "defined twice"),
-        ('[[gateway.oidc]]\nissuer = "i"\naudience = "a"\njwks_url = "http://evil.example.com/jwks"\n', 4, "https"),
+        (
+            '[[gateway.oidc]]\nissuer = "i"\naudience = "a"\njwks_url = "http://evil.example.com/jwks"\n',
+            4,
+            "https",
+        ),
     ],
 )
 def test_policy_errors_name_the_line_and_the_key(text: str, line: int | None, phrase: str) -> None:
@@ -60,7 +64,17 @@ def test_internal_content_never_goes_to_a_vendor_without_a_baa(gateway: Gateway)
     headers = {"authorization": f"Bearer {gateway.key}"}
     assert httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=headers).status_code == 200
     body["messages"] = [
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "src/app.py"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": '{"path": "src/app.py"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "def main():\n    return 1\n"},
     ]
     gateway.provider.reset()
@@ -72,6 +86,7 @@ def test_internal_content_never_goes_to_a_vendor_without_a_baa(gateway: Gateway)
 
 def test_monitor_mode_forwards_as_it_came_and_records_what_enforce_would_do(gateway: Gateway) -> None:
     key = gateway.new_key("rollout@example.org")
+    before = len(gateway.events())
     record = "Patient: Maria Garcia\nSSN: 478-22-9134"
     response = httpx.post(
         gateway.url + "/v1/chat/completions",
@@ -82,14 +97,19 @@ def test_monitor_mode_forwards_as_it_came_and_records_what_enforce_would_do(gate
     assert response.headers["x-phiwarden-decision"].endswith("mode=monitor")
     assert [r.prefix for r in gateway.provider.received] == ["openai"]
     assert "478-22-9134" in gateway.provider.all_text()  # monitor: not enforced
-    decision = gateway.wait_events(2)[-2]
+    decision = gateway.wait_events(before + 2)[before]
     assert decision.decision.action == "allow"
     assert decision.decision.rule is not None and decision.decision.rule.startswith("monitor:would-route")
 
 
 def test_repository_rollout_mode(make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(gateway_extra='[[gateway.repository]]\nname = "acme/ehr-legacy"\nmode = "monitor"\n')
-    body = {"model": "gpt-5", "messages": [{"role": "user", "content": "Patient: Maria Garcia\nSSN: 478-22-9134"}]}
+    gw: Gateway = make_gateway(
+        gateway_extra='[[gateway.repository]]\nname = "acme/ehr-legacy"\nmode = "monitor"\n'
+    )
+    body = {
+        "model": "gpt-5",
+        "messages": [{"role": "user", "content": "Patient: Maria Garcia\nSSN: 478-22-9134"}],
+    }
     headers = {"authorization": f"Bearer {gw.key}", "x-phiwarden-repository": "acme/ehr-legacy"}
     response = httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers)
     assert response.headers["x-phiwarden-decision"].endswith("mode=monitor")
@@ -101,7 +121,11 @@ def test_oidc_callers_through_the_gateway(make_gateway: Any) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     server = ServerThread(
-        Starlette(routes=[Route("/jwks", lambda request: JSONResponse({"keys": [{**jwk, "kid": "k1", "use": "sig"}]}))])
+        Starlette(
+            routes=[
+                Route("/jwks", lambda request: JSONResponse({"keys": [{**jwk, "kid": "k1", "use": "sig"}]}))
+            ]
+        )
     ).start()
     try:
         gw: Gateway = make_gateway(
@@ -113,15 +137,22 @@ def test_oidc_callers_through_the_gateway(make_gateway: Any) -> None:
             key, algorithm="RS256", headers={"kid": "k1"},
         )  # fmt: skip
         body = {"model": "gpt-5", "messages": [{"role": "user", "content": "hello"}]}
-        response = httpx.post(gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {token}"})
+        response = httpx.post(
+            gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 200
         decision = gw.wait_events(2)[0]
         assert decision.actor.user_id == "ana@example.org"
         assert decision.actor.identity_provider == "https://login.example.org"
         expired = jwt.encode(
-            {"iss": "https://login.example.org", "aud": "phiwarden", "email": "a", "exp": now - 600}, key, algorithm="RS256", headers={"kid": "k1"}
+            {"iss": "https://login.example.org", "aud": "phiwarden", "email": "a", "exp": now - 600},
+            key,
+            algorithm="RS256",
+            headers={"kid": "k1"},
         )
-        response = httpx.post(gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {expired}"})
+        response = httpx.post(
+            gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {expired}"}
+        )
         assert response.status_code == 401 and "OIDC token rejected" in response.json()["error"]["message"]
     finally:
         server.stop()

@@ -66,13 +66,16 @@ def test_claude_code_turn_keeps_its_shape_and_is_audited(gateway: Gateway) -> No
 
 def test_claude_code_reading_a_patient_fixture_goes_to_the_local_model(gateway: Gateway) -> None:
     fixture = _load("claude_code_phi.json")
+    before = len(gateway.events())
     response = _send(gateway, "/v1/messages", fixture)
     assert response.status_code == 200
     assert [r.prefix for r in gateway.provider.received] == ["local"]
-    decision = gateway.events()[-2]
+    decision = gateway.wait_events(before + 2)[before]
     assert decision.decision.action == "route"
     assert decision.classification.categories.get("ssn") == 1
-    assert ("file.read", "/home/dev/ehr-app/tests/fixtures/patient_record.json") in {(r.type, r.name) for r in decision.resources}
+    assert ("file.read", "/home/dev/ehr-app/tests/fixtures/patient_record.json") in {
+        (r.type, r.name) for r in decision.resources
+    }
 
 
 def test_codex_turn_on_the_responses_api(gateway: Gateway) -> None:

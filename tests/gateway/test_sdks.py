@@ -89,7 +89,9 @@ def test_anthropic_async_stream(gateway: Gateway) -> None:
 
 def test_anthropic_count_tokens_and_models(gateway: Gateway) -> None:
     client = _anthropic(gateway)
-    counted = client.messages.count_tokens(model="claude-test-sonnet", messages=[{"role": "user", "content": NOTE}])
+    counted = client.messages.count_tokens(
+        model="claude-test-sonnet", messages=[{"role": "user", "content": NOTE}]
+    )
     assert counted.input_tokens > 0
     _assert_clean(gateway)
     models = [m.id for m in client.models.list()]
@@ -100,7 +102,8 @@ def test_anthropic_count_tokens_and_models(gateway: Gateway) -> None:
 def test_openai_chat_sync_stream_and_tools(gateway: Gateway) -> None:
     client = _openai(gateway)
     completion = client.chat.completions.create(
-        model="gpt-5", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": NOTE}]
+        model="gpt-5",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": NOTE}],
     )
     assert completion.choices[0].message.content == EXPECTED
     gateway.provider.mode = "tool"
@@ -127,7 +130,9 @@ def test_openai_chat_sync_stream_and_tools(gateway: Gateway) -> None:
 def test_openai_async_chat(gateway: Gateway) -> None:
     async def main() -> str | None:
         client = openai.AsyncOpenAI(api_key=gateway.key, base_url=gateway.url + "/v1", max_retries=0)
-        done = await client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": NOTE}])
+        done = await client.chat.completions.create(
+            model="gpt-5", messages=[{"role": "user", "content": NOTE}]
+        )
         return done.choices[0].message.content
 
     assert asyncio.run(main()) == EXPECTED
@@ -169,7 +174,9 @@ def test_restricted_record_goes_only_to_the_local_model_and_stays_there(gateway:
     assert [r.prefix for r in gateway.provider.received] == ["local"]
     assert gateway.provider.received[0].body["model"] == "llama-local"
     # The conversation is pinned: a harmless follow-up stays on the local model too.
-    client.messages.create(model="claude-test-sonnet", max_tokens=100, messages=[{"role": "user", "content": "thanks!"}])
+    client.messages.create(
+        model="claude-test-sonnet", max_tokens=100, messages=[{"role": "user", "content": "thanks!"}]
+    )
     assert [r.prefix for r in gateway.provider.received] == ["local", "local"]
 
 
@@ -178,10 +185,15 @@ def test_restricted_record_goes_only_to_the_local_model_and_stays_there(gateway:
     [
         ("PID|1||00482913^^^HOSP^MR||SMITH^JOHN^A||19610304|M|||14 ELM ST^^BOSTON^MA^02118", "00482913"),
         ("curl https://ehr.example.com/api/chart?mrn=00482913&name=Smith", "00482913"),
-        ("deploy with AWS_SECRET_ACCESS_KEY=Zx8kP2mQ9vR4tL7wN1bC5dF3gH6jK0sA2eY8uI4o", "Zx8kP2mQ9vR4tL7wN1bC5dF3gH6jK0sA2eY8uI4o"),
+        (
+            "deploy with AWS_SECRET_ACCESS_KEY=Zx8kP2mQ9vR4tL7wN1bC5dF3gH6jK0sA2eY8uI4o",
+            "Zx8kP2mQ9vR4tL7wN1bC5dF3gH6jK0sA2eY8uI4o",
+        ),
     ],
 )
-def test_what_other_proxies_let_through_never_reaches_a_cloud_vendor(gateway: Gateway, content: str, secret: str) -> None:
+def test_what_other_proxies_let_through_never_reaches_a_cloud_vendor(
+    gateway: Gateway, content: str, secret: str
+) -> None:
     client = _openai(gateway)
     done = client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": content}])
     assert done.choices[0].message.content == "You said: " + content
@@ -191,7 +203,9 @@ def test_what_other_proxies_let_through_never_reaches_a_cloud_vendor(gateway: Ga
 
 def test_audit_events_before_and_after_each_request(gateway: Gateway) -> None:
     before = len(gateway.events())
-    _anthropic(gateway).messages.create(model="claude-test-sonnet", max_tokens=50, messages=[{"role": "user", "content": NOTE}])
+    _anthropic(gateway).messages.create(
+        model="claude-test-sonnet", max_tokens=50, messages=[{"role": "user", "content": NOTE}]
+    )
     events = gateway.wait_events(before + 2)[before:]
     assert len(events) == 2
     decision, outcome = events
@@ -204,7 +218,11 @@ def test_audit_events_before_and_after_each_request(gateway: Gateway) -> None:
     assert decision.actor.client_tool == "Anthropic SDK (Python)"
     assert decision.dst_endpoint is not None and decision.dst_endpoint.name == "anthropic-baa"
     assert decision.decision.rule is not None and decision.decision.rule.startswith("enforce:")
-    assert outcome.message is not None and "upstream_status=200" in outcome.message and "input_tokens=11" in outcome.message
+    assert (
+        outcome.message is not None
+        and "upstream_status=200" in outcome.message
+        and "input_tokens=11" in outcome.message
+    )
     record = json.dumps([e.to_ocsf() for e in events])
     for value in VALUES:
         assert value not in record

@@ -64,7 +64,9 @@ def test_keys_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             code = main(list(argv))
         return code, out.getvalue()
 
-    code, out = run("keys", "create", "ana@example.org", "--label", "laptop", "--tier", "public", "--format", "json")
+    code, out = run(
+        "keys", "create", "ana@example.org", "--label", "laptop", "--tier", "public", "--format", "json"
+    )
     assert code == 0
     created = json.loads(out)
     assert created["key"].startswith("pwk_") and created["tiers"] == ["public"]

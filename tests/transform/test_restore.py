@@ -43,7 +43,10 @@ def _stream(restorer: Restorer, pieces: list[str]) -> str:
     return "".join(stream.feed(p) for p in pieces) + stream.flush()
 
 
-texts = st.lists(st.one_of(st.sampled_from(SURROGATES), st.text(max_size=8), st.sampled_from(["-", " ", "1", "M"])), max_size=12).map("".join)
+texts = st.lists(
+    st.one_of(st.sampled_from(SURROGATES), st.text(max_size=8), st.sampled_from(["-", " ", "1", "M"])),
+    max_size=12,
+).map("".join)
 
 
 @settings(max_examples=400, deadline=None)
@@ -58,7 +61,9 @@ def test_any_chunking_restores_like_the_whole_text(text: str, cuts: list[int]) -
 def test_a_surrogate_split_across_chunks_is_restored_whole(cuts: list[int]) -> None:
     restorer = Restorer(ORIGINALS)
     fake = next(s for s, o in ORIGINALS.items() if o == "Maria Garcia")
-    text = f"Dear {fake}, your number {next(s for s, o in ORIGINALS.items() if o == '478-22-9134')} is on file."
+    text = (
+        f"Dear {fake}, your number {next(s for s, o in ORIGINALS.items() if o == '478-22-9134')} is on file."
+    )
     assert _stream(restorer, _split(text, cuts)) == "Dear Maria Garcia, your number 478-22-9134 is on file."
 
 

@@ -55,14 +55,22 @@ def test_vault_is_consistent_per_conversation_and_never_shared() -> None:
     vault = Vault.new(KEYS, "ana@example.org", "conv-1")
     first = vault.surrogate("ssn", "478-22-9134")
     assert vault.surrogate("ssn", "478-22-9134") == first
-    assert Vault.new(KEYS, "ana@example.org", "conv-1").surrogate("ssn", "478-22-9134") == first  # replicas agree
+    assert (
+        Vault.new(KEYS, "ana@example.org", "conv-1").surrogate("ssn", "478-22-9134") == first
+    )  # replicas agree
     assert Vault.new(KEYS, "ana@example.org", "conv-2").surrogate("ssn", "478-22-9134") != first
     assert Vault.new(KEYS, "bob@example.org", "conv-1").surrogate("ssn", "478-22-9134") != first
     assert vault.originals() == {first: "478-22-9134"}
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.sampled_from(["Maria Garcia", "John Smith", "Ann Lee", "Li Wei", "Bo Chen", "Jo Park"]), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(["Maria Garcia", "John Smith", "Ann Lee", "Li Wei", "Bo Chen", "Jo Park"]),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_distinct_values_get_distinct_surrogates(names: list[str]) -> None:
     vault = Vault.new(KEYS, "ana@example.org", "conv-names")
     given_out = {name: vault.surrogate("name", name) for name in names}

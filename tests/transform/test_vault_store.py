@@ -42,7 +42,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatewaySto
     schema = f"phiwarden_gw_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE SCHEMA "{schema}"')
     info = admin.info
-    opened = GatewayStore(f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}?options=-csearch_path%3D{schema}")
+    opened = GatewayStore(
+        f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}?options=-csearch_path%3D{schema}"
+    )
     try:
         yield opened
     finally:

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         runtime.writer.close()
         runtime.store.close()
         print(
-            f"phiwarden gateway: policy {policy.policy_id} rev {policy.revision} OK; {len(usable)} destination(s)"
+            f"phiwarden gateway: policy {policy.policy_id} revision {policy.revision} OK; "
+            f"{len(usable)} destination(s)"
         )
         return 0
     from phiwarden.gateway.server import serve

@@ -94,11 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(records, indent=2))
             else:
                 for r in records:
-                    scopes = ",".join(r["destinations"]) or "all destinations"  # type: ignore[arg-type]
-                    print(
-                        f"{r['key_id']}  {r['state']:<8} {r['kind']:<6} {r['identity']}  "
-                        f"expires {r['expires_at'] or 'never'}  {scopes}  tiers {','.join(r['tiers'])}  {r['label']}"  # type: ignore[arg-type]
-                    )
+                    print(_line(r))
         elif args.action == "revoke":
             store.revoke(args.key_id)
             print(f"revoked {args.key_id}")
@@ -113,13 +109,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _line(record: dict[str, Any]) -> str:
+    scopes = ",".join(record["destinations"]) or "all destinations"
+    expires = record["expires_at"] or "never"
+    return (
+        f"{record['key_id']}  {record['state']:<8} {record['kind']:<6} {record['identity']}  "
+        f"expires {expires}  {scopes}  tiers {','.join(record['tiers'])}  {record['label']}"
+    )
+
+
 def _show(fmt: str, key: str, record: dict[str, object]) -> None:
     if fmt == "json":
         print(json.dumps({"key": key, **record}, indent=2))
         return
     print(key)
+    expires = record["expires_at"] or "never"
     print(
-        f"# key {record['key_id']} for {record['identity']} ({record['kind']}), expires {record['expires_at'] or 'never'}; "
+        f"# key {record['key_id']} for {record['identity']} ({record['kind']}), expires {expires}; "
         "shown once: store it now",
         file=sys.stderr,
     )

@@ -68,7 +68,8 @@ def destination_for(
         raise NoDestination(
             404,
             f"model {model!r} is not served by any approved destination in the vendor matrix "
-            f"(models: {', '.join(known) or 'none'}); ask your administrator to add it to [[destination]] models",
+            f"(models: {', '.join(known) or 'none'}); "
+            "ask your administrator to add it to [[destination]] models",
         )
     speaking = [d for d in serving if api in d.apis]
     if not speaking:
@@ -175,8 +176,14 @@ def decide(
             )  # fmt: skip
         missing = binary_kinds - set(target.content)
         if missing:
-            return decision("block", None, tier, "content-type",
-                            f"{why}; the local destination {target.id!r} does not accept {', '.join(sorted(missing))}")  # fmt: skip
+            kinds = ", ".join(sorted(missing))
+            return decision(
+                "block",
+                None,
+                tier,
+                "content-type",
+                f"{why}; the local destination {target.id!r} does not accept {kinds}",
+            )
         if not target.may_receive(tier):
             return decision(
                 "block", None, tier, "no-route", f"{why}; {target.id!r} does not list {tier!r} in its tiers"
@@ -196,8 +203,8 @@ def decide(
     if pinned:
         target = policy.destination(pinned)
         if target is not None and target.local and api in target.apis:
-            return decision("route", target, tier, "conversation-pinned",
-                            f"this conversation was routed to {target.id!r} earlier and stays there")  # fmt: skip
+            why = f"this conversation was routed to {target.id!r} earlier and stays there"
+            return decision("route", target, tier, "conversation-pinned", why)
     if action == "block":
         return decision("block", None, tier, "tier-action", f"{tier} content ({found}) is blocked by policy")
     if action == "route":

@@ -268,7 +268,15 @@ async def _handle(ctx: Context, request: Request) -> Response:
         parsed.body["model"] = upstream_model
     payload = parsed.serialize()
     return await _forward(
-        ctx, request, headers, facts, decision, applied, destination, upstream_model, payload, originals
+        ctx,
+        headers=headers,
+        facts=facts,
+        decision=decision,
+        applied=applied,
+        destination=destination,
+        upstream_model=upstream_model,
+        payload=payload,
+        originals=originals,
     )
 
 
@@ -348,8 +356,8 @@ def _block_message(runtime: Runtime, decision: Decision, where: dict[str, Counte
     policy = runtime.policy
     what_to_do = {
         "key-scope": "use a key scoped for this tier, or remove the sensitive content",
-        "content-type": "send the text instead of the image or document, or use a destination that accepts it",
-        "no-route": "remove the values (use synthetic data), or ask your administrator for a local model route",
+        "content-type": "send the text instead of the image or document, or a destination that accepts it",
+        "no-route": "remove the values (use synthetic data), or ask your administrator for a local route",
     }.get(
         decision.rule,
         "remove the values or replace them with synthetic data (placeholders such as [SSN] work), "
@@ -358,7 +366,8 @@ def _block_message(runtime: Runtime, decision: Decision, where: dict[str, Counte
     return (
         f"phiwarden blocked this request: {decision.reason}. "
         + (f"Found {found}{more}. " if found else "")
-        + f"Policy {policy.policy_id} revision {policy.revision}, rule {decision.rule}. What to do: {what_to_do}. "
+        + f"Policy {policy.policy_id} revision {policy.revision}, rule {decision.rule}. "
+        + f"What to do: {what_to_do}. "
         "Values are never shown or stored; the audit trail records categories and keyed hashes."
     )
 
@@ -369,7 +378,7 @@ def _ms(started: float) -> int:
 
 async def _forward(
     ctx: Context,
-    request: Request,
+    *,
     headers: dict[str, str],
     facts: RequestFacts,
     decision: Decision,
@@ -382,7 +391,7 @@ async def _forward(
     runtime = ctx.runtime
     overhead = (time.perf_counter() - ctx.started) * 1000
 
-    def outcome(
+    def outcome(  # noqa: PLR0917 - a local helper called a dozen times with the same five facts
         status: str,
         upstream_status: int | None,
         usage: tuple[int | None, int | None],
@@ -452,7 +461,8 @@ async def _forward(
             outcome("failure", response.status_code, (None, None), attempt.attempts, "upstream sent non-JSON")
             raise GatewayError(
                 502,
-                f"the destination {destination.id!r} answered with HTTP {response.status_code} and a body that is not JSON",
+                f"the destination {destination.id!r} answered with HTTP {response.status_code} "
+                "and a body that is not JSON",
             ) from None
         usage = _usage(data)
         if response.status_code == 200 and restorer:
@@ -578,5 +588,7 @@ def _headers(ctx: Context, decision: Decision, destination: Any, overhead_ms: fl
     return {
         OVERHEAD_HEADER: f"{overhead_ms:.3f}",
         "x-phiwarden-request-id": ctx.correlation_id,
-        "x-phiwarden-decision": f"{decision.action}; tier={decision.tier}; destination={destination.id}; mode={decision.mode}",
+        "x-phiwarden-decision": (
+            f"{decision.action}; tier={decision.tier}; destination={destination.id}; mode={decision.mode}"
+        ),
     }

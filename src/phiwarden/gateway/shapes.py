@@ -374,8 +374,7 @@ def _chat(b: _Builder, body: dict[str, Any]) -> None:
         if role == "tool":
             parts_now = [p for p in request.parts if p.location.startswith(f"{where}.content")]
             request.tool_results.setdefault(str(message.get("tool_call_id", "")), []).extend(parts_now)
-    for key in ("tools", "functions", "metadata", "stop", "prediction", "response_format", "user",
-                "tool_choice", "function_call", "web_search_options", "audio", "safety_identifier"):  # fmt: skip
+    for key in _CHAT_INSPECTED:
         if key in body:
             value = body[key]
             if isinstance(value, str):
@@ -387,6 +386,12 @@ def _chat(b: _Builder, body: dict[str, Any]) -> None:
     if isinstance(body.get("prompt_cache_key"), str):
         request.conversation_hint = body["prompt_cache_key"]
     request.opening = "\x00".join(openings)
+
+
+_CHAT_INSPECTED = (
+    "tools", "functions", "metadata", "stop", "prediction", "response_format", "user", "tool_choice",
+    "function_call", "web_search_options", "audio", "safety_identifier",
+)  # fmt: skip
 
 
 def _chat_part(b: _Builder, part: Any, where: str) -> None:

@@ -30,6 +30,9 @@ from phiwarden.gateway.restore_body import restore_anthropic_block, restore_resp
 from phiwarden.policy.gateway import Api
 from phiwarden.transform.restore import Restorer, StreamRestorer
 
+# Stream kinds of an Anthropic block and the delta that carries each.
+_BLOCK_DELTAS = (("text", "text_delta", "text"), ("json", "input_json_delta", "partial_json"))
+
 
 class StreamFormatError(Exception):
     """The upstream stream is not valid SSE/JSON: the stream is ended with an error (fail closed)."""
@@ -199,7 +202,7 @@ class StreamRewriter:
                 if not delta["partial_json"]:
                     return []
         elif kind == "content_block_stop":
-            for key, delta_type, field_name in (("text", "text_delta", "text"), ("json", "input_json_delta", "partial_json")):  # fmt: skip
+            for key, delta_type, field_name in _BLOCK_DELTAS:
                 stream = self._streams.pop((key, index), None)
                 tail = stream.flush() if stream is not None else ""
                 if tail:

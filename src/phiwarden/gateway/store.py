@@ -98,7 +98,8 @@ class GatewayStore:
 
     def vault_load(self, row_id: str, now: float) -> SealedRow | None:
         row = self._fetchone(
-            "SELECT version, nonce, ciphertext, expires_at FROM gateway_vault WHERE row_id = ? AND expires_at > ?",
+            "SELECT version, nonce, ciphertext, expires_at FROM gateway_vault "
+            "WHERE row_id = ? AND expires_at > ?",
             (row_id, now),
         )
         return None if row is None else SealedRow(int(row[0]), bytes(row[1]), bytes(row[2]), float(row[3]))
@@ -113,8 +114,8 @@ class GatewayStore:
                 )
                 cursor = conn.execute(
                     self._sql(
-                        "INSERT INTO gateway_vault (row_id, identity_id, version, expires_at, nonce, ciphertext) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_id) DO NOTHING"
+                        "INSERT INTO gateway_vault (row_id, identity_id, version, expires_at, nonce, "
+                        "ciphertext) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_id) DO NOTHING"
                     ),
                     (row_id, identity_id, row.version, row.expires_at, row.nonce, row.ciphertext),
                 )
@@ -152,7 +153,8 @@ class GatewayStore:
     def pin_set(self, row_id: str, destination: str, expires_at: float) -> None:
         self._execute(
             "INSERT INTO gateway_pins (row_id, destination, expires_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (row_id) DO UPDATE SET destination = excluded.destination, expires_at = excluded.expires_at",
+            "ON CONFLICT (row_id) DO UPDATE SET destination = excluded.destination, "
+            "expires_at = excluded.expires_at",
             (row_id, destination, expires_at),
         )
 
@@ -179,7 +181,8 @@ class GatewayStore:
 
     def key_revoke(self, key_id: str, when: float) -> bool:
         cursor = self._execute(
-            "UPDATE gateway_keys SET revoked_at = ? WHERE key_id = ? AND (revoked_at IS NULL OR revoked_at > ?)",
+            "UPDATE gateway_keys SET revoked_at = ? "
+            "WHERE key_id = ? AND (revoked_at IS NULL OR revoked_at > ?)",
             (when, key_id, when),
         )
         if cursor.rowcount == 1:
