@@ -12,6 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from phiwarden.gateway.server import NoDelayH11Protocol
+
 
 class ServerThread:
     def __init__(self, app: Any) -> None:
@@ -20,7 +22,12 @@ class ServerThread:
         self.socket.bind(("127.0.0.1", 0))
         self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            http=NoDelayH11Protocol,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

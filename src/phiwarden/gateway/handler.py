@@ -85,7 +85,9 @@ async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principa
         )
     gateway = runtime.gateway
     if token.startswith("pwk_"):
-        record = await asyncio.to_thread(runtime.keys.verify, token)
+        known, record = runtime.keys.cached(token)
+        if not known:
+            record = await asyncio.to_thread(runtime.keys.verify, token)
         if record is None:
             raise GatewayError(401, "invalid, expired or revoked phiwarden key", code="invalid_api_key")
         configured = gateway.identity(record.identity)
@@ -124,7 +126,8 @@ async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principa
     )
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int) -> tuple[bytes, Any]:
+    """(the raw body, its JSON value)."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise GatewayError(
@@ -148,7 +151,7 @@ async def read_json(request: Request, limit: int) -> Any:
     except UnicodeDecodeError as exc:
         raise GatewayError(400, f"the body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        return raw, json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise GatewayError(
             400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
@@ -168,7 +171,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
         raise GatewayError(503, "the gateway is shutting down; retry on another replica")
     headers = {k.lower(): v for k, v in request.headers.items()}
     principal = await authenticate(runtime, headers)
-    body = await read_json(request, settings.max_request_bytes)
+    raw, body = await read_json(request, settings.max_request_bytes)
     try:
         parsed = parse(ctx.api, body, settings.extra_fields, count_tokens=ctx.count_tokens)
     except ShapeError as exc:
@@ -266,7 +269,8 @@ async def _handle(ctx: Context, request: Request) -> Response:
     upstream_model = decision.upstream_model if applied == "route" else parsed.model
     if applied == "route" and upstream_model:
         parsed.body["model"] = upstream_model
-    payload = parsed.serialize()
+    # Forwarded as it came when nothing was changed: the bytes the client signed off on, no re-encoding.
+    payload = raw if applied == "allow" else parsed.serialize()
     return await _forward(
         ctx,
         headers=headers,

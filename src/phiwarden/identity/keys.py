@@ -168,6 +168,16 @@ class KeyStore:
             raise KeyStoreError(f"no key {key_id}")
         self._cache.pop(key_id, None)
 
+    def cached(self, presented: str) -> tuple[bool, KeyRecord | None]:
+        """(known, record) from the in-process cache only: lets an async caller skip a thread hop."""
+        match = _FORMAT.fullmatch(presented.strip())
+        if match is None:
+            return True, None
+        cached = self._cache.get(match.group(1))
+        if cached is None or time.monotonic() - cached[0] >= self.cache_seconds:
+            return False, None
+        return True, self.verify(presented)
+
     def verify(self, presented: str) -> KeyRecord | None:
         """The active key record for a presented key, or None (unknown, wrong, expired, revoked)."""
         match = _FORMAT.fullmatch(presented.strip())

@@ -12,6 +12,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
+from typing import Any
+
+import re2
 
 from phiwarden.transform.spans import Span
 from phiwarden.transform.surrogates import vocabulary
@@ -23,10 +26,12 @@ _COMPONENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
 @functools.cache
-def _words() -> tuple[dict[str, str], re.Pattern[str]]:
+def _words() -> tuple[dict[str, str], Any]:
     words = vocabulary().identifier_words
     ordered = sorted(words, key=len, reverse=True)
-    return words, re.compile("|".join(re.escape(w) for w in ordered), re.IGNORECASE)
+    # RE2: linear time, and a case-insensitive alternation of words runs at memory speed, where
+    # Python's `re` tries every alternative at every position (milliseconds per 16 KB).
+    return words, re2.compile("(?i)" + "|".join(re.escape(w) for w in ordered))
 
 
 def identifier_spans(text: str) -> Iterator[Span]:
