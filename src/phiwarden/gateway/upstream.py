@@ -10,6 +10,7 @@ of the request are written once whatever the number of attempts.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import httpx
 
 from phiwarden.policy.gateway import Api, Destination, GatewaySettings
 
+POOLS = 16
 RETRY_STATUSES = frozenset({429, 502, 503, 504, 529})
 MAX_RETRY_AFTER = 10.0
 # Request headers a client may pass to the vendor; everything else (auth, cookies, hop-by-hop) stays.
@@ -55,13 +57,20 @@ class Upstream:
             write=settings.upstream_timeout_seconds,
             pool=settings.connect_timeout_seconds,
         )
-        self.client = httpx.AsyncClient(
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256, keepalive_expiry=30),
-            follow_redirects=False,
-            transport=transport,
-            trust_env=False,
-        )
+        # Several small pools rather than one large one: httpcore scans every pooled connection (with
+        # a poll() each) whenever a request starts or ends, so one pool of N connections costs O(N) per
+        # request; requests are spread over the pools round-robin.
+        self.clients = [
+            httpx.AsyncClient(
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=30),
+                follow_redirects=False,
+                transport=transport,
+                trust_env=False,
+            )
+            for _ in range(POOLS if transport is None else 1)
+        ]
+        self._next = itertools.cycle(range(len(self.clients)))
 
     @staticmethod
     def url(destination: Destination, api: Api, *, count_tokens: bool = False) -> str:
@@ -94,13 +103,14 @@ class Upstream:
         attempt = 0
         while True:
             attempt += 1
-            request = self.client.build_request("POST", url, headers=headers, content=body)
+            client = self.clients[next(self._next)]
+            request = client.build_request("POST", url, headers=headers, content=body)
             if timeout is not None:
                 request.extensions["timeout"] = httpx.Timeout(
                     connect=self.settings.connect_timeout_seconds, read=timeout, write=timeout, pool=timeout
                 ).as_dict()
             try:
-                response = await self.client.send(request, stream=True)
+                response = await client.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError):
                 if attempt > self.settings.retries:
                     raise
@@ -114,7 +124,8 @@ class Upstream:
             return Attempt(response, attempt)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:
