@@ -30,6 +30,9 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "at_signs": lambda n: "a@" * (n // 2),
     "label_words": lambda n: "patient name " * (n // 13),
     "hl7_fields": lambda n: "PID|" + "|" * n,
+    "hl7_segments": lambda n: "\nPID|" * (n // 5),
+    "x12_segments": lambda n: "NM1*IL*1~DMG*D8*" * (n // 16),
+    "nested_id_keys": lambda n: '"patient":{"id":"' * (n // 17),
 }
 
 

@@ -115,6 +115,62 @@ def test_hl7_inside_a_test_string() -> None:
     assert_all_found(text, ["99001122", NAME_LAST.upper(), "19840719"], path="adt.test.js")
 
 
+def test_x12_837_reports_the_patient_loop_not_the_providers() -> None:
+    text = (
+        "ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240102*0830*^*00501*000000042*0*P*:~\n"
+        "ST*837*0001*005010X222A1~\n"
+        "NM1*85*2*NORTHSIDE CLINIC*****XX*1234567893~\n"
+        "N3*100 HOSPITAL DR~\n"
+        "N4*SALEM*OR*97301~\n"
+        "HL*2*1*22*0~\n"
+        f"NM1*IL*1*{NAME_LAST.upper()}*{NAME_FIRST.upper()}****MI*XJH884120011~\n"
+        f"N3*{STREET.upper()}~\n"
+        f"N4*PORTLAND*OR*{ZIP_CODE}~\n"
+        "DMG*D8*19840719*F~\n"
+        "REF*SY*518427731~\n"
+        "CLM*PCN40981723*125***11:B:1*Y*A*Y*I~\n"
+        "DTP*472*RD8*20240102-20240104~\n"
+        "SE*12*0001~\n"
+    )
+    assert_all_found(
+        text,
+        [NAME_LAST.upper(), NAME_FIRST.upper(), "XJH884120011", STREET.upper(), "PORTLAND", ZIP_CODE,
+         "19840719", "518427731", "PCN40981723", "20240102", "20240104"],
+        path="claim.837",
+    )  # fmt: skip
+    assert not covered(text, "100 HOSPITAL DR")  # the billing provider's address
+    assert not covered(text, "97301")
+    assert not covered(text, "1234567893")  # the provider's NPI
+
+
+def test_x12_segments_inside_a_test_string() -> None:
+    text = f'const seg = "NM1*QC*1*{NAME_LAST.upper()}*{NAME_FIRST.upper()}~DMG*D8*19840719*F~";\n'
+    assert_all_found(text, [NAME_LAST.upper(), "19840719"], path="remit.test.ts")
+
+
+def test_generic_id_key_named_by_its_object() -> None:
+    text = (
+        '{"event":"lookup","patient":{"id":"684076014","full_name":"Ana Lima"}}\n'
+        '{"event":"lookup","member": {"plan":"gold", "id": "XJH88412"}}\n'
+        '{"event":"ship","order":{"id":"7788123344"}}\n'
+    )
+    assert_all_found(text, ["684076014", "XJH88412"], path="events.jsonl")
+    assert not covered(text, "7788123344")  # an order id says nothing about a person
+
+
+def test_html_form_fields_are_named_by_attribute() -> None:
+    text = (
+        "<form>\n"
+        '  <input name="mrn" value="A7781234">\n'
+        f'  <input type="text" value="{DOB}" id="dob">\n'
+        f'  <input name="last_name" value="{NAME_LAST}">\n'
+        '  <input name="submit" value="Save record">\n'
+        "</form>\n"
+    )
+    assert_all_found(text, ["A7781234", DOB, NAME_LAST], path="intake.html")
+    assert not covered(text, "Save record")
+
+
 def test_fhir_identifiers_and_telecom_by_system() -> None:
     text = """{
   "resourceType": "Patient",

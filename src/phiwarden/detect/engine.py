@@ -23,7 +23,7 @@ from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
-from phiwarden.detect.structure import fhir, hl7, sql, tabular
+from phiwarden.detect.structure import fhir, hl7, sql, tabular, x12
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
 from phiwarden.detect.vocabulary import placeholders
@@ -47,6 +47,8 @@ _PRAGMA = Pattern(
 _STRUCTURE_TRIGGERS = {
     "sql": r"insert\s+(?:ignore\s+)?into|copy\s+[\w.\"]+\s*\(",
     "hl7": r"(?:PID|NK1|GT1|IN1|IN2|PV1|MRG)\|",
+    "x12": r"(?:ISA|NM1)\*",
+    "nested_id": r"[\"'](?:id|Id|ID|identifier|number)[\"'][ \t]*(?::|=>?)",
     "pipe_table": r"\|[ \t]*:?-{3,}",
     "wide_table": tabular.WIDE_HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
@@ -131,6 +133,10 @@ class Engine:
                     out.append(candidate)
         if "hl7" in triggers:
             out += self._verdict_values("hl7", hl7.iter_fields(data))
+        if "nested_id" in triggers:
+            out += self.keyed.nested_id_candidates(data)
+        if "x12" in triggers:
+            out += self._verdict_values("x12", x12.iter_fields(data))
         if "fhir" in triggers:
             out += self._verdict_values("fhir", fhir.iter_values(data))
         return out

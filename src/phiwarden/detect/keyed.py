@@ -120,8 +120,16 @@ _SOFT_CATEGORIES = frozenset(
 )  # fmt: skip
 _XML = Pattern(
     r"<(?P<tag>[A-Za-z_][\w:.\-]{0,63})(?:\s[^<>]{0,300})?>(?P<text>[^<>\r\n]{1,200})</"
-    r"|<(?P<vtag>[A-Za-z_][\w:.\-]{0,63})\s[^<>]{0,300}?\bvalue=\"(?P<vattr>[^\"<>]{1,200})\""
+    r"|<(?P<vtag>[A-Za-z_][\w:.\-]{0,63})\s(?P<before>[^<>]{0,300}?)\bvalue=\"(?P<vattr>[^\"<>]{1,200})\""
+    r"(?P<after>[^<>]{0,300})"
 )
+# `"patient": {"id": "…"}`: a generic id key named by the object that holds it.
+_NESTED_ID = Pattern(
+    r"(?P<parent>[A-Za-z][A-Za-z_]{2,40})[\"']?[ \t]*[:=][ \t]*\{[^{}]{0,200}?"
+    r"[\"'](?P<child>id|Id|ID|identifier|number)[\"'][ \t]*(?P<sep>:|=>?)[ \t]*(?P<open>[\"'])"
+)
+# In HTML forms the field is named by an attribute (`<input name="dob" value="…">`), not the tag.
+_NAME_ATTRIBUTE = Pattern(r"\b(?:name|id|data-field|formControlName)=[\"'](?P<name>[^\"'<>]{1,64})[\"']")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +269,14 @@ class KeyedScanner:
             called,
         )
 
+    def nested_id_candidates(self, data: bytes) -> list[Candidate]:
+        out: list[Candidate] = []
+        for item in iter_nested_ids(data):
+            verdict = self.classifier.classify(item.key)
+            if verdict is not None and verdict.category != "secret":
+                self._append(out, item, verdict, "field")
+        return out
+
     def candidates(self, data: bytes, *, xml: bool) -> list[Candidate]:
         out: list[Candidate] = []
         classify = self.classifier.classify
@@ -322,6 +338,27 @@ def make_candidate(
     )
 
 
+def _named_by_attribute(data: bytes, m: Match, index: dict[str, int]) -> str | None:
+    for group in ("before", "after"):
+        start, end = m.group_span(index[group])
+        named = _NAME_ATTRIBUTE.search(data, start, end) if start >= 0 else None
+        if named is not None:
+            n_start, n_end = named.group_span(_NAME_ATTRIBUTE.group_index["name"])
+            return data[n_start:n_end].decode("utf-8", "replace")
+    return None
+
+
+def iter_nested_ids(data: bytes) -> Iterator[KeyedValue]:
+    index = _NESTED_ID.group_index
+    for m in _NESTED_ID.finditer(data):
+        p_start, p_end = m.group_span(index["parent"])
+        c_start, c_end = m.group_span(index["child"])
+        found = read_value(data, m.group_span(index["open"])[0])
+        if found is not None and found[2]:
+            key = f"{data[p_start:p_end].decode()} {data[c_start:c_end].decode()}"
+            yield KeyedValue(key, data[found[0] : found[1]].decode("utf-8", "surrogatepass"), found[0], True)
+
+
 def iter_xml_values(data: bytes) -> Iterator[KeyedValue]:
     index = _XML.group_index
     for m in _XML.finditer(data):
@@ -331,4 +368,6 @@ def iter_xml_values(data: bytes) -> Iterator[KeyedValue]:
                 continue
             v_start, v_end = m.group_span(index[value_group])
             tag = data[t_start:t_end].decode("utf-8", "replace").rpartition(":")[2]
+            if tag_group == "vtag":
+                tag = _named_by_attribute(data, m, index) or tag
             yield KeyedValue(tag, data[v_start:v_end].decode("utf-8", "surrogatepass"), v_start, True)
