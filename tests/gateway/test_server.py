@@ -93,7 +93,8 @@ def test_gateway_process_drains_streams_on_sigterm(
             text.extend(stream.text_stream)
         stopper.join()
         assert "".join(text) == "You said: " + "a long answer please " * 3
-        assert server.wait(timeout=30) == 0
+        # uvicorn re-raises the signal once shut down cleanly, so the exit status is SIGTERM's.
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
     finally:
         if server.poll() is None:
             server.kill()
