@@ -156,3 +156,19 @@ def test_oidc_callers_through_the_gateway(make_gateway: Any) -> None:
         assert response.status_code == 401 and "OIDC token rejected" in response.json()["error"]["message"]
     finally:
         server.stop()
+
+
+def test_mask_is_irreversible(make_gateway: Any) -> None:
+    gw: Gateway = make_gateway(restricted="mask")
+    note = "Write to patient Maria Garcia, born 1984-07-12; her social 478-22-9134 is on file."
+    response = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "gpt-5", "messages": [{"role": "user", "content": note}]},
+        headers={"authorization": f"Bearer {gw.key}"},
+    )
+    assert response.status_code == 200
+    sent = gw.provider.received[0].body["messages"][0]["content"]
+    assert "[NAME_1]" in sent and "[SSN_1]" in sent and "[DATE_1]" in sent
+    assert "Maria Garcia" not in gw.provider.all_text()
+    # Nothing maps a placeholder back: the answer keeps it.
+    assert "[SSN_1]" in response.json()["choices"][0]["message"]["content"]
