@@ -91,7 +91,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--eval-dev", type=Path, default=EVAL_DEV, help="eval-dev corpus directory")
-    parser.add_argument("--synthetic", type=int, default=600, help="held-out synthetic samples")
+    parser.add_argument("--synthetic", type=int, default=960, help="held-out synthetic samples")
     args = parser.parse_args()
     figures = {
         "eval_dev": eval_dev(args.eval_dev),

@@ -269,9 +269,91 @@ def yaml_list(r: Record) -> Sample:
     return b.build()
 
 
+def x12_claim(r: Record) -> Sample:
+    b = Builder("x12")
+    b.text("ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240102*0830*^*00501*")
+    b.text("000000905*0*P*:~\nST*837*0001~\nNM1*85*2*RIVERSIDE CLINIC*****XX*1234567893~\nHL*2*1*22*0~\n")
+    b.text("NM1*IL*1*").value(r.last.upper(), "name").text("*").value(r.first.upper(), "name")
+    b.text("****MI*").value(r.member_id, "health_plan").text("~\nN3*").value(r.street.upper(), "address")
+    b.text("~\nN4*").value(r.city.upper(), "address").text("*OR*").value(r.zip, "zip")
+    b.text("~\nDMG*D8*").value(r.dob.replace("-", ""), "date").text("*F~\nREF*SY*")
+    b.value(r.ssn.replace("-", ""), "ssn").text("~\nSE*9*0001~\n")
+    return b.build()
+
+
+def vcard(r: Record) -> Sample:
+    b = Builder("vcard")
+    b.text("BEGIN:VCARD\nVERSION:4.0\nFN:").value(f"{r.first} {r.last}", "name")
+    b.text("\nBDAY:").value(r.dob.replace("-", ""), "date").text("\nTEL;TYPE=cell:").value(r.phone, "phone")
+    b.text("\nEMAIL:").value(r.email, "email").text("\nNOTE:MRN ").value(r.mrn, "mrn").text("\nEND:VCARD\n")
+    return b.build()
+
+
+def java_properties(r: Record) -> Sample:
+    b = Builder("properties")
+    b.text("# smoke-test patient\nsmoke.patient.mrn=").value(r.mrn, "mrn")
+    b.text("\nsmoke.patient.lastName=").value(r.last, "name").text("\nsmoke.patient.dob=").value(
+        r.dob, "date"
+    )
+    b.text("\nsmoke.patient.ssn=").value(r.ssn, "ssn").text("\n")
+    return b.build()
+
+
+def shell_script(r: Record) -> Sample:
+    b = Builder("shell")
+    b.text('#!/bin/sh\nexport TEST_PATIENT_MRN="').value(r.mrn, "mrn").text('"\nexport TEST_PATIENT_NAME="')
+    b.value(f"{r.first} {r.last}", "name").text('"\ncurl -d \'{"dob":"').value(r.dob, "date")
+    b.text('","ssn":"').value(r.ssn, "ssn").text("\"}' $API/patients\n")
+    return b.build()
+
+
+def event_log(r: Record) -> Sample:
+    b = Builder("jsonl")
+    b.text('{"ts":"2024-05-01T10:00:00Z","event":"lookup","patient":{"id":"').value(r.mrn, "mrn")
+    b.text('","full_name":"').value(f"{r.first} {r.last}", "name").text('","birth_date":"')
+    b.value(r.dob, "date").text('"},"ip":"').value("98.12.44.201", "ip").text('"}\n')
+    return b.build()
+
+
+def scala(r: Record) -> Sample:
+    b = Builder("scala")
+    b.text('val p = Patient(mrn = "').value(r.mrn, "mrn").text('", givenName = "').value(r.first, "name")
+    b.text('", familyName = "').value(r.last, "name").text('", dob = LocalDate.parse("').value(r.dob, "date")
+    b.text('"))\n')
+    return b.build()
+
+
+def chat_export(r: Record) -> Sample:
+    b = Builder("slack")
+    b.text('{"type":"message","user":"U024BE7LH","text":"heads up: pt ').value(f"{r.first} {r.last}", "name")
+    b.text(" DOB ").value(r.dob, "date").text(" called about a refill, cb ").value(r.phone, "phone")
+    b.text('","ts":"1704189600.000200"}\n')
+    return b.build()
+
+
+def lua_table(r: Record) -> Sample:
+    b = Builder("lua")
+    b.text('local patient = {\n  mrn = "').value(r.mrn, "mrn").text('",\n  first_name = "').value(
+        r.first, "name"
+    )
+    b.text('",\n  last_name = "').value(r.last, "name").text('",\n  dob = "').value(r.dob, "date").text(
+        '",\n}\n'
+    )
+    return b.build()
+
+
+def html_form(r: Record) -> Sample:
+    b = Builder("html")
+    b.text('<form>\n  <input name="mrn" value="').value(r.mrn, "mrn").text('">\n  <input name="dob" value="')
+    b.value(r.dob, "date").text('">\n  <input name="last_name" value="').value(r.last, "name")
+    b.text('">\n</form>\n')
+    return b.build()
+
+
 STYLES: list[Callable[[Record], Sample]] = [
     kotlin, php, rust, swift, elixir, ccda, toml_fixture, ini, protobuf_text, graphql, clinical_note,
-    email_thread, structured_log, r_dataframe, yaml_list,
+    email_thread, structured_log, r_dataframe, yaml_list, x12_claim, vcard, java_properties, shell_script,
+    event_log, scala, chat_export, lua_table, html_form,
 ]  # fmt: skip
 
 
