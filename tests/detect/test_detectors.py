@@ -60,6 +60,7 @@ POSITIVE = [
     ("date.event_labeled", "admitted on 2024-01-02 for observation", "date"),
     ("date.age_over_89", "patient aged 93, lives alone", "date"),
     ("name.after_patient", "Called patient Marisol Okonkwo about results.", "name"),
+    ("name.after_client", "Therapy session: client Marisol Okonkwo reported fewer symptoms.", "name"),
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
     ("phone.in_prose", "Reached her by phone at 503 246 6384 yesterday", "phone"),
     ("email.address", '{"mrn": "MRN-40981723", "contact": "marisol.o84@gmail.com"}', "email"),
@@ -93,6 +94,16 @@ NEGATIVE = [
     ("url template", "GET /api/v1/patients/{patientId}/records"),
     ("numbers in code", "MAX_INT32 = 2147483647\nFNV_PRIME = 16777619\nTIMEOUT_MS = 30000"),
     ("age under 90", "patient aged 67"),
+    ("client as a software word", "see `Client VPN Endpoints` and Client Certificate Revocation Lists"),
+    ("title words", "MEMBER OF DOUBLE VERTICAL BAR"),
+    ("report number", "Tech. Report MPI-I-2006-1-006, Saarbrucken"),
+    (
+        "documentation ids",
+        '"PolicyId": "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111", "subscriberId": "123456789012"',
+    ),
+    ("generated member id", '"MemberId": "1ab2345c-67de-8901-f23g-45h678901j2k"'),
+    ("random policy id", '"policyId": "PbfR73F8oh5MMfr9uRtFDB"'),
+    ("sandbox card", 'Visa: Final = "4000111111111115"  # card'),
 ]
 
 

@@ -105,7 +105,8 @@ def _label_pattern(phrases: Iterable[tuple[str, ...]]) -> Pattern:
     # several words ("Date of Birth:") and labels of any length with no separator ("ZIP 22075").
     return compile_pattern(
         lead + r"(?P<key>(?:[A-Za-z][A-Za-z'’]*[ ]){1,3}" + label + r")"
-        r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>:|=|-|–)[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
+        # A dash separates only with space before it: "DOB - 1984-07-19", not "MPI-I-2006".
+        r"(?P<sep>[ \t]*(?:\*\*)?[ \t]*[:=]|[ \t]+(?:\*\*[ \t]*)?[-–])[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
         r"|" + lead + r"(?P<skey>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}" + label + r")"
         r"[ \t]+(?:(?i:is|was|of|on|at)[ \t]+)?(?P<soft>[0-9\"'(+`]|[A-Za-z]{1,4}[-#]?[0-9])"
     )
@@ -265,7 +266,7 @@ class KeyedScanner:
             v_start,
             quoted,
             soft,
-            data[sep_start:sep_end] if sep_start >= 0 else b" ",
+            data[sep_start:sep_end].strip(b" \t*") if sep_start >= 0 else b" ",
             called,
         )
 

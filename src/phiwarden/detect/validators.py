@@ -206,6 +206,9 @@ def payment_card(value: str) -> bool:
         return False
     if digits in vocabulary.placeholders().test_card_numbers or len(set(digits)) <= 2:
         return False
+    # Issuers' sandbox numbers pad with one digit ("4111111111112101", "4500600000000061").
+    if any(ch * 6 in digits for ch in set(digits)):
+        return False
     prefix2, prefix4 = int(digits[:2]), int(digits[:4])
     return (
         digits[0] == "4"

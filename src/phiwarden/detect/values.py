@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,6 +139,11 @@ def _word_lists() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     return frozenset(data["never"]), frozenset(data["common"]), frozenset(data["particles"])
 
 
+@functools.cache
+def _function_words() -> frozenset[str]:
+    return frozenset(load_data_file("words.toml")["function_words"])
+
+
 def _is_name_token(token: str) -> bool:
     core = token.strip(".'’-\\")
     if not core:
@@ -222,6 +228,9 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     data = placeholders()
     if any(t in never or t in data.name_words for t in lowered):
         return False
+    # "OF DOUBLE VERTICAL", "Relationship And Terms": English glue words do not occur inside names.
+    if len(lowered) > 1 and any(t in _function_words() for t in lowered):
+        return False
     if name_key(text) in data.full_names:
         return False
     if not allow_common and all(
@@ -287,6 +296,18 @@ _IDENTIFIER = ShortTextPattern(
 )
 _UUID = ShortTextPattern(r"(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 _HEX = ShortTextPattern(r"(?i)(?:0x)?[0-9a-f]+")
+# UUID-shaped groups of any letters: generated keys, not numbers issued to a person.
+_UUID_SHAPED = ShortTextPattern(r"(?i:[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12})")
+
+
+def _random_token(value: str) -> bool:
+    """`PbfR73F8oh5MMfr9uRtFDB`: a long token whose letters flip case again and again (base62/64)."""
+    if len(value) < 16:
+        return False
+    letters = [ch.isupper() for ch in value if ch.isalpha()]
+    return sum(a != b for a, b in itertools.pairwise(letters)) >= 4
+
+
 _ENDS_TOKEN = frozenset(" \t,;&|\"')]}>")
 
 
@@ -374,11 +395,21 @@ def is_placeholder_identifier(value: str) -> bool:
         or digits in ("1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890")
     ):
         return True
+    # Documentation counts up: "123456789012", "policy-0123456789abcdef0", "171234567890123".
+    if any(_ASCENDING[i : i + 8] in digits for i in range(10)):
+        return True
     lowered = value.lower()
     tokens = "".join(ch if ch.isalnum() else " " for ch in lowered).split()
     if {t for t in tokens if t.isalpha()} & data.identifier_words:
         return True
+    # A stand-in word glued to digits: "EXAMPLE11111", "TEST0042" (short runs like "NA" are real prefixes).
+    letters = "".join(ch if ch.isalpha() else " " for ch in lowered).split()
+    if {run for run in letters if len(run) >= 4} & data.identifier_words:
+        return True
     return "xxx" in lowered or ("000000" in digits and len(set(digits)) <= 2)
+
+
+_ASCENDING = "01234567890123456789"
 
 
 def _is_number(value: str) -> bool:
@@ -395,7 +426,9 @@ def identifier_shape(value: str, *, min_digits: int = 4, min_length: int = 5) ->
     digits = sum(ch.isdigit() for ch in value)
     if digits < min_digits:
         return False
-    if _UUID.fullmatch(value) is not None:
+    if _UUID.fullmatch(value) is not None or _UUID_SHAPED.fullmatch(value) is not None:
+        return False
+    if _random_token(value):
         return False
     # Long bare hex strings are hashes and commit ids, not record numbers.
     if len(value) >= 16 and _HEX.fullmatch(value) is not None and any(ch.isalpha() for ch in value):
