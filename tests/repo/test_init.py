@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tomllib
 
@@ -57,6 +58,21 @@ def test_init_writes_tailored_files_and_is_idempotent(repo: Repo) -> None:
         p: p.read_bytes() for p in repo.root.rglob("*") if p.is_file() and ".git" not in p.parts
     }
     assert run_cli(repo.root, "init", "--check").code == 0
+
+
+def test_the_example_destination_loads_once_uncommented(repo: Repo) -> None:
+    assert run_cli(repo.root, "init").code == 0
+    path = repo.root / "phiwarden.toml"
+    head, _, example = path.read_text().partition("# [[destination]]")
+    entry = ["[[destination]]"]
+    for line in example.splitlines()[1:]:
+        if not line.startswith("# ") or "=" not in line:
+            break
+        entry.append(line[2:])
+    path.write_text(head + "\n".join(entry) + "\n")
+    (destination,) = load_policy(path).gateway.destinations
+    assert destination.baa and destination.tiers == ("public", "internal")
+    assert destination.review_by is not None and destination.review_by > dt.date.today()
 
 
 def test_check_reports_missing_and_stale_and_keeps_user_edits(repo: Repo) -> None:

@@ -11,6 +11,7 @@ restricted files, so the agent reading the rules knows what they mean here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import secrets
@@ -253,6 +254,8 @@ def plan(root: Path, facts: Facts) -> list[Planned]:
     else:
         text = _template("phiwarden.toml").replace("{salt}", secrets.token_hex(16))
         text = text.replace("{policy_id}", re.sub(r"[^\w.-]", "-", root.resolve().name) or "default")
+        # The example vendor review is due in a year, so uncommenting it does not fail `doctor` at once.
+        text = text.replace("{review_by}", (dt.date.today() + dt.timedelta(days=365)).isoformat())
         plans.append(Planned(POLICY_FILE, "create", text, "missing"))
     for path in RULES_FILES:
         plans.append(
