@@ -40,23 +40,32 @@ class Change:
         return self.added is None or bool(self.added) or self.binary
 
 
-def _parse_raw(tokens: list[bytes]) -> tuple[list[tuple[str, str, str, str, str, str, str | None]], int]:
-    """Raw records `(old_mode, new_mode, old_oid, new_oid, status, path, old_path)` and where they end."""
+RawRecord = tuple[str, str, str, str, str, str, str | None]
+
+
+def read_raw_record(tokens: Sequence[bytes], index: int) -> tuple[RawRecord, int]:
+    """The `-z --raw` record at `tokens[index]` and the index after it.
+
+    A record is `(old_mode, new_mode, old_oid, new_oid, status, path, old_path)`; only renames and
+    copies carry an old path.
+    """
+    old_mode, new_mode, old_oid, new_oid, status = tokens[index][1:].decode().split(" ")[:5]
+    kind = status[:1]
+    if kind in ("R", "C"):
+        old_path: str | None = tokens[index + 1].decode("utf-8", "surrogateescape")
+        path = tokens[index + 2].decode("utf-8", "surrogateescape")
+        return (old_mode, new_mode, old_oid, new_oid, kind, path, old_path), index + 3
+    path = tokens[index + 1].decode("utf-8", "surrogateescape")
+    return (old_mode, new_mode, old_oid, new_oid, kind, path, None), index + 2
+
+
+def _parse_raw(tokens: list[bytes]) -> tuple[list[RawRecord], int]:
+    """Raw records and where they end."""
     records = []
     index = 0
     while index < len(tokens) and tokens[index].startswith(b":"):
-        fields = tokens[index][1:].decode().split(" ")
-        old_mode, new_mode, old_oid, new_oid, status = fields[:5]
-        kind = status[:1]
-        if kind in ("R", "C"):
-            old_path = tokens[index + 1].decode("utf-8", "surrogateescape")
-            path = tokens[index + 2].decode("utf-8", "surrogateescape")
-            index += 3
-        else:
-            old_path = None
-            path = tokens[index + 1].decode("utf-8", "surrogateescape")
-            index += 2
-        records.append((old_mode, new_mode, old_oid, new_oid, kind, path, old_path))
+        record, index = read_raw_record(tokens, index)
+        records.append(record)
     return records, index
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from phiwarden.detect.finding import Finding
 from phiwarden.policy.model import Policy
+from phiwarden.repo.diff import read_raw_record
 from phiwarden.repo.git import SUBMODULE_MODE, SYMLINK_MODE, BlobReader, Git, GitError
 from phiwarden.repo.scanning import SUBMODULE_NOTE
 from phiwarden.scan.files import Selection, Skipped
@@ -99,16 +100,7 @@ def introductions(
             if not header.startswith(b":"):
                 index += 1
                 continue
-            old_mode, new_mode, old_oid, new_oid, status = header[1:].decode().split(" ")[:5]
-            kind = status[:1]
-            if kind in ("R", "C"):
-                old_path = raw[index + 1].decode("utf-8", "surrogateescape")
-                path = raw[index + 2].decode("utf-8", "surrogateescape")
-                index += 3
-            else:
-                old_path = None
-                path = raw[index + 1].decode("utf-8", "surrogateescape")
-                index += 2
+            (old_mode, new_mode, old_oid, new_oid, kind, path, old_path), index = read_raw_record(raw, index)
             if kind == "D":
                 continue
             if kind == "R" and old_path is not None:
