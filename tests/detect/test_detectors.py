@@ -51,6 +51,7 @@ POSITIVE = [
     ("ssn.formatted", "member ssn 518-42-7731 on file", "ssn"),
     ("mrn.labeled", "medical record number 40981723", "mrn"),
     ("mrn.prefixed", "see MRN0040981723 for history", "mrn"),
+    ("mrn.prefixed", "Summarize the chart for MRN-00482913.", "mrn"),
     ("health_plan.mbi", "Medicare MBI 1EG4TE5MK74 active", "health_plan"),
     ("device.udi", "implant (01)10884521062856(17)280501(10)A2B3C4(21)S1882", "device"),
     ("vehicle.vin", "VIN 1M8GDM9AXKP042787 on the claim", "vehicle"),
