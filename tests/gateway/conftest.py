@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,9 +162,22 @@ class Gateway:
         store = self.runtime.writer.log.store
         return [AuditEvent.from_ocsf(json.loads(r.record)["event"]) for r in store.search(Query())]
 
-    def wait_events(self, count: int, timeout: float = 5.0) -> list[AuditEvent]:
-        import time
+    def settled_events(self, timeout: float = 5.0) -> list[AuditEvent]:
+        """The events so far, once every forwarded request has its outcome event.
 
+        The outcome lands just after the client has its response, so a test that counts events
+        from here on must not start while an earlier request's outcome is still on its way.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events()
+            per_request = Counter(e.correlation_id for e in events)
+            waiting = any(e.status == "unknown" and per_request[e.correlation_id] < 2 for e in events)
+            if not waiting or time.monotonic() > deadline:
+                return events
+            time.sleep(0.02)
+
+    def wait_events(self, count: int, timeout: float = 5.0) -> list[AuditEvent]:
         deadline = time.monotonic() + timeout
         while True:
             events = self.events()

@@ -189,7 +189,7 @@ def test_unknown_routes_and_models(gateway: Gateway) -> None:
 
 def test_upstream_hang_times_out_with_one_decision_event(gateway: Gateway) -> None:
     gateway.provider.mode = "hang"
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     started = time.monotonic()
     response = _post(gateway, "/v1/messages", json_body=MESSAGE)
     assert response.status_code == 504
@@ -207,7 +207,7 @@ def test_upstream_error_passes_through_and_retries_do_not_duplicate_events(gatew
         client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}])
     gateway.provider.reset()
     gateway.provider.mode = "overloaded_once"
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     response = _post(gateway, "/v1/messages", json_body=MESSAGE)
     assert response.status_code == 200
     assert len(gateway.provider.received) == 2  # one retry after the 529
@@ -228,7 +228,7 @@ def test_broken_and_truncated_streams_end_with_an_error_event(gateway: Gateway) 
 
 def test_client_disconnecting_mid_stream_is_audited(gateway: Gateway) -> None:
     gateway.provider.mode = "slow_chunks"
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     body = json.dumps(
         {**MESSAGE, "stream": True, "messages": [{"role": "user", "content": "tell me a long story " * 5}]}
     ).encode()

@@ -86,7 +86,7 @@ def test_internal_content_never_goes_to_a_vendor_without_a_baa(gateway: Gateway)
 
 def test_monitor_mode_forwards_as_it_came_and_records_what_enforce_would_do(gateway: Gateway) -> None:
     key = gateway.new_key("rollout@example.org")
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     record = "Patient: Maria Garcia\nSSN: 478-22-9134"
     response = httpx.post(
         gateway.url + "/v1/chat/completions",

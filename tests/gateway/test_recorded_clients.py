@@ -40,7 +40,7 @@ def _events(text: str) -> list[tuple[str | None, Any]]:
 
 def test_claude_code_turn_keeps_its_shape_and_is_audited(gateway: Gateway) -> None:
     fixture = _load("claude_code.json")
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     response = _send(gateway, "/v1/messages?beta=true", fixture)
     assert response.status_code == 200
     names = [name for name, _ in _events(response.text)]
@@ -66,7 +66,7 @@ def test_claude_code_turn_keeps_its_shape_and_is_audited(gateway: Gateway) -> No
 
 def test_claude_code_reading_a_patient_fixture_goes_to_the_local_model(gateway: Gateway) -> None:
     fixture = _load("claude_code_phi.json")
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     response = _send(gateway, "/v1/messages", fixture)
     assert response.status_code == 200
     assert [r.prefix for r in gateway.provider.received] == ["local"]
@@ -80,7 +80,7 @@ def test_claude_code_reading_a_patient_fixture_goes_to_the_local_model(gateway: 
 
 def test_codex_turn_on_the_responses_api(gateway: Gateway) -> None:
     fixture = _load("codex.json")
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     response = _send(gateway, "/v1/responses", fixture)
     assert response.status_code == 200
     events = _events(response.text)

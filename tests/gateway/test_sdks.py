@@ -202,7 +202,7 @@ def test_what_other_proxies_let_through_never_reaches_a_cloud_vendor(
 
 
 def test_audit_events_before_and_after_each_request(gateway: Gateway) -> None:
-    before = len(gateway.events())
+    before = len(gateway.settled_events())
     _anthropic(gateway).messages.create(
         model="claude-test-sonnet", max_tokens=50, messages=[{"role": "user", "content": NOTE}]
     )
