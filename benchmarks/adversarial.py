@@ -28,6 +28,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "pairs_on_one_line": lambda n: "fname=Ana, " * (n // 11),
     "url_path": lambda n: "https://x/" + "patients/" * (n // 9),
     "at_signs": lambda n: "a@" * (n // 2),
+    "long_email_local_part": lambda n: "a." * (n // 2) + "@mail.org",
     "label_words": lambda n: "patient name " * (n // 13),
     "hl7_fields": lambda n: "PID|" + "|" * n,
     "hl7_segments": lambda n: "\nPID|" * (n // 5),

@@ -353,6 +353,8 @@ def check_email(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 
 def is_personal_email(address: str) -> bool:
     local, _, domain = address.lower().rpartition("@")
+    if len(local) > 64:  # RFC 5321's limit
+        return False
     data = placeholders()
     if domain in data.email_domains or domain.rsplit(".", 1)[-1] in data.email_top_level_domains:
         return False
