@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from phiwarden.detect import scan_text
+from phiwarden.detect.registry import Detector, PatternSet
 from tests.helpers import covered, found, values
 
 
@@ -108,3 +111,20 @@ def test_a_placeholder_row_does_not_silence_the_real_row_above() -> None:
         "  ('MRN-XXXXXX', 'Jane', 'Doe');\n"
     )
     assert values(text, "name") == ["Haruto", "Nakamura"]
+
+
+def test_a_rejected_branch_does_not_hide_a_later_detector_at_the_same_place() -> None:
+    def detector(number: int, pattern: str, check: Callable[[str], bool]) -> Detector:
+        return Detector(
+            id=f"test.d{number}", category="other_id", pattern=pattern, stage="one", checks=(check,)
+        )
+
+    stage = PatternSet(
+        [
+            detector(1, r"\bAB\d+", lambda value: False),  # matches first, always rejected
+            detector(2, r"\bAB\d{3}", lambda value: value.endswith("7")),  # rejected here too
+            detector(3, r"\bAB\d{2}", lambda value: True),
+        ]
+    )
+    found_rules = [(c.rule, c.start, c.end) for c in stage.candidates(b"id AB1237 and AB9")]
+    assert found_rules == [("test.d3", 3, 7)]

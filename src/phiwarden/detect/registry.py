@@ -272,6 +272,19 @@ class Stage:
             (index[f"d{n}"], index.get(f"d{n}_value", index[f"d{n}"]), d)
             for n, d in enumerate(self.detectors)
         ]
+        self._rest: dict[int, Stage | None] = {}
+
+    def after(self, number: int) -> Stage | None:
+        """The detectors listed after detector `number`, as a stage of their own (built on first use).
+
+        An alternation reports only its first branch that matches at a position: when that branch's
+        validator rejects the value, the later branches that match at the same position are read
+        through this stage instead of being lost.
+        """
+        if number not in self._rest:
+            rest = self.detectors[number + 1 :]
+            self._rest[number] = Stage(rest) if rest else None
+        return self._rest[number]
 
 
 def keyword_pattern(word: str) -> str:
@@ -348,13 +361,20 @@ class PatternSet:
         pattern needed ("Ana Ruiz (MRN …") is still available to the next detector; after a rejected
         one it resumes one byte further, so a detector listed later can still match there.
         """
-        pattern, groups, end_of_text = stage.pattern, stage.groups, len(data)
+        pattern, end_of_text = stage.pattern, len(data)
         pos = 0
         while pos < end_of_text:
             m = pattern.search(data, pos)
             if m is None:
                 return
-            candidate = self._accept(m.spans, groups, data)
+            candidate, number = self._accept(m.spans, stage.groups, data)
+            rest = stage.after(number) if candidate is None else None
+            while rest is not None:
+                later = rest.pattern.match(data, m.start)
+                if later is None:
+                    break
+                candidate, number = self._accept(later.spans, rest.groups, data)
+                rest = rest.after(number) if candidate is None else None
             if candidate is None:
                 pos = m.start + 1
                 continue
@@ -364,8 +384,9 @@ class PatternSet:
     @staticmethod
     def _accept(
         spans: tuple[tuple[int, int], ...], groups: list[tuple[int, int, Detector]], data: bytes
-    ) -> Candidate | None:
-        for whole, value_group, detector in groups:
+    ) -> tuple[Candidate | None, int]:
+        """The candidate of the branch that matched (None when rejected) and that branch's number."""
+        for number, (whole, value_group, detector) in enumerate(groups):
             if spans[whole][0] < 0:
                 continue
             start, end = spans[value_group]
@@ -374,11 +395,11 @@ class PatternSet:
             value = data[start:end].decode("utf-8", "surrogatepass")
             matched = data[spans[whole][0] : spans[whole][1]].decode("utf-8", "surrogatepass")
             if not detector.accept(value, matched):
-                return None
+                return None, number
             confidence = detector.score(data, start, end)
             if confidence is None:
-                return None
-            return Candidate(
+                return None, number
+            candidate = Candidate(
                 start=start,
                 end=end,
                 category=detector.category,
@@ -387,4 +408,5 @@ class PatternSet:
                 anchors_record=detector.category != "secret" and confidence >= 0.75,
                 report=detector.report,
             )
-        return None
+            return candidate, number
+        return None, len(groups)

@@ -112,10 +112,10 @@ class Pattern:
         return None if spans[0][0] < 0 else Match(tuple(spans))
 
     def match(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Match | None:
-        """A match that starts exactly at `pos` (callers keep `endpos` close: this searches up to it)."""
-        # RE2's start anchor refers to the beginning of the text, not to `pos`.
-        found = self.search(data, pos, endpos)
-        return found if found is not None and found.start == pos else None
+        """A match that starts exactly at `pos` (the text before it still counts for `\\b`)."""
+        end = len(data) if endpos is None else min(endpos, len(data))
+        spans = self._regexp.Match(_ANCHOR_START, data, pos, end)
+        return None if spans[0][0] < 0 else Match(tuple(spans))
 
     def fullmatch(self, data: bytes) -> bool:
         return bool(self._regexp.Match(_ANCHOR_BOTH, data, 0, len(data))[0][0] >= 0)
