@@ -169,44 +169,53 @@ class AuditEvent:
 
         `sequence` and `logged_time_ms` are set by the store.
         """
-        action_id, disposition_id = _CONTROLS[self.decision.action]
+        decision, actor, classification = self.decision, self.actor, self.classification
+        action_id, disposition_id = _CONTROLS[decision.action]
         metadata: dict[str, Any] = {"version": OCSF_VERSION, "uid": self.uid}
-        _put(metadata, "correlation_uid", self.correlation_id)
-        _put(metadata, "sequence", sequence)
-        _put(metadata, "logged_time", logged_time_ms)
+        if self.correlation_id is not None:
+            metadata["correlation_uid"] = self.correlation_id
+        if sequence is not None:
+            metadata["sequence"] = sequence
+        if logged_time_ms is not None:
+            metadata["logged_time"] = logged_time_ms
         activity_id = _ACTIVITY_IDS[self.activity]
         out: dict[str, Any] = {
             "activity_id": activity_id,
             "category_uid": CATEGORY_UID,
             "class_uid": CLASS_UID,
             "type_uid": CLASS_UID * 100 + activity_id,
-            "severity_id": _SEVERITIES[self.decision.action],
+            "severity_id": _SEVERITIES[decision.action],
             "time": to_ms(self.time),
             "metadata": metadata,
-            "actor": _actor(self.actor),
+            "actor": _actor(actor),
             "api": {"operation": self.operation},
             "src_endpoint": _endpoint(self.src_endpoint),
             "status_id": _STATUS_IDS[self.status],
             "action_id": action_id,
             "disposition_id": disposition_id,
-            "policy": {"uid": self.decision.policy_id, "version": self.decision.policy_version},
-            "data_classification": _classification(self.classification),
+            "policy": {"uid": decision.policy_id, "version": decision.policy_version},
+            "data_classification": _classification(classification),
         }
-        if self.actor.agent:
-            out["ai_agent"] = {"name": self.actor.agent}
-        if self.actor.model:
-            out["ai_model"] = {"name": self.actor.model}
+        if actor.agent:
+            out["ai_agent"] = {"name": actor.agent}
+        if actor.model:
+            out["ai_model"] = {"name": actor.model}
         if self.dst_endpoint is not None:
             out["dst_endpoint"] = _endpoint(self.dst_endpoint)
         if self.resources:
             out["resources"] = [_resource(r) for r in self.resources]
-        _put(out, "duration", self.latency_ms)
-        _put(out, "message", self.message)
-        extra: dict[str, Any] = {"tier": self.classification.tier, "action": self.decision.action}
-        _put(extra, "rule", self.decision.rule)
-        _put(extra, "reason", self.decision.reason)
-        if self.classification.value_hashes:
-            extra["value_hmacs"] = {k: list(v) for k, v in sorted(self.classification.value_hashes.items())}
+        if self.latency_ms is not None:
+            out["duration"] = self.latency_ms
+        if self.message is not None:
+            out["message"] = self.message
+        extra: dict[str, Any] = {"tier": classification.tier, "action": decision.action}
+        if decision.rule is not None:
+            extra["rule"] = decision.rule
+        if decision.reason is not None:
+            extra["reason"] = decision.reason
+        hashes = classification.value_hashes
+        if hashes:
+            extra["value_hmacs"] = {name: list(hashes[name]) for name in sorted(hashes)}
         if self.approval is not None:
             extra["approval"] = {
                 "approver": self.approval.approver,
@@ -295,14 +304,18 @@ def _actor(actor: Actor) -> dict[str, Any]:
 
 
 def _endpoint(endpoint: Endpoint) -> dict[str, Any]:
-    fields = (
-        ("hostname", endpoint.hostname),
-        ("ip", endpoint.ip),
-        ("port", endpoint.port),
-        ("name", endpoint.name),
-        ("svc_name", endpoint.service),
-    )
-    return {key: value for key, value in fields if value is not None}
+    out: dict[str, Any] = {}
+    if endpoint.hostname is not None:
+        out["hostname"] = endpoint.hostname
+    if endpoint.ip is not None:
+        out["ip"] = endpoint.ip
+    if endpoint.port is not None:
+        out["port"] = endpoint.port
+    if endpoint.name is not None:
+        out["name"] = endpoint.name
+    if endpoint.service is not None:
+        out["svc_name"] = endpoint.service
+    return out
 
 
 def _endpoint_from(data: Mapping[str, Any]) -> Endpoint:
@@ -323,13 +336,14 @@ def _resource(resource: Resource) -> dict[str, Any]:
 
 
 def _classification(classification: Classification) -> dict[str, Any]:
-    found = sorted(classification.categories.items())
-    secret_only = bool(found) and all(c == "secret" for c, _ in found)
+    categories = classification.categories
+    names = sorted(categories)
     return {
-        "category_id": 6 if secret_only else 1 if found else 0,
+        # Security data when secrets are all that was found (category names are unique).
+        "category_id": (6 if names == ["secret"] else 1) if names else 0,
         "confidentiality_id": _CONFIDENTIALITY[classification.tier],
-        "discovery_details": [{"type": name, "count": count} for name, count in found],
-        "total": sum(count for _, count in found),
+        "discovery_details": [{"type": name, "count": categories[name]} for name in names],
+        "total": sum(categories.values()),
     }
 
 
