@@ -6,11 +6,42 @@ of format, never a side effect of making the encoder faster.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from phiwarden.audit import Actor, Approval, AuditEvent, Classification, Decision, Endpoint, Resource
-from phiwarden.audit.canonical import record_bytes
+import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
+
+from phiwarden.audit import (
+    Actor,
+    Approval,
+    AuditEvent,
+    AuditLog,
+    Classification,
+    Decision,
+    Endpoint,
+    Resource,
+)
+from phiwarden.audit.canonical import (
+    GENESIS_HASH,
+    SLOT,
+    CanonicalError,
+    canonical_pieces,
+    record_bytes,
+    record_hash,
+    record_suffix,
+)
+from phiwarden.audit.ledger import EVENT_COLUMNS, Head, prepare, seal
+from phiwarden.audit.log import open_store, public_key, store_url, witnesses
+from phiwarden.audit.merkle import Frontier
+from phiwarden.audit.verify import VerifyReport, verify_log
+from phiwarden.policy.audit import AuditSettings
+
+from .conftest import Raw, make_event
 
 PREV = bytes(range(32))
 LOGGED_MS = 1740830400999
@@ -101,3 +132,101 @@ def test_secrets_alone_are_classified_as_security_data() -> None:
         "discovery_details": [{"type": "secret", "count": 1}],
         "total": 1,
     }
+
+
+def _sealed_record(event: AuditEvent, head: Head, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    # Half a millisecond past LOGGED_MS, so float rounding cannot move the truncated milliseconds.
+    monkeypatch.setattr(time, "time", lambda: (LOGGED_MS + 0.5) / 1000)
+    sealed = seal(head, [prepare(event)])
+    record: bytes = sealed.rows[0][EVENT_COLUMNS.index("record")]
+    return record
+
+
+def test_sealing_a_prepared_event_writes_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = Head(6, PREV, Frontier(6, [b"a" * 32, b"b" * 32]))
+    assert _sealed_record(FULL, head, monkeypatch) == FULL_RECORD
+    assert _sealed_record(MINIMAL, Head.empty(), monkeypatch) == MINIMAL_RECORD
+
+
+# Any text that is UTF-8 (an event with a lone surrogate is refused, see below), NUL and "%" included.
+_text = st.text(st.characters(codec="utf-8"), max_size=12)
+
+
+@examples(max_examples=200, deadline=None)
+@given(
+    user=_text.filter(bool),
+    texts=st.lists(st.none() | _text, min_size=6, max_size=6),
+    port=st.none() | st.integers(0, 65535),
+    counts=st.dictionaries(st.sampled_from(["ssn", "name", "secret", "mrn"]), st.integers(0, 2**40)),
+    size=st.integers(0, 2**40),
+)
+def test_prepare_then_seal_equals_the_reference_encoding(
+    user: str, texts: list[str | None], port: int | None, counts: dict[str, int], size: int
+) -> None:
+    event = replace(
+        FULL,
+        actor=Actor(user, texts[0], texts[1], texts[2]),
+        decision=Decision("mask", "acme", "7", rule=texts[3], reason=texts[4]),
+        classification=Classification("internal", counts, dict.fromkeys(counts, ("d" * 64,))),
+        src_endpoint=Endpoint(hostname=texts[5], port=port),
+        message=texts[4],
+        correlation_id=texts[0],
+    )
+    head = Head(size, PREV, Frontier(size, [bytes([n]) * 32 for n in range(size.bit_count())]))
+    sealed = seal(head, [prepare(event)])
+    record = sealed.rows[0][EVENT_COLUMNS.index("record")]
+    logged = json.loads(record)["event"]["metadata"]["logged_time"]
+    assert record == record_bytes(event.to_ocsf(sequence=size + 1, logged_time_ms=logged), PREV, size + 1)
+    assert sealed.receipts[0].hash == record_hash(record).hex() == head.last_hash.hex()
+
+
+def test_a_value_with_the_wrong_number_of_slots_is_refused() -> None:
+    assert canonical_pieces({"b": SLOT, "a": [SLOT, "x"]}, 2) == [b'{"a":[', b',"x"],"b":', b"}"]
+    with pytest.raises(CanonicalError, match="expected 1 slot"):
+        canonical_pieces({"a": SLOT, "b": SLOT}, 1)
+
+
+@pytest.fixture
+def created(settings: AuditSettings) -> AuditSettings:
+    """The store and keys exist (before `raw` connects to the database)."""
+    AuditLog.open(settings).close()
+    return settings
+
+
+def test_a_batch_verifies_and_a_changed_row_in_it_is_found(created: AuditSettings, raw: Raw) -> None:
+    settings = created
+    with AuditLog.open(settings) as log:
+        receipts = log.append_batch([FULL, MINIMAL, *(make_event(i) for i in range(30))])
+        stored = [log.store.record(r.sequence) for r in receipts]
+    assert [r.sequence for r in receipts] == list(range(1, 33))
+    prev = GENESIS_HASH
+    for receipt, row in zip(receipts, stored, strict=True):
+        assert row is not None and row.hash.hex() == receipt.hash
+        assert row.record.endswith(record_suffix(prev, receipt.sequence))
+        prev = row.hash
+    assert _verify(settings).ok
+    assert stored[1] is not None
+    raw("UPDATE audit_events SET record = ? WHERE seq = 2", (stored[1].record.replace(b"svc", b"eve"),))
+    report = _verify(settings)
+    assert not report.ok and report.first_bad == 2 and report.problems[0].kind == "modified"
+
+
+def test_an_event_that_cannot_be_encoded_fails_its_batch_before_anything_is_written(
+    settings: AuditSettings,
+) -> None:
+    unencodable = replace(MINIMAL, message="\ud800")
+    with AuditLog.open(settings) as log:
+        log.append(make_event(0))
+        with pytest.raises(CanonicalError):
+            log.append_batch([make_event(1), unencodable])
+        assert log.store.head().size == 1
+        assert log.append(make_event(2)).sequence == 2
+    assert _verify(settings).ok
+
+
+def _verify(settings: AuditSettings) -> VerifyReport:
+    store = open_store(store_url(settings))
+    try:
+        return verify_log(store, public_key(settings), witnesses=witnesses(settings), workers=1)
+    finally:
+        store.close()

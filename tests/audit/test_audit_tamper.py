@@ -12,7 +12,7 @@ import pytest
 
 from phiwarden.audit import AuditLog
 from phiwarden.audit.event import AuditEvent
-from phiwarden.audit.ledger import Head, seal
+from phiwarden.audit.ledger import Head, prepare, seal
 from phiwarden.audit.log import open_store, public_key, store_url, witnesses
 from phiwarden.audit.verify import VerifyReport, verify_log
 from phiwarden.policy.audit import AuditSettings
@@ -81,7 +81,7 @@ def _rewrite(raw: Raw, settings: AuditSettings, drop: int) -> None:
     rows = _rows(settings)
     head = _head_of([r for r in rows if r[0] < drop])
     events = [AuditEvent.from_ocsf(json.loads(record)["event"]) for seq, record, _ in rows if seq > drop]
-    sealed = seal(head, events)
+    sealed = seal(head, [prepare(event) for event in events])
     raw("DELETE FROM audit_events WHERE seq >= ?", (drop,))
     raw("DELETE FROM audit_value_hashes WHERE seq >= ?", (drop,))
     raw("DELETE FROM audit_nodes", ())

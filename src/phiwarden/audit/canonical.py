@@ -27,6 +27,9 @@ import orjson
 MAX_SAFE_INTEGER = 2**53 - 1
 HASH_SIZE = 32
 GENESIS_HASH = bytes(HASH_SIZE)
+# A value filled in after encoding (see `canonical_pieces`). orjson copies a Fragment as it is and
+# escapes every control character inside strings, so a raw NUL in its output can only be a slot.
+SLOT = orjson.Fragment(b"\x00")
 
 
 class CanonicalError(ValueError):
@@ -65,6 +68,19 @@ def canonical_json(value: Any, *, validated: bool = False) -> bytes:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as exc:
         raise CanonicalError(f"not encodable as canonical JSON: {exc}") from None
+
+
+def canonical_pieces(value: Any, slots: int) -> list[bytes]:
+    """canonical_json(value) cut at the `slots` SLOT values it holds, in document order.
+
+    Object members are sorted by key whatever their values, so joining the pieces with the canonical
+    JSON of the values the slots stand for gives the canonical JSON of the filled-in value.
+    `value` is built from already-validated parts, as for `canonical_json(validated=True)`.
+    """
+    pieces = canonical_json(value, validated=True).split(b"\x00")
+    if len(pieces) != slots + 1:
+        raise CanonicalError(f"expected {slots} slot(s), found {len(pieces) - 1}")
+    return pieces
 
 
 def record_bytes(event: Mapping[str, Any], prev_hash: bytes, sequence: int) -> bytes:

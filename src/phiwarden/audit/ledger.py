@@ -1,8 +1,11 @@
 """Sealing events into the log: sequence numbers, chain links, Merkle frontier, search columns.
 
-Both stores call `seal` inside the transaction that holds the log's head, so the numbering, the chain
-and the tree are computed from the head that the same transaction then replaces: one total order,
-no gaps, no forks.
+An append is split in two. `prepare` encodes an event — the OCSF object, its canonical JSON, the search
+columns — with the four values that only the head decides left open: the time it is logged, its
+sequence number (in the event's metadata and in the record), and the hash it is chained to. That is
+most of the work, and it needs no lock. Both stores then call `seal` inside the transaction that holds
+the log's head, which fills those values in, so the numbering, the chain and the tree are computed
+from the head that the same transaction then replaces: one total order, no gaps, no forks.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from phiwarden.audit.canonical import GENESIS_HASH, canonical_json, record_hash
+from phiwarden.audit.canonical import GENESIS_HASH, SLOT, canonical_pieces, record_hash
 from phiwarden.audit.event import AuditEvent
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
@@ -48,6 +51,17 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
+class Prepared(NamedTuple):
+    """An event encoded for the log but not yet placed in it (see the module docstring)."""
+
+    uid: str
+    # The canonical record cut at metadata.logged_time, metadata.sequence, prev_hash and sequence.
+    pieces: list[bytes]
+    # EVENT_COLUMNS from time_ms to operation.
+    columns: tuple[Any, ...]
+    value_keys: tuple[int, ...]
+
+
 @dataclass(slots=True)
 class Sealed:
     """A batch ready to insert: event rows (EVENT_COLUMNS), value-hash index rows, new tree nodes."""
@@ -74,30 +88,54 @@ def value_key(hmac_hex: str) -> int:
     return int.from_bytes(bytes.fromhex(hmac_hex[:16]), "big", signed=True)
 
 
-def seal(head: Head, events: Sequence[AuditEvent]) -> Sealed:
-    """Number and chain `events` after `head`, which is advanced in place."""
-    logged = int(time.time() * 1000)
+def prepare(event: AuditEvent) -> Prepared:
+    ocsf = event.to_ocsf()
+    metadata = ocsf["metadata"]
+    metadata["logged_time"] = metadata["sequence"] = SLOT
+    pieces = canonical_pieces({"event": ocsf, "prev_hash": SLOT, "sequence": SLOT}, 4)
+    classification = event.classification
+    actor = event.actor
+    columns = (
+        ocsf["time"],
+        event.uid,
+        actor.user_id,
+        actor.client_tool,
+        destination_of(event),
+        event.decision.action,
+        classification.tier,
+        categories_column(classification.categories),
+        event.status,
+        event.operation,
+    )
+    keys = {value_key(h) for hashes in classification.value_hashes.values() for h in hashes}
+    return Prepared(event.uid, pieces, columns, tuple(sorted(keys)))
+
+
+def seal(head: Head, events: Sequence[Prepared]) -> Sealed:
+    """Number and chain `events` after `head`, which is advanced in place.
+
+    The record is the prepared pieces joined with the canonical JSON of the values they leave open:
+    integers in decimal and the previous hash as a string of lowercase hex, as `record_bytes` writes.
+    """
+    logged = b"%d" % int(time.time() * 1000)
     out = Sealed()
-    rows, value_keys, receipts = out.rows, out.value_keys, out.receipts
+    rows, value_keys, receipts, nodes = out.rows, out.value_keys, out.receipts, out.nodes
     prev = head.last_hash
+    link = b'"%s"' % prev.hex().encode()
     append_leaf = head.frontier.append
     seq = head.size
     for event in events:
         seq += 1
-        ocsf = event.to_ocsf(sequence=seq, logged_time_ms=logged)
-        record = canonical_json({"event": ocsf, "prev_hash": prev.hex(), "sequence": seq}, validated=True)
+        number = b"%d" % seq
+        logged_at, in_metadata, chained_to, in_record, end = event.pieces
+        record = b"".join((logged_at, logged, in_metadata, number, chained_to, link, in_record, number, end))
         digest = record_hash(record)
-        out.nodes.extend(append_leaf(digest, NODE_CACHE_LEVEL))
-        classification = event.classification
-        keys = {value_key(h) for hashes in classification.value_hashes.values() for h in hashes}
-        value_keys.extend((key, seq) for key in sorted(keys))
-        actor = event.actor
-        rows.append(
-            (seq, ocsf["time"], event.uid, actor.user_id, actor.client_tool, destination_of(event),
-             event.decision.action, classification.tier, categories_column(classification.categories),
-             event.status, event.operation, record, digest)
-        )  # fmt: skip
-        receipts.append(Receipt(seq, event.uid, digest.hex()))
+        nodes.extend(append_leaf(digest, NODE_CACHE_LEVEL))
+        value_keys.extend([(key, seq) for key in event.value_keys])
+        rows.append((seq, *event.columns, record, digest))
+        hex_digest = digest.hex()
+        receipts.append(Receipt(seq, event.uid, hex_digest))
+        link = b'"%s"' % hex_digest.encode()
         prev = digest
     head.size = seq
     head.last_hash = prev

@@ -30,7 +30,7 @@ from phiwarden.audit.keys import (
     load_hmac_key,
     resolve_signing_key_path,
 )
-from phiwarden.audit.ledger import Receipt
+from phiwarden.audit.ledger import Receipt, prepare
 from phiwarden.audit.store import AuditStore
 from phiwarden.audit.witness import Witness, open_witness
 from phiwarden.policy.audit import AuditSettings
@@ -166,8 +166,10 @@ class AuditLog:
 
     def append_batch(self, events: Sequence[AuditEvent]) -> list[Receipt]:
         """Record events in one transaction: all are durable when this returns, or none was written."""
+        # Encoding is most of the work and needs no lock: other writers use the store meanwhile.
+        prepared = [prepare(event) for event in events]
         with self._lock:
-            receipts = self.store.append(events)
+            receipts = self.store.append(prepared)
             if receipts:
                 self._size = max(self._size, receipts[-1].sequence)
             if self._checkpoint_due():

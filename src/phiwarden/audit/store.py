@@ -27,8 +27,7 @@ from phiwarden.audit.checkpoint import (
     parse_signed,
 )
 from phiwarden.audit.errors import AuditConfigError, AuditStoreError
-from phiwarden.audit.event import AuditEvent
-from phiwarden.audit.ledger import Head, Receipt, seal, value_key
+from phiwarden.audit.ledger import Head, Prepared, Receipt, seal, value_key
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
 SCHEMA_VERSION = "1"
@@ -172,7 +171,8 @@ class AuditStore(ABC):
             row = cur.fetchone()
         return (0, GENESIS_HASH, b"") if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]))
 
-    def append(self, events: Sequence[AuditEvent]) -> list[Receipt]:
+    def append(self, events: Sequence[Prepared]) -> list[Receipt]:
+        """Seal and insert `events` in one transaction; all are durable when this returns."""
         if not events:
             return []
         with self._write() as cur:
