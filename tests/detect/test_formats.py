@@ -319,6 +319,8 @@ def test_free_text_comment_with_patient_context() -> None:
         "José Ángel Pérez",
         "Siobhán O'Sullivan",
         "Małgorzata Wójcik",
+        "مشرف بنو سعد بن ليث بن بكر",
+        "María de la Cruz y Fernández de Córdoba",
     ],
 )
 def test_names_from_many_cultures(name: str) -> None:

@@ -219,9 +219,12 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     ):
         return False
     tokens = name_tokens(text)
-    if not min_tokens <= len(tokens) <= 6 or not all(_is_name_token(t) for t in tokens):
+    if not min_tokens <= len(tokens) <= 10 or not all(_is_name_token(t) for t in tokens):
         return False
     lowered = [t.strip(".'’-\\").lower() for t in tokens]
+    # Particles do not count toward the length: "Mushrif bin Saad bin Layth bin Bakr".
+    if sum(t not in _particles() for t in lowered) > 6:
+        return False
     if all(t in _particles() for t in lowered):
         return False
     never, common, _ = _word_lists()
