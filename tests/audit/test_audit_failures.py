@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -95,15 +96,25 @@ def test_kill_9_during_concurrent_appends_loses_nothing_acknowledged(settings: A
         )
         for n in range(4)
     ]
-    time.sleep(2.5)
+    outputs: list[list[bytes]] = [[] for _ in writers]
+    readers = [
+        threading.Thread(target=lambda p, out: out.extend(p.stdout), args=(proc, out))
+        for proc, out in zip(writers, outputs, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+    # Kill once every writer is appending (starting four interpreters takes a while on a busy machine).
+    deadline = time.monotonic() + 60
+    while not all(len(out) >= 10 for out in outputs) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for proc in writers:
         os.kill(proc.pid, signal.SIGKILL)
     acknowledged: set[str] = set()
-    for proc in writers:
-        out, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, err.decode()
-        acknowledged.update(line for line in out.decode().splitlines() if len(line) == 36)
-    assert len(acknowledged) > 20
+    for proc, reader, out in zip(writers, readers, outputs, strict=True):
+        reader.join()
+        assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode() if proc.stderr else ""
+        acknowledged.update(text for line in out if len(text := line.decode().strip()) == 36)
+    assert all(len(out) >= 10 for out in outputs), "a writer never got going"
     store = open_store(store_url(settings))
     try:
         report = verify_log(store, public_key(settings), witnesses=witnesses(settings), workers=1)
