@@ -13,6 +13,9 @@ from pathlib import Path
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 SUBMODULE_MODE = "160000"
 SYMLINK_MODE = "120000"
+# The pipe size asked for blob contents: the most an unprivileged process gets by default on Linux.
+PIPE_BYTES = 1 << 20
+SUBMODULE_NOTE = "submodule (not scanned here: run phiwarden in the submodule's own repository)"
 
 
 class GitError(RuntimeError):
@@ -55,21 +58,41 @@ class Git:
         return cls(Path(out.stdout.decode("utf-8", "surrogateescape").strip()))
 
     def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        return self.collect(self.spawn(*args, input=input is not None), args, input=input, check=check)
+
+    def spawn(self, *args: str, input: bool = False) -> subprocess.Popen[bytes]:
+        """git running in the background; `collect` its output."""
         try:
-            out = subprocess.run(
+            process = subprocess.Popen(
                 ["git", "-c", "core.quotePath=false", *args],
                 cwd=self.root,
-                input=input,
-                capture_output=True,
+                stdin=subprocess.PIPE if input else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=_environment(),
-                check=False,
             )
         except OSError as exc:
             raise GitError(f"cannot run git: {exc}") from None
-        if check and out.returncode != 0:
-            message = out.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise GitError(f"git {' '.join(args[:3])} failed: {message[-1] if message else out.returncode}")
-        return out.stdout
+        assert process.stdout is not None
+        _widen(process.stdout.fileno())
+        return process
+
+    def collect(
+        self,
+        process: subprocess.Popen[bytes],
+        args: Sequence[str],
+        *,
+        input: bytes | None = None,
+        check: bool = True,
+    ) -> bytes:
+        """The output of a `spawn`ed git; GitError if it failed (and `check`)."""
+        stdout, stderr = process.communicate(input)
+        if check and process.returncode != 0:
+            message = stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(
+                f"git {' '.join(args[:3])} failed: {message[-1] if message else process.returncode}"
+            )
+        return stdout
 
     def text(self, *args: str, check: bool = True) -> str:
         return self.run(*args, check=check).decode("utf-8", "surrogateescape")
@@ -99,6 +122,16 @@ class Git:
         return path if path.is_absolute() else self.root / path
 
 
+def _widen(pipe: int) -> None:
+    """A larger pipe lets git run ahead of a reader busy with the previous blobs (Linux only)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass  # the default pipe works, with more waits
+
+
 class BlobReader:
     """Blob contents through one long-lived `git cat-file --batch` (no process per blob)."""
 
@@ -111,6 +144,8 @@ class BlobReader:
             stderr=subprocess.DEVNULL,
             env=_environment(),
         )
+        assert self._process.stdout is not None
+        _widen(self._process.stdout.fileno())
 
     def read(self, oid: str) -> bytes | None:
         """The content of object `oid`, or None when it does not exist."""
@@ -131,15 +166,23 @@ class BlobReader:
     ) -> Iterator[tuple[str, bytes | None, int]]:
         """`(oid, content, size)` in order; content is None for a missing object or one over `limit`.
 
-        Requests are written in batches small enough to sit in the pipe buffer, so neither side
-        waits on the other.
+        Requests go out in batches, the next one written before the answers to the current one are
+        read: git always has work queued while the caller handles a blob, and the two batches in
+        flight fit in the pipe buffer, so writing never waits for git to read.
         """
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
         batch = 256
-        for start in range(0, len(oids), batch):
-            chunk = oids[start : start + batch]
+        chunks = [oids[start : start + batch] for start in range(0, len(oids), batch)]
+
+        def request(chunk: Sequence[str]) -> None:
             stdin.write(b"".join(oid.encode() + b"\n" for oid in chunk))
+
+        if chunks:
+            request(chunks[0])
+        for number, chunk in enumerate(chunks):
+            if number + 1 < len(chunks):
+                request(chunks[number + 1])
             stdin.flush()
             for oid in chunk:
                 header = stdout.readline()
@@ -158,11 +201,11 @@ class BlobReader:
                 yield oid, data, size
 
     def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
+        # Output not read (after an error) must not keep git waiting on a full pipe.
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
         self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
 
     def __enter__(self) -> BlobReader:
         return self

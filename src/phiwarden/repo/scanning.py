@@ -14,14 +14,12 @@ from dataclasses import dataclass
 
 from phiwarden.policy.model import Policy
 from phiwarden.repo.diff import Change
-from phiwarden.repo.git import SYMLINK_MODE, BlobReader, Git
+from phiwarden.repo.git import SUBMODULE_NOTE, SYMLINK_MODE, BlobReader, Git
 from phiwarden.scan.files import Selection, Skipped
 from phiwarden.scan.runner import FileResult, FileScanner, ScanReport
 
 # Below this much content, starting worker processes costs more than it saves (the hook's case).
 PARALLEL_MIN_BYTES = 2_000_000
-
-SUBMODULE_NOTE = "submodule (not scanned here: run phiwarden in the submodule's own repository)"
 
 
 @dataclass(frozen=True, slots=True)
