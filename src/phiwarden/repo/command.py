@@ -7,13 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from phiwarden.policy import PolicyError, find_policy, load_policy
-from phiwarden.policy.model import Policy
 from phiwarden.repo.git import Git, GitError
-from phiwarden.scan.files import Selection
-from phiwarden.scan.runner import ScanReport, with_min_confidence
+
+# Imported when used: a history scan starts reading git before the detectors load (see scan_git).
+if TYPE_CHECKING:
+    from phiwarden.policy.model import Policy
+    from phiwarden.repo.history import Feed
+    from phiwarden.scan.files import Selection
+    from phiwarden.scan.runner import ScanReport
 
 
 def is_git_mode(args: argparse.Namespace) -> bool:
@@ -21,6 +24,9 @@ def is_git_mode(args: argparse.Namespace) -> bool:
 
 
 def load(git: Git, args: argparse.Namespace) -> Policy:
+    from phiwarden.policy import find_policy, load_policy
+    from phiwarden.scan.runner import with_min_confidence
+
     path = Path(args.policy) if getattr(args, "policy", None) else find_policy(git.root)
     return with_min_confidence(load_policy(path), getattr(args, "min_confidence", None))
 
@@ -38,21 +44,44 @@ def pathspecs(git: Git, paths: list[str]) -> list[str]:
 
 
 def scan_git(args: argparse.Namespace) -> int:
-    from phiwarden.scan import baseline as baseline_module
-
     try:
         git = Git.discover(Path.cwd())
+    except GitError as exc:
+        print(f"phiwarden scan: {exc}", file=sys.stderr)
+        return 2
+    jobs = args.jobs or (os.cpu_count() or 1)
+    feed = None
+    if args.history and not args.paths:
+        from phiwarden.repo.history import start
+
+        # Started before the policy and the detectors load: listing and reading the history take
+        # about as long, and use the other cores meanwhile.
+        feed = start(git, jobs=jobs)
+    try:
+        return _scan_git(git, args, jobs, feed)
+    finally:
+        if feed is not None:
+            feed.close()
+
+
+def _scan_git(git: Git, args: argparse.Namespace, jobs: int, feed: Feed | None) -> int:
+    from phiwarden.policy import PolicyError
+    from phiwarden.scan import baseline as baseline_module
+    from phiwarden.scan.files import Selection
+
+    try:
         policy = load(git, args)
+        selection = Selection.build(
+            [*policy.scan.include, *args.include], [*policy.scan.exclude, *args.exclude], False
+        )
+        if feed is not None:
+            feed.configure(policy, selection)  # the reader waits for this
         baseline = None
         baseline_path = _baseline_path(git, policy, args)
         if baseline_path is not None and not args.update_baseline:
             baseline = baseline_module.Baseline.load(baseline_path)
         if args.update_baseline and baseline_path is None:
             return _usage("--update-baseline needs --baseline FILE")
-        selection = Selection.build(
-            [*policy.scan.include, *args.include], [*policy.scan.exclude, *args.exclude], False
-        )
-        jobs = args.jobs or (os.cpu_count() or 1)
         specs = pathspecs(git, args.paths) if args.paths else []
         history = None
         if args.history:
@@ -60,7 +89,7 @@ def scan_git(args: argparse.Namespace) -> int:
 
             if specs:
                 return _usage("--history scans whole commits; use --include/--exclude to narrow it")
-            history = scan_history(git, policy, selection=selection, jobs=jobs)
+            history = scan_history(git, policy, selection=selection, jobs=jobs, feed=feed)
             report = history.report
         else:
             report = changes_report(git, args, policy, selection, jobs=jobs, specs=specs)
