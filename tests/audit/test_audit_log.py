@@ -143,3 +143,36 @@ def test_several_writers_on_one_store_keep_one_order(settings: AuditSettings) ->
             log.close()
     report = _verify(settings)
     assert report.ok and report.events_checked == 45
+
+
+def test_value_hashes_are_hmac_sha256_of_the_normalized_value_from_any_thread() -> None:
+    import hashlib
+    import hmac
+    from concurrent.futures import ThreadPoolExecutor
+
+    from phiwarden.audit.keys import HmacKey, normalize_value
+
+    key = HmacKey(bytes(range(32)))
+    values = [f"{n:09d}" for n in range(2000)] + ["Ana Díaz", "ＡＢＣ", "", "  ", "123-45-6789"]
+
+    def reference(value: str) -> str:
+        return hmac.new(key.secret, normalize_value(value).encode(), hashlib.sha256).hexdigest()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(key.hash_value, values)) == [reference(v) for v in values]
+    assert key == HmacKey(bytes(range(32))) and key != HmacKey(bytes(32))
+    assert "_keyed" not in repr(key)
+
+
+def test_event_uids_are_time_ordered_uuid7() -> None:
+    import uuid
+
+    from phiwarden.audit.event import uuid7
+
+    uids = [uuid7() for _ in range(2000)]
+    for text in uids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert len(set(uids)) == len(uids)
+    milliseconds = [int(text.replace("-", "")[:12], 16) for text in uids]
+    assert milliseconds == sorted(milliseconds)
