@@ -61,6 +61,8 @@ BATCH_BYTES = 64 << 10
 # Batches the reader may hold ahead of the scanners: room to read the history while they start up,
 # with a bound on memory.
 QUEUE_BATCHES = 128
+# Batches waiting, once the reader is done, for which another scanner pays for its fork.
+WORKER_BACKLOG = 8
 # Until the policy is loaded the reader reads under this limit, and holds at most this many bytes
 # of tasks; it looks for the policy's settings every segment of blobs.
 PROVISIONAL_LIMIT = 16 << 20
@@ -188,9 +190,10 @@ class Settings:
     selection: Selection | None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Compiled patterns do not pickle (RE2 sets): the selection travels as its pattern lines.
+        # Compiled patterns do not pickle (RE2 sets): the selection travels as its pattern lines,
+        # and one that selects everything as None (the reader need not import pattern matching).
         selection = self.selection
-        if selection is None:
+        if selection is None or selection.include is selection.exclude is None:
             return Settings, (self.limit, None)
         lines = (_lines(selection.include), _lines(selection.exclude), selection.respect_gitignore)
         return _settings, (self.limit, *lines)
@@ -254,7 +257,7 @@ class Accounting:
 
 def _whole(data: bytes) -> bool:
     """Blobs scanned whole, never cut into lines: UTF-16, binary, DICOM."""
-    return data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:8192] or is_dicom(data)
+    return data[:2] in (b"\xff\xfe", b"\xfe\xff") or data.find(b"\x00", 0, 8192) >= 0 or is_dicom(data)
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:
@@ -785,7 +788,7 @@ class Feed:
         reader is the slower side, a worker would only take the CPU it needs (and its fork costs
         the time to copy what it touches of the parent's memory)."""
         waiting = self.progress.sent - taken
-        return waiting >= QUEUE_BATCHES // 2 or (self.progress.done and waiting >= 2)
+        return waiting >= QUEUE_BATCHES // 2 or (self.progress.done and waiting >= WORKER_BACKLOG)
 
     def _fork_workers(self, scanner: Scanner) -> None:
         for number in range(self.jobs - 1):
