@@ -1,11 +1,12 @@
 """Sealing events into the log: sequence numbers, chain links, Merkle frontier, search columns.
 
-An append is split in two. `prepare` encodes an event — the OCSF object, its canonical JSON, the search
-columns — with the four values that only the head decides left open: the time it is logged, its
-sequence number (in the event's metadata and in the record), and the hash it is chained to. That is
-most of the work, and it needs no lock. Both stores then call `seal` inside the transaction that holds
-the log's head, which fills those values in, so the numbering, the chain and the tree are computed
-from the head that the same transaction then replaces: one total order, no gaps, no forks.
+An append is split in two. `prepare` encodes an event — the OCSF object, its canonical JSON, the
+search columns — with the four values that only the head decides left open: the time it is logged,
+its sequence number (in the event's metadata and in the record), and the hash it is chained to.
+That is most of the Python work of an append, and it needs no lock. Both stores then call `seal`
+inside the transaction that holds the log's head, which fills those values in, so the numbering,
+the chain and the tree are computed from the head that the same transaction then replaces: one
+total order, no gaps, no forks.
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ class AuditLog:
 
     def append_batch(self, events: Sequence[AuditEvent]) -> list[Receipt]:
         """Record events in one transaction: all are durable when this returns, or none was written."""
-        # Encoding is most of the work and needs no lock: other writers use the store meanwhile.
+        # Encoding needs no lock: done here, it overlaps with other writers' transactions.
         prepared = [prepare(event) for event in events]
         with self._lock:
             receipts = self.store.append(prepared)
