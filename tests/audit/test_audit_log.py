@@ -11,6 +11,7 @@ import pytest
 
 from phiwarden.audit import AuditKeyError, AuditLog, Classification, EventError, hash_value
 from phiwarden.audit.event import AuditEvent
+from phiwarden.audit.keys import HmacKey
 from phiwarden.audit.log import open_store, public_key, store_url, witnesses
 from phiwarden.audit.verify import VerifyReport, verify_log
 from phiwarden.policy.audit import AuditSettings
@@ -67,11 +68,17 @@ def test_event_round_trips_through_ocsf() -> None:
         Classification("restricted", {"ssn": 1}, {"ssn": "a" * 64}),  # type: ignore[dict-item]
         Classification("restricted", {"SSN!": 1}),
         Classification("restricted", {"ssn": 1.5}),  # type: ignore[dict-item]
+        Classification("restricted", {"ssn": 2**53 - 1, "mrn": 1}),  # the total overflows I-JSON
     ],
 )
 def test_events_that_could_carry_raw_values_are_refused(classification: Classification) -> None:
     with pytest.raises(EventError):
         make_event(1, classification=classification)
+
+
+def test_the_hmac_key_does_not_show_its_secret() -> None:
+    key = HmacKey(b"\x01" * 32)
+    assert "x01" not in repr(key) and str(b"\x01" * 32) not in str(key)
 
 
 def test_keys_are_created_private_and_apart_from_the_database(

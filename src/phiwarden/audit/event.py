@@ -398,6 +398,8 @@ def _validate(event: AuditEvent) -> None:
         if not _CATEGORY.fullmatch(name):
             raise EventError(f"category names are short lowercase identifiers, got {name!r}")
         _check_int(f"categories[{name!r}]", count)
+    # The stored total must be in range too, not only each count it adds up.
+    _check_int("categories total", sum(event.classification.categories.values()))
     for name, hashes in event.classification.value_hashes.items():
         if not _CATEGORY.fullmatch(name):
             raise EventError(f"category names are short lowercase identifiers, got {name!r}")

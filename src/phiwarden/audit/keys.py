@@ -125,7 +125,7 @@ class SigningKey:
 
 @dataclass(frozen=True, slots=True)
 class HmacKey:
-    secret: bytes = b""
+    secret: bytes = field(default=b"", repr=False)
     # HMAC keyed with `secret` and fed nothing: copying it skips the key set-up, which is most of
     # the cost of hashing a short value.
     _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
