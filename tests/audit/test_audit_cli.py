@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -115,7 +116,9 @@ def test_export_and_forward_to_a_file_sink(
     target = tmp_path / "out.cef"
     assert run(policy, "export", "--format", "cef", "--from-seq", "3", "-o", str(target)) == 0
     assert len(target.read_text().splitlines()) == 8
+    handler = signal.getsignal(signal.SIGTERM)
     assert run(policy, "forward", "--once") == 0
+    assert signal.getsignal(signal.SIGTERM) is handler  # forwarding's own handler is not left behind
     forwarded = (policy.parent / "siem" / "events.jsonl").read_text().splitlines()
     assert [json.loads(line)["sequence"] for line in forwarded] == list(range(1, 11))
     assert run(policy, "forward", "--once") == 0  # nothing new: nothing resent

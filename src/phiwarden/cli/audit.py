@@ -461,9 +461,11 @@ def _forward(args: argparse.Namespace) -> int:
             f"no such sink: {', '.join(sorted(unknown))}" if unknown else "no [[audit.sink]] in the policy"
         )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     base = Path(settings.base_dir) if settings.base_dir else None
     store = _open(args, settings)
+    # Restored on the way out: a handler left behind would outlive the command in a process that
+    # runs it as a function (and in the processes that one forks, which would then ignore SIGTERM).
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.is_set():
             for sink in sinks:
@@ -483,6 +485,7 @@ def _forward(args: argparse.Namespace) -> int:
                 break
             stop.wait(args.poll)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
     return EXIT_OK
 
