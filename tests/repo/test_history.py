@@ -7,7 +7,9 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.queues
+import signal
 import subprocess
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -243,6 +245,22 @@ def test_reading_before_the_settings_is_kept_or_done_again(
             assert send(history.Settings(limit, selection), polls) == at_once
 
 
+def test_the_reader_stops_waiting_when_its_parent_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history, "_POLL_SECONDS", 0.01)
+    context = multiprocessing.get_context("fork")
+    full: multiprocessing.queues.Queue[history.Batch | None] = context.Queue(1)
+    full.put(None)
+    receiver, _sender = context.Pipe()
+    gone = -1  # not this process's parent
+    with pytest.raises(history._Orphaned):
+        history._put(full, [], gone)
+    with pytest.raises(history._Orphaned):
+        history._recv(receiver, gone)
+    assert full.get(timeout=5) is None
+    full.close()
+    full.join_thread()
+
+
 def test_listing_errors_are_reported_whichever_process_lists(repo: Repo) -> None:
     repo.write("a.py", "x = 1\n")
     repo.commit("init")
@@ -252,6 +270,21 @@ def test_listing_errors_are_reported_whichever_process_lists(repo: Repo) -> None
     assert multiprocessing.active_children() == []
 
 
+@pytest.fixture(params=["default", "ignored"])
+def sigterm(request: pytest.FixtureRequest) -> Iterator[str]:
+    """SIGTERM as the process had it: an embedding program (or a command run earlier in the same
+    process) may have installed a handler that does not exit; a forked child inherits it."""
+    if request.param == "default":
+        yield request.param
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        yield request.param
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.usefixtures("sigterm")
 def test_a_policy_error_stops_the_reader(repo: Repo, tmp_path: Path) -> None:
     repo.write("a.py", SSN_LINE)
     repo.commit("init")

@@ -18,11 +18,13 @@ reason.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import gc
 import multiprocessing
 import os
 import queue
+import signal
 import time
 import traceback
 from collections import OrderedDict
@@ -574,22 +576,84 @@ def _read(
     The introductions themselves stay here but for those the parent asks for (blobs with findings
     or skipped): sending them all would cost the parent more than the rest of its wait.
     """
+    _default_signals()
+    try:
+        _serve(git, revisions, consumers, tasks=tasks, progress=progress, control=control)
+    except _Orphaned:
+        # Nobody is left to tell, or to take what is still queued: exit without waiting for it.
+        tasks.cancel_join_thread()
+
+
+def _serve(
+    git: Git,
+    revisions: Sequence[str],
+    consumers: int,
+    *,
+    tasks: Queue[Batch | None],
+    progress: _Progress,
+    control: Connection,
+) -> None:
     orders = _Orders(control)
+    batches = _Batches(tasks, progress)
     message: tuple[str, Any]
     listing: Listing | None = None
     try:
         listing = list_history(git, revisions)
-        accounting = _send_tasks(git, listing, orders, _Batches(tasks, progress))
+        accounting = _send_tasks(git, listing, orders, batches)
         message = ("ok", Summary(listing.commits, listing.submodules, listing.empty, accounting))
+    except _Orphaned:
+        raise
     except BaseException as exc:
         message = _failure(exc)
     orders.wait()  # even after a failure: the parent sends the settings in any case
     for _ in range(consumers):
-        tasks.put(None)
+        _put(tasks, None, batches.parent)
     control.send(message)
     if listing is not None and message[0] == "ok":
-        positions: list[int] = control.recv()
+        positions: list[int] = _recv(control, orders.parent)
         control.send(("ok", {p: listing.introductions[p] for p in positions}))
+
+
+class _Orphaned(Exception):
+    """The parent process is gone."""
+
+
+# The reader waits on its parent with a timeout, and stops if it is gone: its own copies of the
+# parent's ends of the channels (inherited by the fork) would hide that.
+
+
+def _put(tasks: Queue[Batch | None], item: Batch | None, parent: int) -> None:
+    while True:
+        try:
+            tasks.put(item, timeout=_POLL_SECONDS)
+            return
+        except queue.Full:
+            if os.getppid() != parent:
+                raise _Orphaned from None
+
+
+def _recv(control: Connection, parent: int) -> Any:
+    while not control.poll(_POLL_SECONDS):
+        if os.getppid() != parent:
+            raise _Orphaned
+    return control.recv()
+
+
+@contextlib.contextmanager
+def _sigterm_held() -> Iterator[None]:
+    """Around a fork: a SIGTERM that comes before the child has its default handler back waits."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _default_signals() -> None:
+    """SIGTERM ends a child process (`Feed.close` relies on it), whatever handler the parent had
+    installed: a fork inherits it, and one that only sets a flag would leave the child waiting."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _failure(exc: BaseException) -> tuple[str, str]:
@@ -601,6 +665,7 @@ class _Orders:
 
     def __init__(self, control: Connection) -> None:
         self.control = control
+        self.parent = os.getppid()
         self.settings: Settings | None = None
 
     def poll(self) -> Settings | None:
@@ -610,7 +675,7 @@ class _Orders:
 
     def wait(self) -> Settings:
         if self.settings is None:
-            self.settings = self.control.recv()
+            self.settings = _recv(self.control, self.parent)
         return self.settings
 
 
@@ -646,6 +711,7 @@ class _Batches:
     def __init__(self, tasks: Queue[Batch | None], progress: _Progress) -> None:
         self.tasks = tasks
         self.progress = progress
+        self.parent = os.getppid()  # the scanning process, which takes the batches
         self.accounting = Accounting()
         self._batch: Batch = []
         self._bytes = 0
@@ -660,7 +726,7 @@ class _Batches:
 
     def flush(self) -> None:
         if self._batch:
-            self.tasks.put(self._batch)
+            _put(self.tasks, self._batch, self.parent)
             self.progress.count()
             self._batch, self._bytes = [], 0
 
@@ -718,14 +784,17 @@ def _send_all(reader: Reader, listing: Listing, orders: _Orders, batches: _Batch
     return batches.accounting
 
 
-def _work(scanner: Scanner, feed: Feed, results: Connection) -> None:
+def _work(scanner: Scanner, feed: Feed, results: Connection, unused: Connection) -> None:
     """A scanning worker: tasks until the reader is done, then its outcomes in one message."""
+    _default_signals()
+    unused.close()  # the parent's end: closed here, a send to a dead parent fails instead of waiting
     parent = os.getppid()
     try:
         # Only the parent can ask after the reader; a worker whose parent is gone stops waiting.
         results.send(("ok", feed.consume(scanner, alive=lambda: os.getppid() == parent)))
     except BaseException:
-        results.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):  # no parent left to tell
+            results.send(("error", traceback.format_exc()))
 
 
 class Feed:
@@ -749,7 +818,8 @@ class Feed:
             name="phiwarden history reader",
             daemon=True,
         )
-        self.process.start()
+        with _sigterm_held():
+            self.process.start()
         child.close()
         self.workers: list[tuple[BaseProcess, Connection]] = []
         self._configured = False
@@ -795,11 +865,12 @@ class Feed:
             receiver, sender = self._context.Pipe(duplex=False)
             worker = self._context.Process(
                 target=_work,
-                args=(scanner, self, sender),
+                args=(scanner, self, sender, receiver),
                 name=f"phiwarden history scanner {number + 1}",
                 daemon=True,
             )
-            worker.start()
+            with _sigterm_held():
+                worker.start()
             sender.close()
             self.workers.append((worker, receiver))
 
