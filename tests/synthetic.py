@@ -350,10 +350,36 @@ def html_form(r: Record) -> Sample:
     return b.build()
 
 
+def csharp(r: Record) -> Sample:
+    year, month, day = (int(part) for part in r.dob.split("-"))
+    b = Builder("csharp")
+    b.text('var patient = new Patient\n{\n    GivenName = "').value(r.first, "name")
+    b.text('",\n    FamilyName = "').value(r.last, "name").text('",\n    DateOfBirth = new DateTime(')
+    b.value(f"{year}, {month}, {day}", "date").text('),\n    PhoneNumber = "').value(r.phone, "phone")
+    b.text('",\n};\n')
+    return b.build()
+
+
+def factory_bot(r: Record) -> Sample:
+    b = Builder("factory_bot")
+    b.text('FactoryBot.define do\n  factory :patient do\n    first_name { "').value(r.first, "name")
+    b.text('" }\n    last_name { "').value(r.last, "name").text('" }\n    date_of_birth { Date.parse("')
+    b.value(r.dob, "date").text('") }\n    mrn { "').value(r.mrn, "mrn").text('" }\n  end\nend\n')
+    return b.build()
+
+
+def markdown_ticket(r: Record) -> Sample:
+    year, month, day = r.dob.split("-")
+    b = Builder("markdown")
+    b.text("## Repro\n\n| Patient | DOB | MRN |\n|---|---|---|\n| ").value(f"{r.first} {r.last}", "name")
+    b.text(" | ").value(f"{month}/{day}/{year}", "date").text(" | ").value(r.mrn, "mrn").text(" |\n")
+    return b.build()
+
+
 STYLES: list[Callable[[Record], Sample]] = [
     kotlin, php, rust, swift, elixir, ccda, toml_fixture, ini, protobuf_text, graphql, clinical_note,
     email_thread, structured_log, r_dataframe, yaml_list, x12_claim, vcard, java_properties, shell_script,
-    event_log, scala, chat_export, lua_table, html_form,
+    event_log, scala, chat_export, lua_table, html_form, csharp, factory_bot, markdown_ticket,
 ]  # fmt: skip
 
 

@@ -261,6 +261,32 @@ def test_source_code_literals(path: str, source: str) -> None:
     assert_all_found(source, [NAME_FIRST, NAME_LAST, DOB, SSN], path=path)
 
 
+def test_date_constructors_anchor_a_record() -> None:
+    # The only identifier is a date built by a constructor; it makes the names a record.
+    csharp = (
+        f'var p = new Patient\n{{\n    GivenName = "{NAME_FIRST}",\n    FamilyName = "{NAME_LAST}",\n'
+        "    DateOfBirth = new DateTime(1984, 7, 19),\n}};\n"
+    )
+    assert_all_found(csharp, [NAME_FIRST, NAME_LAST, "1984, 7, 19"], path="PatientTests.cs")
+    python = f"make_patient(first_name='{NAME_FIRST}', birth_date=datetime.date(1984, 7, 19))\n"
+    assert_all_found(python, [NAME_FIRST, "1984, 7, 19"], path="test_intake.py")
+
+
+def test_ruby_blocks_hold_values_and_composite_literals_do_not() -> None:
+    factory = (
+        f'factory :patient do\n  first_name {{ "{NAME_FIRST}" }}\n  last_name {{ "{NAME_LAST}" }}\n'
+        f'  date_of_birth {{ Date.parse("{DOB}") }}\n  mrn {{ "{MRN}" }}\nend\n'
+    )
+    assert_all_found(factory, [NAME_FIRST, NAME_LAST, DOB, MRN], path="spec/factories/patients.rb")
+    assert found("first_name { Faker::Name.first_name }\nssn { generate(:ssn) }\n", path="f.rb") == []
+
+
+def test_surnames_led_by_a_lowercase_particle() -> None:
+    for surname in ("da Cruz", "van der Berg", "de la Fuente"):
+        text = f'{{"mrn": "{MRN}", "given_name": "Ana", "family_name": "{surname}"}}'
+        assert covered(text, surname), surname
+
+
 def test_dotenv() -> None:
     text = f'SMOKE_PATIENT_MRN={MRN}\nSMOKE_PATIENT_NAME="{NAME_FIRST} {NAME_LAST}"\nSMOKE_PATIENT_DOB={DOB}\nLOG_LEVEL=info\n'
     assert_all_found(text, [MRN, f"{NAME_FIRST} {NAME_LAST}", DOB], path=".env.staging")
@@ -297,6 +323,9 @@ def test_notebook_dataframe_output() -> None:
 def test_markdown_table_and_prose() -> None:
     table = "| MRN | Name | DOB |\n|---|---|---|\n| `MRN-40981723` | Marisol Okonkwo-Reyes | 1984-07-19 |\n"
     assert_all_found(table, ["MRN-40981723", "Marisol Okonkwo-Reyes", "1984-07-19"], path="ticket.md")
+    # A column named for the person holds names, in a row that a record identifier anchors.
+    person = "| Patient | DOB | MRN |\n|---|---|---|\n| Wulf Beier | 07/19/1984 | MRN-40981723 |\n"
+    assert_all_found(person, ["Wulf Beier", "07/19/1984", "MRN-40981723"], path="docs/incident.md")
     prose = f"Steps: open the chart of patient **{NAME_FIRST} {NAME_LAST}** (MRN `{MRN}`), DOB {DOB}. The SMS went to 5032466384."
     assert_all_found(prose, [f"{NAME_FIRST} {NAME_LAST}", MRN, DOB, "5032466384"], path="docs/issue.md")
 
@@ -326,6 +355,17 @@ def test_free_text_comment_with_patient_context() -> None:
 def test_names_from_many_cultures(name: str) -> None:
     text = f'{{"mrn": "MRN-40981723", "full_name": "{name}", "dob": "1984-07-19"}}'
     assert covered(text, name)
+
+
+def test_label_phrases_after_patient_are_not_names() -> None:
+    # DICOM / HL7 data dictionaries: "Patient" followed by the capitalised words of a label.
+    dictionary = (
+        "0x00185100: ('CS', '1', \"Patient Position\", '', 'PatientPosition'),\n"
+        "0x00102201: ('LO', '1', \"Patient Species Description\", '', 'PatientSpeciesDescription'),\n"
+        "0x00300001: ('SQ', '1', \"Patient Setup Sequence\", '', 'PatientSetupSequence'),\n"
+    )
+    assert found(dictionary, path="_dicom_dict.py") == []
+    assert covered("Patient Wulf Beier was seen today (MRN 40981723).", "Wulf Beier")
 
 
 def test_bare_identifiers_and_types_are_not_values() -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from phiwarden.detect.candidate import Candidate
 from phiwarden.detect.fields import FieldClass, FieldClassifier, key_phrases
 from phiwarden.detect.rx import Match, Pattern, compile_pattern, literal_alternation
-from phiwarden.detect.values import CHECKS, ValueSpan
+from phiwarden.detect.values import CHECKS, ValueSpan, name_particles
 
 # A custom detector's own check of a value found under one of its `keys` (same form as `values.CHECKS`).
 CustomCheck = Callable[[str, bool, str], "ValueSpan | None"]
@@ -33,10 +33,11 @@ _QUOTE = r"(?:\\?[\"'`])"
 _SEP = r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>=>|:=|:|={1,3}|\(|,)[ \t]*(?:\*\*[ \t]*)?"
 # A value may sit inside a call: `LocalDate.parse("…")`, `String::from("…")`, `c("…")`, or a sigil `~D[…]`.
 _CALL = r"(?:[A-Za-z_][A-Za-z0-9_.:]{0,40}[ \t]*\([ \t]*){1,2}|~[A-Za-z]\["
+# A Ruby block holding a string (`first_name { "Ana" }`, `dob { Date.parse("…") }`, FactoryBot);
+# `Patient{FirstName: …}` is not one.
+_BLOCK = r"[ \t]*(?P<bsep>\{)[ \t]*(?P<bopen>(?:" + _CALL + r")?[\"'])"
 # The opener stops before a list's first element so that a key inside the list is still read.
 _OPEN_ANY = r"(?P<open>\\?[\"'`]|\[|[^\s\"'`,;&|(){}\[\]<>=\\])"
-# Names must start with a capital (or a letter of a script without case): `name = "utf-8"` is code.
-_OPEN_NAME = r"(?P<open>(?:\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:" + _CALL + r")[\"'])?[\p{Lu}\p{Lo}])"
 # Words that may follow the telling word of a field name: ssn_number, zipCode, admittedOn, address1.
 _TAIL_WORDS = ("number", "num", "no", "nbr", "id", "ids", "code", "date", "dt", "on", "at", "time", "ts",
                "value", "val", "str", "string", "text", "txt", "raw", "home", "primary", "main")  # fmt: skip
@@ -86,8 +87,16 @@ def _key_forms(phrases: Iterable[tuple[str, ...]]) -> tuple[str, str, str]:
 _CALL_PREFIX = Pattern(_CALL)
 
 
+def _open_name(particles: Iterable[str]) -> str:
+    """Names start with a capital (or a letter of a script without case): `name = "utf-8"` is code.
+    A surname may lead with lowercase particles: `family_name: "da Cruz"`, `"van der Berg"`."""
+    lead = r"(?:(?:" + literal_alternation(sorted(particles)) + r")[ ]){0,3}"
+    quoted = r"(?:\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:" + _CALL + r")[\"'])?"
+    return r"(?P<open>" + quoted + lead + r"[\p{Lu}\p{Lo}])"
+
+
 def _pair_pattern(key: str, opener: str) -> Pattern:
-    return compile_pattern(rf"{_LEAD}(?P<kq>{_QUOTE})?(?P<key>{key}){_QUOTE}?{_SEP}{opener}")
+    return compile_pattern(rf"{_LEAD}(?P<kq>{_QUOTE})?(?P<key>{key}){_QUOTE}?(?:{_SEP}{opener}|{_BLOCK})")
 
 
 def _label_pattern(phrases: Iterable[tuple[str, ...]]) -> Pattern:
@@ -208,11 +217,13 @@ class _Groups:
     quote: int
     soft: int
     soft_key: int
+    block_sep: int
+    block_open: int
 
     @classmethod
     def of(cls, pattern: Pattern) -> _Groups:
         index = pattern.group_index
-        optional = [index.get(name, -1) for name in ("kq", "soft", "skey")]
+        optional = [index.get(name, -1) for name in ("kq", "soft", "skey", "bsep", "bopen")]
         return cls(index["key"], index["sep"], index["open"], *optional)
 
 
@@ -228,7 +239,7 @@ class KeyedScanner:
         self._passes: tuple[Pattern, ...] = (
             _pair_pattern(lower, _OPEN_ANY),
             _pair_pattern(f"{capital}|{upper}", _OPEN_ANY),
-            _pair_pattern(f"{name_lower}|{name_capital}|{name_upper}", _OPEN_NAME),
+            _pair_pattern(f"{name_lower}|{name_capital}|{name_upper}", _open_name(name_particles())),
             _label_pattern(name_phrases | other_phrases),
         )
         # Group numbers, read once the patterns are compiled (on first use).
@@ -252,11 +263,15 @@ class KeyedScanner:
     @classmethod
     def _read(cls, m: Match, data: bytes, groups: _Groups) -> KeyedValue | None:
         sep_start, sep_end = m.group_span(groups.sep)
+        opener = groups.open
+        if sep_start < 0 and groups.block_sep >= 0:
+            sep_start, sep_end = m.group_span(groups.block_sep)
+            opener = groups.block_open
         # `f(dob, x)` is a call; only a quoted key before a comma is a pair: put("dob", "…").
         if data[sep_start:sep_end] == b"," and (groups.quote < 0 or m.group_span(groups.quote)[0] < 0):
             return None
         key, soft = cls._key(m, data, groups)
-        found = read_value(data, m.group_span(groups.soft if soft else groups.open)[0])
+        found = read_value(data, m.group_span(groups.soft if soft else opener)[0])
         if found is None:
             return None
         v_start, v_end, quoted, called = found

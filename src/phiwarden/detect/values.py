@@ -61,7 +61,7 @@ DATE_PATTERN = ShortTextPattern(
     + r"))\.?,?[\s-]+(?P<y7>\d{4}|\d{2})"
     + _TIME
     + ")"
-    r"|(?P<ctor>(?:[A-Za-z_][\w.]*\.)?(?:of|date|datetime|DateTime|DateOnly|Date|new|LocalDate|LocalDateTime|Date\.new|Time\.new|DateTime\.new|datetime\.date|datetime\.datetime|parse|Parse|fromisoformat)\s*[(]\s*"
+    r"|(?P<ctor>(?:new\s+)?(?:[A-Za-z_][\w.]*\.)?(?:of|date|datetime|DateTime|DateOnly|Date|new|LocalDate|LocalDateTime|Date\.new|Time\.new|DateTime\.new|datetime\.date|datetime\.datetime|parse|Parse|fromisoformat)\s*[(]\s*"
     r"(?P<y9>\d{4})\s*,\s*(?:time\.)?(?P<m9>\d{1,2}|[A-Z][a-z]+)\s*,\s*(?P<d9>\d{1,2})[^)\r\n]{0,40}[)])"
     r"|(?P<newdate>new\s+Date\s*[(]\s*(?P<y10>\d{4})\s*,\s*(?P<m10>\d{1,2})\s*,\s*(?P<d10>\d{1,2})[^)\r\n]{0,40}[)])"
 )
@@ -144,11 +144,16 @@ def _function_words() -> frozenset[str]:
     return frozenset(load_data_file("words.toml")["function_words"])
 
 
+@functools.cache
+def _label_words() -> frozenset[str]:
+    return frozenset(load_data_file("words.toml")["label_words"])
+
+
 def _is_name_token(token: str) -> bool:
     core = token.strip(".'’-\\")
     if not core:
         return False
-    if core.lower() in _particles():
+    if core.lower() in name_particles():
         return True
     letters = [ch for ch in core if ch.isalpha()]
     if len(letters) < 1 or any(not (ch.isalpha() or ch in "'’-.\\" or _is_mark(ch)) for ch in core):
@@ -190,7 +195,8 @@ _NAME_PREFIXES = (
 )
 
 
-def _particles() -> frozenset[str]:
+def name_particles() -> frozenset[str]:
+    """Lowercase words inside names: "da" in "Ana da Cruz", "van der" in "Piet van der Berg"."""
     return _word_lists()[2]
 
 
@@ -223,13 +229,15 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
         return False
     lowered = [t.strip(".'’-\\").lower() for t in tokens]
     # Particles do not count toward the length: "Mushrif bin Saad bin Layth bin Bakr".
-    if sum(t not in _particles() for t in lowered) > 6:
+    if sum(t not in name_particles() for t in lowered) > 6:
         return False
-    if all(t in _particles() for t in lowered):
+    if all(t in name_particles() for t in lowered):
         return False
     never, common, _ = _word_lists()
     data = placeholders()
     if any(t in never or t in data.name_words for t in lowered):
+        return False
+    if any(t in _label_words() for t in lowered):
         return False
     # "OF DOUBLE VERTICAL", "Relationship And Terms": English glue words do not occur inside names.
     if len(lowered) > 1 and any(t in _function_words() for t in lowered):
@@ -237,7 +245,7 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     if name_key(text) in data.full_names:
         return False
     if not allow_common and all(
-        t in common or t in _particles() or (len(t) <= 1 and unicodedata.category(t[:1] or "x") != "Lo")
+        t in common or t in name_particles() or (len(t) <= 1 and unicodedata.category(t[:1] or "x") != "Lo")
         for t in lowered
     ):
         return False
@@ -556,7 +564,7 @@ def _is_place(value: str) -> bool:
     lowered = [t.strip(".").lower() for t in tokens]
     if all(t in common for t in lowered) and lowered[-1] not in ("county", "parish", "borough"):
         return False
-    return all(t[0].isupper() or t.lower() in _particles() or not t[0].isalpha() for t in tokens)
+    return all(t[0].isupper() or t.lower() in name_particles() or not t[0].isalpha() for t in tokens)
 
 
 def check_address(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
