@@ -281,6 +281,33 @@ def test_ruby_blocks_hold_values_and_composite_literals_do_not() -> None:
     assert found("first_name { Faker::Name.first_name }\nssn { generate(:ssn) }\n", path="f.rb") == []
 
 
+def test_parametrized_test_rows_are_records() -> None:
+    text = (
+        '@pytest.mark.parametrize("name,dob,ssn", [\n'
+        f'    ("{NAME_FIRST} {NAME_LAST}", "{DOB}", "{SSN}"),\n'
+        '    pytest.param("Haruto Nakamura", "1990-02-11", "611-20-4417", id="second"),\n'
+        "])\n"
+        "def test_match(name, dob, ssn):\n    assert lookup(name, dob, ssn)\n"
+    )
+    planted = [f"{NAME_FIRST} {NAME_LAST}", DOB, SSN, "Haruto Nakamura", "1990-02-11", "611-20-4417"]
+    assert_all_found(text, planted, path="tests/test_match.py")
+    single = f'@pytest.mark.parametrize("dob", ["{DOB}", "1990-02-11"])\n'
+    assert_all_found(single, [DOB, "1990-02-11"], path="tests/test_dob.py")
+    assert found('@pytest.mark.parametrize("encoding,size", [("utf-8", 10), ("latin-1", 20)])\n') == []
+
+
+def test_objective_c_strings() -> None:
+    text = f'NSDictionary *p = @{{@"firstName": @"{NAME_FIRST}", @"lastName": @"{NAME_LAST}", @"dob": @"{DOB}"}};\n'
+    assert_all_found(text, [NAME_FIRST, NAME_LAST, DOB], path="PatientTests.m")
+
+
+def test_labels_in_other_languages_and_day_first_dates() -> None:
+    spanish = f"Paciente: {NAME_FIRST} {NAME_LAST}\nFecha de nacimiento: 19/07/1984\nTeléfono: {PHONE}\n"
+    assert_all_found(spanish, [f"{NAME_FIRST} {NAME_LAST}", "19/07/1984", PHONE], path="caso.md")
+    german = f"Patient: {NAME_FIRST} {NAME_LAST}\nGeburtsdatum: 19.07.1984\nVersichertennummer: J273877722\n"
+    assert_all_found(german, [f"{NAME_FIRST} {NAME_LAST}", "19.07.1984", "J273877722"], path="fall.txt")
+
+
 def test_surnames_led_by_a_lowercase_particle() -> None:
     for surname in ("da Cruz", "van der Berg", "de la Fuente"):
         text = f'{{"mrn": "{MRN}", "given_name": "Ana", "family_name": "{surname}"}}'

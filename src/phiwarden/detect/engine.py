@@ -23,7 +23,7 @@ from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
-from phiwarden.detect.structure import fhir, hl7, sql, tabular, x12
+from phiwarden.detect.structure import fhir, hl7, parametrize, sql, tabular, x12
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
 from phiwarden.detect.vocabulary import placeholders
@@ -48,6 +48,7 @@ _STRUCTURE_TRIGGERS = {
     "sql": r"insert\s+(?:ignore\s+)?into|copy\s+[\w.\"]+\s*\(",
     "hl7": r"(?:PID|NK1|GT1|IN1|IN2|PV1|MRG)\|",
     "x12": r"(?:ISA|NM1)\*",
+    "parametrize": r"parametrize\(",
     "nested_id": r"[\"'](?:id|Id|ID|identifier|number)[\"'][ \t]*(?::|=>?)",
     "pipe_table": r"\|[ \t]*:?-{3,}",
     "wide_table": tabular.WIDE_HINT,
@@ -119,6 +120,8 @@ class Engine:
             cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
         if "wide_table" in triggers:
             cells.append(("table", tabular.fixed_width_cells(data, is_phi_column)))
+        if "parametrize" in triggers:
+            cells.append(("parametrize", parametrize.parametrize_cells(data)))
         if "sql" in triggers:
             cells.append(("sql", sql.insert_cells(data)))
             cells.append(("sql", sql.copy_cells(data)))

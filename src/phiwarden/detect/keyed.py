@@ -29,7 +29,8 @@ MAX_UNQUOTED = 160
 _KC = r"[A-Za-z0-9$@.\-_]"
 # A key starts a line or follows a character that cannot be part of it (RE2 has no look-behind).
 _LEAD = r"(?:(?m:^)|[^A-Za-z0-9$@.\-_\\\"'`])"
-_QUOTE = r"(?:\\?[\"'`])"
+# `@"…"` is an Objective-C string.
+_QUOTE = r"(?:@?\\?[\"'`])"
 _SEP = r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>=>|:=|:|={1,3}|\(|,)[ \t]*(?:\*\*[ \t]*)?"
 # A value may sit inside a call: `LocalDate.parse("…")`, `String::from("…")`, `c("…")`, or a sigil `~D[…]`.
 _CALL = r"(?:[A-Za-z_][A-Za-z0-9_.:]{0,40}[ \t]*\([ \t]*){1,2}|~[A-Za-z]\["
@@ -91,7 +92,7 @@ def _open_name(particles: Iterable[str]) -> str:
     """Names start with a capital (or a letter of a script without case): `name = "utf-8"` is code.
     A surname may lead with lowercase particles: `family_name: "da Cruz"`, `"van der Berg"`."""
     lead = r"(?:(?:" + literal_alternation(sorted(particles)) + r")[ ]){0,3}"
-    quoted = r"(?:\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:" + _CALL + r")[\"'])?"
+    quoted = r"(?:@?\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:" + _CALL + r")[\"'])?"
     return r"(?P<open>" + quoted + lead + r"[\p{Lu}\p{Lo}])"
 
 
@@ -189,6 +190,8 @@ def read_value(data: bytes, open_at: int) -> tuple[int, int, bool, bool] | None:
         pos += 1
         while pos < len(data) and data[pos] in b" \t\r\n":
             pos += 1
+    if data[pos : pos + 1] == b"@" and data[pos + 1 : pos + 2] in (b'"', b"'"):
+        pos += 1
     head = data[pos : pos + 2]
     if head[:1] == b"\\" and head[1:2] in (b'"', b"'"):
         quote = head

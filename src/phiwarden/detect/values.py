@@ -96,6 +96,8 @@ def parse_date(text: str, pos: int = 0) -> tuple[int, int, dt.date] | None:
         if y == "y10":
             month += 1  # JavaScript months count from zero
         year, day = _year(year_text), int(m.text(d) or "0")
+        if y == "y3" and month > 12 >= day:
+            month, day = day, month  # day first, as most of the world writes it: 28/03/1974
         if not (validators.calendar_date(year, month, day) and validators.plausible_year(year)):
             return None
         start, end = m.span()
