@@ -62,6 +62,9 @@ POSITIVE = [
     ("date.age_over_89", "patient aged 93, lives alone", "date"),
     ("name.after_patient", "Called patient Marisol Okonkwo about results.", "name"),
     ("name.after_client", "Therapy session: client Marisol Okonkwo reported fewer symptoms.", "name"),
+    ("name.after_patient", "The patient, Marisol Okonkwo, was discharged home.", "name"),
+    ("name.after_honorific", "Mrs. Marisol Okonkwo is a 72 y/o female seen for follow-up of CHF.", "name"),
+    ("name.relative", "Spoke with patient's son, Daniel Okonkwo, at the bedside.", "name"),
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
     ("phone.in_prose", "Reached her by phone at 503 246 6384 yesterday", "phone"),
     ("email.address", '{"mrn": "MRN-40981723", "contact": "marisol.o84@gmail.com"}', "email"),
@@ -96,6 +99,11 @@ NEGATIVE = [
     ("numbers in code", "MAX_INT32 = 2147483647\nFNV_PRIME = 16777619\nTIMEOUT_MS = 30000"),
     ("age under 90", "patient aged 67"),
     ("client as a software word", "see `Client VPN Endpoints` and Client Certificate Revocation Lists"),
+    (
+        "honorific without care context",
+        "Mr. Guido Rossum reviewed the patch; Ms. Ada Lovelace wrote the notes.",
+    ),
+    ("relative without care context", "the father Process waits for its child; mother Node and sister Nodes"),
     ("title words", "MEMBER OF DOUBLE VERTICAL BAR"),
     ("report number", "Tech. Report MPI-I-2006-1-006, Saarbrucken"),
     (

@@ -384,6 +384,13 @@ def test_names_from_many_cultures(name: str) -> None:
     assert covered(text, name)
 
 
+def test_a_name_value_ends_where_the_next_labelled_sentence_starts() -> None:
+    text = f"Patient name: {NAME_FIRST} {NAME_LAST}. Date of birth: {DOB}.\n"
+    assert_all_found(text, [f"{NAME_FIRST} {NAME_LAST}", DOB], path="note.txt")
+    initials = f"Patient name: Mary J. {NAME_LAST}. DOB: {DOB}\n"
+    assert_all_found(initials, [f"Mary J. {NAME_LAST}", DOB], path="note.txt")
+
+
 def test_label_phrases_after_patient_are_not_names() -> None:
     # DICOM / HL7 data dictionaries: "Patient" followed by the capitalised words of a label.
     dictionary = (
