@@ -6,6 +6,7 @@ category, and reported with its byte offset in the file and the tag that held it
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,11 @@ def read_header(source: Path | BinaryIO) -> Iterator[DicomValue]:
     from pydicom.errors import InvalidDicomError
 
     try:
-        dataset = pydicom.dcmread(source, stop_before_pixels=True)
+        # pydicom warns on stderr about oddities it reads through (implicit VR where explicit was
+        # announced): the scan reports what it found, and a report is not to be interleaved with that.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(source, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
         raise DicomError(f"unreadable DICOM header: {exc}") from None
     if len(dataset) == 0:
