@@ -19,6 +19,9 @@ from phiwarden.audit.store import AuditStore, StoredRecord
 
 BUSY_TIMEOUT_MS = 30_000
 SCAN_MMAP_BYTES = 1 << 30
+PAGE_SIZE = 8192
+# The WAL is folded back into the database at about 40 MB, whatever the page size.
+WAL_CHECKPOINT_BYTES = 40 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,6 +81,9 @@ class SQLiteStore(AuditStore):
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Only a new database takes it (before WAL). 8 KB pages hold five ~1.5 KB rows where 4 KB
+            # pages hold two and leave a quarter empty: fewer bytes and WAL frames per committed event.
+            self._conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise AuditStoreError(f"{path}: cannot switch to WAL mode (got {mode})")
@@ -85,7 +91,7 @@ class SQLiteStore(AuditStore):
             self._conn.execute("PRAGMA synchronous = FULL")
             # Index pages stay in memory, and the WAL is folded back in fewer, larger steps.
             self._conn.execute("PRAGMA cache_size = -65536")
-            self._conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // PAGE_SIZE}")
             with self._write() as cur:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
