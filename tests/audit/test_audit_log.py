@@ -12,6 +12,7 @@ import pytest
 from phiwarden.audit import AuditKeyError, AuditLog, Classification, EventError, hash_value
 from phiwarden.audit.event import AuditEvent
 from phiwarden.audit.keys import HmacKey
+from phiwarden.audit.ledger import VALUE_EPOCH_BITS
 from phiwarden.audit.log import open_store, public_key, store_url, witnesses
 from phiwarden.audit.verify import VerifyReport, verify_log
 from phiwarden.policy.audit import AuditSettings
@@ -150,6 +151,35 @@ def test_several_writers_on_one_store_keep_one_order(settings: AuditSettings) ->
             log.close()
     report = _verify(settings)
     assert report.ok and report.events_checked == 45
+
+
+def test_lookup_finds_a_value_in_every_epoch_of_the_value_index(
+    settings: AuditSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two epochs per query, so the chunking of the probes is exercised too.
+    monkeypatch.setattr("phiwarden.audit.store.LOOKUP_EPOCHS", 2)
+    epoch = 1 << VALUE_EPOCH_BITS
+    carried = {1, epoch - 1, epoch, 2 * epoch + 5, 3 * epoch + 1}
+    with AuditLog.open(settings) as log:
+        digest, other = log.hash_value("123-45-6789"), log.hash_value("987-65-4321")
+        assert log.store.lookup(digest) == []
+        others = [seq for seq in range(1, 3 * epoch + 10) if seq % 97 == 0]
+        events = [
+            make_event(
+                seq,
+                classification=Classification(
+                    "restricted",
+                    {"ssn": 1},
+                    {"ssn": (digest,) if seq in carried else (other,) if seq in others else ()},
+                ),
+            )
+            for seq in range(1, 3 * epoch + 10)
+        ]
+        for start in range(0, len(events), 1000):
+            log.append_batch(events[start : start + 1000])
+        assert log.store.lookup(digest) == sorted(carried)
+        assert log.store.lookup(other) == others
+        assert log.store.lookup(log.hash_value("000-00-0000")) == []
 
 
 def test_value_hashes_are_hmac_sha256_of_the_normalized_value_from_any_thread() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phiwarden.audit import AuditLog
+from phiwarden.audit import AuditLog, Classification
 from phiwarden.audit.keys import VerifyKey
 from phiwarden.audit.ledger import NODE_CACHE_LEVEL
 from phiwarden.audit.log import load_signing_key, open_store, public_key, store_url, witnesses
@@ -17,7 +17,7 @@ from phiwarden.audit.retention import RetentionError, prune
 from phiwarden.audit.verify import verify_log
 from phiwarden.policy.audit import AuditSettings, SinkSettings
 
-from .conftest import fill
+from .conftest import fill, make_event
 
 DAY = 86_400_000
 
@@ -113,10 +113,17 @@ def _age_checkpoints(settings: AuditSettings, days: int) -> None:
 
 def test_prune_removes_whole_sealed_segments_and_verify_still_passes(big: AuditSettings) -> None:
     with AuditLog.open(big) as log:
-        fill(log, 10, 5000)  # a recent segment stays
+        digest = log.hash_value("123-45-6789")
+        fill(log, 9, 5000)  # a recent segment stays
+        log.append(
+            make_event(5009, classification=Classification("restricted", {"ssn": 1}, {"ssn": (digest,)}))
+        )
     _age_checkpoints(big, 3000)
     with AuditLog.open(big) as log:
-        fill(log, 5, 6000)
+        fill(log, 4, 6000)
+        log.append(
+            make_event(6004, classification=Classification("restricted", {"ssn": 1}, {"ssn": (digest,)}))
+        )
     settings = AuditSettings(store=big.store, witnesses=big.witnesses, retention_days=2196)
     key = load_signing_key(settings, store_url(settings), create=False)
     store = open_store(store_url(settings))
@@ -124,6 +131,10 @@ def test_prune_removes_whole_sealed_segments_and_verify_still_passes(big: AuditS
         result = prune(store, settings, key)
         assert result.plan is not None and result.removed == result.plan.count == 2610
         assert store.first_sequence() == 2611
+        assert store.lookup(digest) == [2615]
+        with store._read() as cur:
+            cur.execute("SELECT COUNT(*) FROM audit_value_hashes")
+            assert cur.fetchone()[0] == 1  # the pruned event's value-index entry went with it
         report = verify_log(store, key.public, witnesses=witnesses(settings), workers=1)
         assert report.ok, report.problems
         assert report.pruned == 2610 and report.events_checked == 5

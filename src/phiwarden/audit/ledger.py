@@ -23,6 +23,11 @@ from phiwarden.audit.merkle import CompletedNode, Frontier
 # Interior nodes of 2**10 leaves and up are kept, so an inclusion proof reads at most a few thousand
 # leaf hashes however long the log is.
 NODE_CACHE_LEVEL = 10
+# The value-hash index is keyed (epoch, HMAC prefix, seq) with epoch = seq >> VALUE_EPOCH_BITS. Keyed
+# by HMAC alone, a batch's keys land on pages all over an index that grows with the log, and every
+# commit rewrites most of them; within an epoch of 4096 events they touch a few dozen pages whatever
+# the size of the log. A lookup probes each epoch once.
+VALUE_EPOCH_BITS = 12
 
 
 @dataclass(slots=True)
@@ -65,10 +70,11 @@ class Prepared(NamedTuple):
 
 @dataclass(slots=True)
 class Sealed:
-    """A batch ready to insert: event rows (EVENT_COLUMNS), value-hash index rows, new tree nodes."""
+    """A batch ready to insert: event rows (EVENT_COLUMNS), value-hash index rows (epoch, key, seq),
+    new tree nodes."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    value_keys: list[tuple[int, int]] = field(default_factory=list)
+    value_keys: list[tuple[int, int, int]] = field(default_factory=list)
     nodes: list[CompletedNode] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
 
@@ -132,7 +138,9 @@ def seal(head: Head, events: Sequence[Prepared]) -> Sealed:
         record = b"".join((logged_at, logged, in_metadata, number, chained_to, link, in_record, number, end))
         digest = record_hash(record)
         nodes.extend(append_leaf(digest, NODE_CACHE_LEVEL))
-        value_keys.extend([(key, seq) for key in event.value_keys])
+        if event.value_keys:
+            epoch = seq >> VALUE_EPOCH_BITS
+            value_keys.extend([(epoch, key, seq) for key in event.value_keys])
         rows.append((seq, *event.columns, record, digest))
         hex_digest = digest.hex()
         receipts.append(Receipt(seq, event.uid, hex_digest))

@@ -27,10 +27,12 @@ from phiwarden.audit.checkpoint import (
     parse_signed,
 )
 from phiwarden.audit.errors import AuditConfigError, AuditStoreError
-from phiwarden.audit.ledger import Head, Prepared, Receipt, seal, value_key
+from phiwarden.audit.ledger import VALUE_EPOCH_BITS, Head, Prepared, Receipt, seal, value_key
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Epochs per lookup query: well under every driver's limit on parameters.
+LOOKUP_EPOCHS = 500
 
 
 class StoredRecord(NamedTuple):
@@ -182,7 +184,7 @@ class AuditStore(ABC):
             self._insert_events(cur, sealed.rows)
             if sealed.value_keys:
                 cur.executemany(
-                    self._sql("INSERT INTO audit_value_hashes (hmac_key, seq) VALUES (?, ?)"),
+                    self._sql("INSERT INTO audit_value_hashes (epoch, hmac_key, seq) VALUES (?, ?, ?)"),
                     sealed.value_keys,
                 )
             self._insert_nodes(cur, sealed.nodes)
@@ -283,8 +285,15 @@ class AuditStore(ABC):
         record: PruneRecord = signed.statement
         with self._write() as cur:
             cur.execute(
-                self._sql("DELETE FROM audit_value_hashes WHERE seq >= ? AND seq <= ?"),
-                (record.first_sequence, record.last_sequence),
+                self._sql(
+                    "DELETE FROM audit_value_hashes WHERE epoch >= ? AND epoch <= ? AND seq >= ? AND seq <= ?"
+                ),
+                (
+                    record.first_sequence >> VALUE_EPOCH_BITS,
+                    record.last_sequence >> VALUE_EPOCH_BITS,
+                    record.first_sequence,
+                    record.last_sequence,
+                ),
             )
             cur.execute(
                 self._sql("DELETE FROM audit_events WHERE seq >= ? AND seq <= ?"),
@@ -346,12 +355,26 @@ class AuditStore(ABC):
 
     def lookup(self, hmac_hex: str) -> list[int]:
         """Sequence numbers of the events that carried a value with this HMAC (hex)."""
+        key = value_key(hmac_hex)
+        candidates: list[int] = []
         with self._read() as cur:
+            # Two subqueries: SQLite reads MIN or MAX off the index only when each stands alone.
             cur.execute(
-                self._sql("SELECT seq FROM audit_value_hashes WHERE hmac_key = ? ORDER BY seq"),
-                (value_key(hmac_hex),),
+                "SELECT (SELECT MIN(epoch) FROM audit_value_hashes), "
+                "(SELECT MAX(epoch) FROM audit_value_hashes)"
             )
-            candidates = [int(row[0]) for row in cur.fetchall()]
+            low, high = cur.fetchone()
+            if low is not None:
+                for first in range(int(low), int(high) + 1, LOOKUP_EPOCHS):
+                    epochs = range(first, min(first + LOOKUP_EPOCHS, int(high) + 1))
+                    cur.execute(
+                        self._sql(
+                            "SELECT seq FROM audit_value_hashes "
+                            f"WHERE epoch IN ({', '.join('?' * len(epochs))}) AND hmac_key = ? ORDER BY seq"
+                        ),
+                        (*epochs, key),
+                    )
+                    candidates.extend(int(row[0]) for row in cur.fetchall())
         needle = f'"{hmac_hex}"'.encode()
         return [seq for seq in candidates if (r := self.record(seq)) is not None and needle in r.record]
 

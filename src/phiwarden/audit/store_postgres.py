@@ -54,7 +54,7 @@ CREATE INDEX IF NOT EXISTS audit_events_tool ON audit_events (tool);
 CREATE INDEX IF NOT EXISTS audit_events_destination ON audit_events (destination);
 CREATE INDEX IF NOT EXISTS audit_events_action ON audit_events (action);
 CREATE TABLE IF NOT EXISTS audit_value_hashes (
-    hmac_key bigint NOT NULL, seq bigint NOT NULL, PRIMARY KEY (hmac_key, seq)
+    epoch bigint NOT NULL, hmac_key bigint NOT NULL, seq bigint NOT NULL, PRIMARY KEY (epoch, hmac_key, seq)
 );
 CREATE TABLE IF NOT EXISTS audit_nodes (
     level integer NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx)

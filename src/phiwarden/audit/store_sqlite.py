@@ -52,7 +52,8 @@ CREATE INDEX IF NOT EXISTS audit_events_tool ON audit_events (tool);
 CREATE INDEX IF NOT EXISTS audit_events_destination ON audit_events (destination);
 CREATE INDEX IF NOT EXISTS audit_events_action ON audit_events (action);
 CREATE TABLE IF NOT EXISTS audit_value_hashes (
-    hmac_key INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hmac_key, seq)
+    epoch INTEGER NOT NULL, hmac_key INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (epoch, hmac_key, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
