@@ -104,6 +104,8 @@ NEGATIVE = [
         "Mr. Guido Rossum reviewed the patch; Ms. Ada Lovelace wrote the notes.",
     ),
     ("relative without care context", "the father Process waits for its child; mother Node and sister Nodes"),
+    ("dicom documentation names", 'ds.PatientName = "CITIZEN^Joan"\nds.PatientName = "Citizen^Jan"'),
+    ("bounds of an identifier", "maximum_rut_person = 31999999\nminimum_rut = 1000000"),
     ("title words", "MEMBER OF DOUBLE VERTICAL BAR"),
     ("report number", "Tech. Report MPI-I-2006-1-006, Saarbrucken"),
     (
@@ -155,6 +157,12 @@ def test_npi_vetoes_identifiers() -> None:
     text = "ordering NPI 1234567893, patient MRN 40981723"
     assert values(text, "mrn") == ["40981723"]
     assert not covered(text, "1234567893")
+
+
+def test_section_numbers_in_a_record_are_not_addresses() -> None:
+    text = 'mrn = "MRN-40981723"  # remote client: see part 5, sect 6.2.1.1 and sect_6.2.1.2\n'
+    assert values(text, "ip") == []
+    assert values('mrn = "MRN-40981723"  # remote client 81.2.69.160\n', "ip") == ["81.2.69.160"]
 
 
 def test_age_over_89_is_a_date_category() -> None:

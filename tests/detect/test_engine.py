@@ -45,6 +45,11 @@ def test_values_found_once_are_found_everywhere_in_the_file() -> None:
     assert [v for c, v in found(text) if c == "mrn"] == ["40981723", "40981723"]
 
 
+def test_short_numbers_are_not_followed_through_the_file() -> None:
+    text = 'tin = "10067"\nCODES = {"Aluminum": [10006, 10067], "Iron": [10067]}\n'
+    assert values(text, "other_id") == ["10067"]
+
+
 def test_offsets_are_code_points_with_crlf_and_non_ascii() -> None:
     text = 'título: ñ\r\nnombre: "Zoë Ñúñez"\r\n{"mrn": "MRN-40981723", "dob": "1979-03-02"}\r\n'
     for finding in scan_text(text):

@@ -391,6 +391,11 @@ def test_a_name_value_ends_where_the_next_labelled_sentence_starts() -> None:
     assert_all_found(initials, [f"Mary J. {NAME_LAST}", DOB], path="note.txt")
 
 
+def test_a_care_note_names_the_patient_and_the_dates_of_the_stay() -> None:
+    text = f"The patient, {NAME_FIRST} {NAME_LAST}, was admitted to the ICU on 2024-02-11 and discharged home on 02/19/2024.\n"
+    assert_all_found(text, [f"{NAME_FIRST} {NAME_LAST}", "2024-02-11", "02/19/2024"], path="note.txt")
+
+
 def test_label_phrases_after_patient_are_not_names() -> None:
     # DICOM / HL7 data dictionaries: "Patient" followed by the capitalised words of a label.
     dictionary = (

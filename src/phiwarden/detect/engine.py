@@ -38,6 +38,7 @@ PROPAGATED_CONFIDENCE = 0.85
 # How far (bytes) a stand-in surname silences the single-word names around it.
 PLACEHOLDER_WINDOW = 120
 _MAX_PROPAGATED_VALUES = 512
+_MIN_PROPAGATED_DIGITS = 6
 
 _DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
 _PRAGMA = Pattern(
@@ -303,6 +304,9 @@ def _propagate(data: bytes, chosen: list[Candidate], threshold: float) -> list[C
             continue
         value = data[c.start : c.end]
         if len(value) < 5 or (c.category == "name" and b" " not in value.strip()):
+            continue
+        # Short numbers recur by chance in a large file (codes, counts): only longer ones are a trail.
+        if value.isdigit() and len(value) < _MIN_PROPAGATED_DIGITS:
             continue
         if c.category == "date" and len(value) < 8:
             continue

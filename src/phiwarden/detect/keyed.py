@@ -118,8 +118,8 @@ def _label_pattern(phrases: Iterable[tuple[str, ...]]) -> Pattern:
         # A dash separates only with space before it: "DOB - 1984-07-19", not "MPI-I-2006".
         r"(?P<sep>[ \t]*(?:\*\*)?[ \t]*[:=]|[ \t]+(?:\*\*[ \t]*)?[-–])[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
         r"|" + lead + r"(?P<skey>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}" + label + r")"
-        # "discharged home on 02/19/2024", "admitted to ICU on …": a word or two may come before "on".
-        r"[ \t]+(?:(?i:is|was|of|on|at)[ \t]+|(?:[A-Za-z]{2,10}[ \t]+){1,2}(?i:on|at)[ \t]+)?"
+        # "discharged home on 02/19/2024", "admitted to the ICU on …": a few words may come before "on".
+        r"[ \t]+(?:(?i:is|was|of|on|at)[ \t]+|(?:[A-Za-z]{2,10}[ \t]+){1,3}(?i:on|at)[ \t]+)?"
         r"(?P<soft>[0-9\"'(+`]|[A-Za-z]{1,4}[-#]?[0-9])"
     )
 

@@ -46,6 +46,11 @@ def _bearer(value: str) -> bool:
     return secrets.not_example(value) and secrets.high_variety(value)
 
 
+def _client_ip(value: str) -> bool:
+    # Four single digits are section numbers ("sect 6.2.1.1") or versions, not a client's address.
+    return validators.public_ip(value) and not all(len(octet) == 1 for octet in value.split("."))
+
+
 def _not_placeholder(value: str) -> bool:
     return not values.is_placeholder_identifier(value)
 
@@ -70,6 +75,7 @@ def validator_registry() -> dict[str, validators.Validator]:
         "date": _date,
         "name": _name,
         "identifier": _identifier,
+        "client_ip": _client_ip,
         "not_placeholder": _not_placeholder,
         "udi": values.udi_is_real,
         "real_place": _real_place,
