@@ -270,6 +270,12 @@ def test_date_constructors_anchor_a_record() -> None:
     assert_all_found(csharp, [NAME_FIRST, NAME_LAST, "1984, 7, 19"], path="PatientTests.cs")
     python = f"make_patient(first_name='{NAME_FIRST}', birth_date=datetime.date(1984, 7, 19))\n"
     assert_all_found(python, [NAME_FIRST, "1984, 7, 19"], path="test_intake.py")
+    rust = (
+        f'Patient {{ first_name: "{NAME_FIRST}".into(), last_name: "{NAME_LAST}".into(),\n'
+        "    dob: NaiveDate::from_ymd_opt(1984, 7, 19).unwrap(),\n"
+        "    admitted: Date::from_calendar_date(2024, Month::March, 2)? }\n"
+    )
+    assert_all_found(rust, [NAME_FIRST, NAME_LAST, "1984, 7, 19"], path="tests/fixtures.rs")
 
 
 def test_ruby_blocks_hold_values_and_composite_literals_do_not() -> None:
@@ -345,6 +351,21 @@ def test_notebook_dataframe_output() -> None:
     assert_all_found(
         text, ["MR4471190283", "Lena Fischer", "1979-03-02", "Ade Bello", "1966-11-30"], path="cohort.ipynb"
     )
+
+
+def test_pandas_headers_one_space_apart() -> None:
+    # As pandas prints it: a header wider than its values stands one space from its neighbour.
+    text = (
+        '{"cells": [{"outputs": [{"data": {"text/plain": [\n'
+        '    "    member_id first_name  last_name         dob\\n",\n'
+        '    "0  W119203847      Keanu  Kahananui  1981-04-07\\n",\n'
+        '    "1  W119203848       Mele     Fifita  1993-09-15\\n"\n'
+        "]}}]}]}\n"
+    )
+    planted = ["W119203847", "Keanu", "Kahananui", "1981-04-07", "W119203848", "Mele", "Fifita", "1993-09-15"]
+    assert_all_found(text, planted, path="claims.ipynb")
+    prose = " Name and address\n1  Fill in the form at the front desk\n2  Wait for the nurse\n"
+    assert found(prose, path="steps.txt") == []
 
 
 def test_markdown_table_and_prose() -> None:

@@ -190,7 +190,8 @@ def fixed_width_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iter
         pos = data.find(b"\n", hint.end)
         if pos < 0:
             return
-        header = _header(_clean(data[line_start:pos].rstrip(b"\r")), is_phi_column)
+        line = _clean(data[line_start:pos].rstrip(b"\r"))
+        header = _header(line, is_phi_column) or _pandas_header(line, data, pos + 1, is_phi_column)
         if not header:
             continue
         for offset, raw in _lines(data, pos + 1):
@@ -212,6 +213,28 @@ def _header(line: bytes, is_phi_column: Callable[[str], bool]) -> list[tuple[int
     if any(" " in n for _, _, n in names) or sum(is_phi_column(n) for _, _, n in names) < 2:
         return []
     return names
+
+
+# pandas pads each column to its widest entry, header included, and a header wider than its values
+# stands one space from its neighbour ("member_id first_name"); the rows under it start with the index.
+_WORD = Pattern(r"[^ \t]+")
+_COLUMN_NAME = Pattern(r"[A-Za-z_][A-Za-z0-9_.]*")
+_INDEX_ROW = Pattern(r"[ \t]*[0-9]+[ ]{2,}[^ \t]")
+
+
+def _pandas_header(
+    line: bytes, data: bytes, next_start: int, is_phi_column: Callable[[str], bool]
+) -> list[tuple[int, int, str]]:
+    if not line.startswith(b" "):
+        return []
+    following = next(_lines(data, next_start), None)
+    if following is None or _INDEX_ROW.match(_clean(following[1])) is None:
+        return []
+    spans = [(m.start, m.end) for m in _WORD.finditer(line)]
+    names = [(s, e, line[s:e].decode("utf-8", "replace")) for s, e in spans]
+    if not 2 <= len(names) <= 40 or not all(_COLUMN_NAME.fullmatch(n.encode()) for _, _, n in names):
+        return []
+    return names if sum(is_phi_column(n) for _, _, n in names) >= 2 else []
 
 
 def _aligned_cells(
