@@ -214,6 +214,14 @@ def test_fhir_xml_and_ccda() -> None:
     assert_all_found(
         ccda, ["518-42-7731", "+1-503-246-6384", "Marisol", "Okonkwo-Reyes", "19840719"], path="ccd.xml"
     )
+    # The facility's own MRN under its own OID, and ids outside the patient role (the document's).
+    facility = (
+        '<ClinicalDocument><id extension="TT988" root="2.16.840.1.113883.19.5.99999.1"/>'
+        '<recordTarget><patientRole><id extension="40981723" root="1.2.840.114350.1.13.324.2.7.5.737384.14"/>'
+        "</patientRole></recordTarget></ClinicalDocument>"
+    )
+    assert values(facility, "mrn", path="ccd.xml") == ["40981723"]
+    assert not covered(facility, "TT988", path="ccd.xml")
 
 
 @pytest.mark.parametrize(

@@ -125,23 +125,24 @@ def iter_values(data: bytes) -> Iterator[tuple[FieldClass, bytes, int]]:
             if v_start < 0:
                 continue
             value = data[v_start:v_end]
-            context = data[m.start : m.end] if group == "cda" else _enclosing(data, v_start)
-            verdict = _classify(
-                context,
-                value,
-                inside_identifier=b'"identifier"' in data[max(0, m.start - _LOOK_BACK) : m.start]
-                or b"<identifier" in context,
-            )
+            before = data[max(0, m.start - _LOOK_BACK) : m.start]
+            if group == "cda":
+                context = data[m.start : m.end]
+                # Every id of the patient role is the patient's, whatever the assigning authority's OID.
+                inside_identifier = before.rfind(b"<patientRole") > before.rfind(b"</patientRole")
+            else:
+                context = _enclosing(data, v_start)
+                inside_identifier = b'"identifier"' in before or b"<identifier" in context
+            verdict = _classify(context, value, inside_identifier=inside_identifier, cda=group == "cda")
             if verdict is not None and verdict.category:
                 yield verdict, value, v_start
             break
 
 
-def _classify(context: bytes, value: bytes, *, inside_identifier: bool) -> FieldClass | None:
+def _classify(context: bytes, value: bytes, *, inside_identifier: bool, cda: bool) -> FieldClass | None:
     for marker, verdict in _MARKERS:
         if marker in context or (marker in (b"tel:", b"mailto:") and value.startswith(marker)):
             return verdict
     # An identifier of unknown type on a patient is still an identifier of the patient.
-    return (
-        _ANY_IDENTIFIER if inside_identifier and (b'"system"' in context or b"<system" in context) else None
-    )
+    typed = (cda and context.startswith(b"<id")) or b'"system"' in context or b"<system" in context
+    return _ANY_IDENTIFIER if inside_identifier and typed else None
