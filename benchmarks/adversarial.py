@@ -34,6 +34,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "hl7_segments": lambda n: "\nPID|" * (n // 5),
     "x12_segments": lambda n: "NM1*IL*1~DMG*D8*" * (n // 16),
     "nested_id_keys": lambda n: '"patient":{"id":"' * (n // 17),
+    "name_lists": lambda n: '"given": ["Ana", ' * (n // 17),
+    "long_name_list": lambda n: '"given": [' + '"Ana", ' * (n // 7) + "]",
 }
 
 

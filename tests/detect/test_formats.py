@@ -203,6 +203,21 @@ def test_fhir_encounter_period_and_device_serial() -> None:
     assert not covered(text, "2001-01-01")
 
 
+def test_every_given_name_of_a_list() -> None:
+    text = f'{{"name": [{{"family": "{NAME_LAST}", "given": [ "{NAME_FIRST}",\n  "Lucía" , "Ana"]}}], "birthDate": "{DOB}"}}'
+    assert_all_found(text, [NAME_LAST, NAME_FIRST, "Lucía", "Ana", DOB], path="patient.json")
+    escaped = f'"{{\\"given\\": [\\"{NAME_FIRST}\\", \\"Lucía\\"], \\"mrn\\": \\"{MRN}\\"}}"'
+    assert_all_found(escaped, [NAME_FIRST, "Lucía", MRN], path="test_api.py")
+
+
+def test_synthea_numbers_its_names() -> None:
+    text = '{"resourceType": "Patient", "name": [{"family": "Bergnaum523", "given": ["Abe604", "Lucas"]}], "birthDate": "1968-09-12"}'
+    assert_all_found(text, ["Bergnaum523", "Abe604", "Lucas", "1968-09-12"], path="synthea/patient.json")
+    assert found('{"first_name": "User1", "last_name": "Test2", "dob": "1968-09-12"}', path="p.json") == [
+        ("date", "1968-09-12")
+    ]
+
+
 def test_fhir_xml_and_ccda() -> None:
     fhir_xml = '<Patient><name><family value="Okonkwo-Reyes"/><given value="Marisol"/></name><birthDate value="1984-07-19"/></Patient>'
     assert_all_found(fhir_xml, ["Okonkwo-Reyes", "Marisol", "1984-07-19"], path="patient.xml")

@@ -22,6 +22,8 @@ ADVERSARIAL = {
     "pairs on one line": "fname=Ana, " * 40_000,
     "url without end": "https://x/" + "patients/" * 30_000,
     "at signs": "a@" * 100_000,
+    "name lists": '"given": ["Ana", ' * 20_000,
+    "long name list": '"given": [' + '"Ana", ' * 50_000 + "]",
 }
 
 

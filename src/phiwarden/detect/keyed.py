@@ -11,6 +11,7 @@ the value must then have that category's shape (`values.py`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ CustomCheck = Callable[[str, bool, str], "ValueSpan | None"]
 CONFIDENCE = {"strong": 0.9, "medium": 0.55, "weak": 0.4}
 MAX_QUOTED = 300
 MAX_UNQUOTED = 160
+MAX_LIST_ITEMS = 16
 
 _KC = r"[A-Za-z0-9$@.\-_]"
 # A key starts a line or follows a character that cannot be part of it (RE2 has no look-behind).
@@ -157,6 +159,8 @@ class KeyedValue:
     # Read from inside a call: `LocalDate.parse("…")`. A credential is never a call's argument
     # (`getpass("Password:")` is a prompt).
     called: bool = False
+    # The first string of a list: `"given": ["Ana", "Lucía"]`.
+    listed: bool = False
 
 
 def _closing(data: bytes, start: int, quote: bytes, limit: int) -> int:
@@ -210,6 +214,36 @@ def read_value(data: bytes, open_at: int) -> tuple[int, int, bool, bool] | None:
     if close < 0:
         return None
     return start, close, True, called
+
+
+def list_items(data: bytes, close: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the strings after the first of a list, whose closing quote is at `close`.
+
+    `"given": ["Ana", "Lucía"]`: FHIR keeps a person's given names in a list. Bounded in items and
+    in the space between them, so a hostile list costs no more than its first few items.
+    """
+    quote = data[close : close + 2] if data[close : close + 1] == b"\\" else data[close : close + 1]
+    pos = close + len(quote)
+    for _ in range(MAX_LIST_ITEMS):
+        pos = _skip_space(data, pos)
+        if data[pos : pos + 1] != b",":
+            return
+        pos = _skip_space(data, pos + 1)
+        if data[pos : pos + len(quote)] != quote:
+            return
+        start = pos + len(quote)
+        end = _closing(data, start, quote, MAX_QUOTED)
+        if end < 0:
+            return
+        yield start, end
+        pos = end + len(quote)
+
+
+def _skip_space(data: bytes, pos: int) -> int:
+    limit = min(len(data), pos + 200)
+    while pos < limit and data[pos] in b" \t\r\n":
+        pos += 1
+    return pos
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +310,8 @@ class KeyedScanner:
         if data[sep_start:sep_end] == b"," and (groups.quote < 0 or m.group_span(groups.quote)[0] < 0):
             return None
         key, soft = cls._key(m, data, groups)
-        found = read_value(data, m.group_span(groups.soft if soft else opener)[0])
+        open_at = m.group_span(groups.soft if soft else opener)[0]
+        found = read_value(data, open_at)
         if found is None:
             return None
         v_start, v_end, quoted, called = found
@@ -288,6 +323,7 @@ class KeyedScanner:
             soft,
             data[sep_start:sep_end].strip(b" \t*") if sep_start >= 0 else b" ",
             called,
+            listed=quoted and data[open_at : open_at + 1] == b"[",
         )
 
     def nested_id_candidates(self, data: bytes) -> list[Candidate]:
@@ -313,6 +349,17 @@ class KeyedScanner:
                 item = self._read(m, data, groups)
                 if item is not None:
                     self._append(out, item, verdict, "field")
+                    if item.listed:
+                        for start, end in list_items(
+                            data, item.value_start + len(item.value.encode("utf-8", "surrogatepass"))
+                        ):
+                            value = data[start:end].decode("utf-8", "surrogatepass")
+                            self._append(
+                                out,
+                                dataclasses.replace(item, value=value, value_start=start),
+                                verdict,
+                                "field",
+                            )
         if xml:
             for item in iter_xml_values(data):
                 verdict = classify(item.key)

@@ -264,6 +264,19 @@ _NAME_RUN = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.\\-]+(?:(?:[ ]|,[ ]?|\^)[
 _NEXT_FIELD = ShortTextPattern(r",\s*[\w.-]+\s*[=:]|\.[ \t]+(?:\pL[\pL'’-]*[ \t]+){0,3}\pL[\pL'’-]*[ \t]*:")
 
 
+def _without_number_suffixes(value: str) -> str:
+    """`Abe604 Bergnaum523` -> `Abe Bergnaum`: Synthea, the most used generator of synthetic patients,
+    numbers every name it makes; a field of such names is still a field of names."""
+    words = value.split(" ")
+    stripped = [w.rstrip("0123456789") for w in words]
+    if all(
+        len(w) - len(s) <= 3 and (s == w or (len(s) >= 2 and s.isalpha()))
+        for w, s in zip(words, stripped, strict=True)
+    ):
+        return " ".join(stripped)
+    return value
+
+
 def check_name(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     text = raw
     if not quoted:
@@ -287,7 +300,9 @@ def check_name(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
         value = text.strip()
         start = text.find(value)
         end = start + len(value)
-    if not is_name(value, allow_common=kind in ("part", "hl7")):
+    if not is_name(
+        _without_number_suffixes(value) if quoted else value, allow_common=kind in ("part", "hl7")
+    ):
         return None
     single = len(name_tokens(value)) == 1
     return ValueSpan(start, end, 1.0, weak=single and kind != "hl7")
