@@ -350,22 +350,21 @@ class KeyedScanner:
                 if item is not None:
                     self._append(out, item, verdict, "field")
                     if item.listed:
-                        for start, end in list_items(
-                            data, item.value_start + len(item.value.encode("utf-8", "surrogatepass"))
-                        ):
-                            value = data[start:end].decode("utf-8", "surrogatepass")
-                            self._append(
-                                out,
-                                dataclasses.replace(item, value=value, value_start=start),
-                                verdict,
-                                "field",
-                            )
+                        self._append_rest_of_list(out, data, item, verdict)
         if xml:
             for item in iter_xml_values(data):
                 verdict = classify(item.key)
                 if verdict is not None:
                     self._append(out, item, verdict, "xml")
         return out
+
+    def _append_rest_of_list(
+        self, out: list[Candidate], data: bytes, first: KeyedValue, verdict: FieldClass
+    ) -> None:
+        close = first.value_start + len(first.value.encode("utf-8", "surrogatepass"))
+        for start, end in list_items(data, close):
+            value = data[start:end].decode("utf-8", "surrogatepass")
+            self._append(out, dataclasses.replace(first, value=value, value_start=start), verdict, "field")
 
     def _append(self, out: list[Candidate], item: KeyedValue, verdict: FieldClass, prefix: str) -> None:
         if item.soft and verdict.category == "date" and verdict.kind not in ("birth", "death", "event"):
