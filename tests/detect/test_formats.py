@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from phiwarden.detect import scan_text
 from tests.helpers import covered, found, values
 
 # Values used across formats; all synthetic.
@@ -208,6 +209,18 @@ def test_every_given_name_of_a_list() -> None:
     assert_all_found(text, [NAME_LAST, NAME_FIRST, "Lucía", "Ana", DOB], path="patient.json")
     escaped = f'"{{\\"given\\": [\\"{NAME_FIRST}\\", \\"Lucía\\"], \\"mrn\\": \\"{MRN}\\"}}"'
     assert_all_found(escaped, [NAME_FIRST, "Lucía", MRN], path="test_api.py")
+
+
+def test_synthea_patients_csv() -> None:
+    text = (
+        "Id,BIRTHDATE,DEATHDATE,SSN,DRIVERS,PASSPORT,PREFIX,FIRST,LAST,SUFFIX,MAIDEN,ADDRESS,CITY,STATE,ZIP\n"
+        "1d604da9-9a81-4ba9-80c2-de3375d59b40,1989-05-25,,518-42-7731,S99984236,X19277260X,Mr.,"
+        "José Eduardo181,Gómez206,,,427 Balistreri Way Unit 19,Chicopee,Massachusetts,01013\n"
+    )
+    planted = ["1989-05-25", "518-42-7731", "S99984236", "X19277260X", "José Eduardo181", "Gómez206"]
+    assert_all_found(text, planted, path="output/csv/patients.csv")
+    assert [f for f in scan_text(text, path="output/csv/patients.csv") if f.line == 1] == []
+    assert found('drivers = ["S99984236", "nvidia"]\n', path="setup.py") == []
 
 
 def test_synthea_numbers_its_names() -> None:
