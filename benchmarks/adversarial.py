@@ -35,6 +35,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "x12_segments": lambda n: "NM1*IL*1~DMG*D8*" * (n // 16),
     "nested_id_keys": lambda n: '"patient":{"id":"' * (n // 17),
     "name_lists": lambda n: '"given": ["Ana", ' * (n // 17),
+    "unclosed_parametrize": lambda n: 'parametrize("a", [' * (n // 18),
+    "unclosed_table_tests": lambda n: "[]struct{a int}{" * (n // 16),
     "long_name_list": lambda n: '"given": [' + '"Ana", ' * (n // 7) + "]",
 }
 

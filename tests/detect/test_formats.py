@@ -338,6 +338,18 @@ def test_parametrized_test_rows_are_records() -> None:
     assert found('@pytest.mark.parametrize("encoding,size", [("utf-8", 10), ("latin-1", 20)])\n') == []
 
 
+def test_go_table_driven_tests_are_records() -> None:
+    text = (
+        "tests := []struct {\n\tname string\n\tmrn, dob string\n}{\n"
+        f'\t{{"{NAME_FIRST} {NAME_LAST}", "40981723", "{DOB}"}},\n'
+        '\t{"Haruto Nakamura", "40981724", `1990-02-11`},\n}\n'
+    )
+    planted = [f"{NAME_FIRST} {NAME_LAST}", "40981723", DOB, "Haruto Nakamura", "40981724", "1990-02-11"]
+    assert_all_found(text, planted, path="lookup_test.go")
+    cases = 'tests := []struct{ name string; input string; want int }{\n\t{"Simple Case", "abc", 3},\n}\n'
+    assert found(cases, path="len_test.go") == []
+
+
 def test_objective_c_strings() -> None:
     text = f'NSDictionary *p = @{{@"firstName": @"{NAME_FIRST}", @"lastName": @"{NAME_LAST}", @"dob": @"{DOB}"}};\n'
     assert_all_found(text, [NAME_FIRST, NAME_LAST, DOB], path="PatientTests.m")

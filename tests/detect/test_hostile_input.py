@@ -23,6 +23,8 @@ ADVERSARIAL = {
     "url without end": "https://x/" + "patients/" * 30_000,
     "at signs": "a@" * 100_000,
     "name lists": '"given": ["Ana", ' * 20_000,
+    "unclosed parametrize": 'parametrize("a", [' * 20_000,
+    "unclosed table tests": "[]struct{a int}{" * 20_000,
     "long name list": '"given": [' + '"Ana", ' * 50_000 + "]",
 }
 

@@ -50,6 +50,7 @@ _STRUCTURE_TRIGGERS = {
     "hl7": r"(?:PID|NK1|GT1|IN1|IN2|PV1|MRG)\|",
     "x12": r"(?:ISA|NM1)\*",
     "parametrize": r"parametrize\(",
+    "table_test": r"\[\]struct[ \t]*\{",
     "nested_id": r"[\"'](?:id|Id|ID|identifier|number)[\"'][ \t]*(?::|=>?)",
     "pipe_table": r"\|[ \t]*:?-{3,}",
     "wide_table": tabular.WIDE_HINT,
@@ -123,6 +124,8 @@ class Engine:
             cells.append(("table", tabular.fixed_width_cells(data, is_phi_column)))
         if "parametrize" in triggers:
             cells.append(("parametrize", parametrize.parametrize_cells(data)))
+        if "table_test" in triggers:
+            cells.append(("parametrize", parametrize.table_test_cells(data)))
         if "sql" in triggers:
             cells.append(("sql", sql.insert_cells(data)))
             cells.append(("sql", sql.copy_cells(data)))
