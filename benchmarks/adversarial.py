@@ -37,6 +37,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "name_lists": lambda n: '"given": ["Ana", ' * (n // 17),
     "unclosed_parametrize": lambda n: 'parametrize("a", [' * (n // 18),
     "unclosed_table_tests": lambda n: "[]struct{a int}{" * (n // 16),
+    "unclosed_inserts": lambda n: "insert into patients (mrn, name, dob) values (" * (n // 47),
+    "unended_copies": lambda n: "COPY patients (mrn, name) FROM stdin;\n" * (n // 38),
     "long_name_list": lambda n: '"given": [' + '"Ana", ' * (n // 7) + "]",
 }
 

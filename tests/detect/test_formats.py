@@ -77,6 +77,19 @@ def test_sql_copy_block() -> None:
     assert_all_found(text, [MRN, NAME_LAST, DOB], path="dump.sql")
 
 
+def test_consecutive_statements_are_each_read() -> None:
+    inserts = (
+        f"INSERT INTO patients (mrn, last_name) VALUES ('{MRN}', '{NAME_LAST}');\n"
+        "INSERT INTO patients (dob, ssn) VALUES ('1977-03-14', '402-11-9876');\n"
+    )
+    assert_all_found(inserts, [MRN, NAME_LAST, "1977-03-14", "402-11-9876"], path="seed.sql")
+    copies = (
+        f"COPY patients (mrn, last_name) FROM stdin;\n{MRN}\t{NAME_LAST}\n\\.\n"
+        "COPY patients (dob, ssn) FROM stdin;\n1977-03-14\t402-11-9876\n\\.\n"
+    )
+    assert_all_found(copies, [MRN, NAME_LAST, "1977-03-14", "402-11-9876"], path="dump.sql")
+
+
 def test_hl7_message_in_a_file() -> None:
     text = (
         "MSH|^~\\&|EPIC|NORTHSIDE|BRIDGE|HOSP|20240102083000||ADT^A01|MSG00042|P|2.5.1\r"

@@ -25,6 +25,8 @@ ADVERSARIAL = {
     "name lists": '"given": ["Ana", ' * 20_000,
     "unclosed parametrize": 'parametrize("a", [' * 20_000,
     "unclosed table tests": "[]struct{a int}{" * 20_000,
+    "unclosed inserts": "insert into patients (mrn, name, dob) values (" * 10_000,
+    "unended copies": "COPY patients (mrn, name) FROM stdin;\n" * 10_000,
     "long name list": '"given": [' + '"Ana", ' * 50_000 + "]",
 }
 

@@ -6,7 +6,7 @@ column names' order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from phiwarden.detect.rx import Pattern
 from phiwarden.detect.structure.tabular import Cell
@@ -26,13 +26,19 @@ def _columns(raw: bytes) -> list[str]:
 
 def insert_cells(data: bytes) -> Iterator[Cell]:
     index = _INSERT.group_index
+    read_to = 0
     for m in _INSERT.finditer(data):
+        # A statement inside values already read (an unclosed list runs on) was read with them:
+        # every byte is read once, however many statements a hostile text opens.
+        if m.start < read_to:
+            continue
         columns = _columns(data[slice(*m.group_span(index["cols"]))])
-        yield from _values(data, m.end, columns)
+        read_to = yield from _values(data, m.end, columns)
 
 
-def _values(data: bytes, start: int, columns: list[str]) -> Iterator[Cell]:
-    """Walk `(v, v, …), (…);` assigning each top-level value of a row to its column."""
+def _values(data: bytes, start: int, columns: list[str]) -> Generator[Cell, None, int]:
+    """Walk `(v, v, …), (…);` assigning each top-level value of a row to its column; returns where
+    the walk stopped."""
     index = _TOKEN.group_index
     depth = 0
     position = 0  # column index within the current row
@@ -42,7 +48,7 @@ def _values(data: bytes, start: int, columns: list[str]) -> Iterator[Cell]:
     while pos < end:
         m = _TOKEN.search(data, pos, end)
         if m is None:
-            return
+            return end
         pos = m.end
         p_start, p_end = m.group_span(index["p"])
         if p_start >= 0:
@@ -55,14 +61,14 @@ def _values(data: bytes, start: int, columns: list[str]) -> Iterator[Cell]:
             elif punct == b")":
                 depth -= 1
                 if depth < 0:
-                    return
+                    return pos
             elif punct == b",":
                 if depth == 1:
                     position += 1
                 elif depth >= 2:
                     call_first_arg = False
             elif depth == 0:
-                return  # ';' ends the statement
+                return pos  # ';' ends the statement
             continue
         s_start, s_end = m.group_span(index["s"])
         if s_start >= 0 and (depth == 1 or (depth == 2 and call_first_arg)):
@@ -75,12 +81,16 @@ def _values(data: bytes, start: int, columns: list[str]) -> Iterator[Cell]:
             if word[:1].isdigit():
                 yield columns[position], word, w_start
         elif w_start >= 0 and depth == 0 and data[w_start:w_end].upper() not in (b"VALUES",):
-            return
+            return pos
+    return pos
 
 
 def copy_cells(data: bytes) -> Iterator[Cell]:
     index = _COPY.group_index
+    pos = 0
     for m in _COPY.finditer(data):
+        if m.start < pos:
+            continue  # inside the rows of a COPY already read
         columns = _columns(data[slice(*m.group_span(index["cols"]))])
         pos = m.end
         while pos < len(data):
