@@ -39,6 +39,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "unclosed_table_tests": lambda n: "[]struct{a int}{" * (n // 16),
     "unclosed_inserts": lambda n: "insert into patients (mrn, name, dob) values (" * (n // 47),
     "unended_copies": lambda n: "COPY patients (mrn, name) FROM stdin;\n" * (n // 38),
+    "pragma_per_line": lambda n: 'ssn = "518-42-7731"  # phiwarden: allow ssn\n' * (n // 44),
     "long_name_list": lambda n: '"given": [' + '"Ana", ' * (n // 7) + "]",
 }
 

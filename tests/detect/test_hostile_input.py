@@ -27,6 +27,7 @@ ADVERSARIAL = {
     "unclosed table tests": "[]struct{a int}{" * 20_000,
     "unclosed inserts": "insert into patients (mrn, name, dob) values (" * 10_000,
     "unended copies": "COPY patients (mrn, name) FROM stdin;\n" * 10_000,
+    "pragma per line": 'ssn = "518-42-7731"  # phiwarden: allow ssn\n' * 10_000,
     "long name list": '"given": [' + '"Ana", ' * 50_000 + "]",
 }
 

@@ -356,13 +356,21 @@ def _apply_pragmas(data: bytes, chosen: list[Candidate]) -> list[Candidate]:
             else frozenset()
         )
         silenced.append((line_start, line_end, categories))
-    return [
-        c
-        for c in chosen
-        if not any(
-            start <= c.start <= end and (not cats or c.category in cats) for start, end, cats in silenced
-        )
-    ]
+    # One entry per silenced line (lines do not overlap), looked up by bisection: a text with a
+    # pragma on every line costs time linear in its findings, not their product with the pragmas.
+    lines: dict[tuple[int, int], list[frozenset[str]]] = {}
+    for start, end, categories in silenced:
+        lines.setdefault((start, end), []).append(categories)
+    spans = sorted(lines)
+    starts = [start for start, _ in spans]
+
+    def allowed(c: Candidate) -> bool:
+        index = bisect.bisect_right(starts, c.start) - 1
+        if index < 0 or c.start > spans[index][1]:
+            return False
+        return any(not cats or c.category in cats for cats in lines[spans[index]])
+
+    return [c for c in chosen if not allowed(c)]
 
 
 def engine_for(policy: Policy) -> Engine:
