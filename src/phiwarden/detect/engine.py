@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 
@@ -166,8 +167,8 @@ class Engine:
 
     def decide(self, text: Text, candidates: list[Candidate]) -> list[Candidate]:
         data = text.data
-        vetoes = [c for c in candidates if not c.report]
-        reportable = [c for c in candidates if c.report and not _overlaps_any(c, vetoes)]
+        vetoed = _Spans([c for c in candidates if not c.report])
+        reportable = [c for c in candidates if c.report and not vetoed.overlaps(c)]
         reportable = self._drop_placeholder_records(data, reportable)
         _apply_record_context(reportable)
         chosen = _resolve_overlaps(reportable)
@@ -262,8 +263,18 @@ def _nearest(sorted_positions: list[int], position: int) -> int | None:
     return min(around, key=lambda p: abs(p - position)) if around else None
 
 
-def _overlaps_any(candidate: Candidate, others: list[Candidate]) -> bool:
-    return any(o.start < candidate.end and candidate.start < o.end for o in others)
+class _Spans:
+    """Spans that may overlap each other, asked whether any overlaps a candidate in O(log n)."""
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        ordered = sorted((c.start, c.end) for c in candidates)
+        self._starts = [start for start, _ in ordered]
+        # The furthest end among the spans that start at or before each one.
+        self._reach = list(itertools.accumulate((end for _, end in ordered), max))
+
+    def overlaps(self, candidate: Candidate) -> bool:
+        before_end = bisect.bisect_left(self._starts, candidate.end)
+        return before_end > 0 and self._reach[before_end - 1] > candidate.start
 
 
 def _apply_record_context(candidates: list[Candidate]) -> None:
@@ -280,7 +291,31 @@ def _apply_record_context(candidates: list[Candidate]) -> None:
 
 
 def _resolve_overlaps(candidates: list[Candidate]) -> list[Candidate]:
-    """Keep the most confident of overlapping candidates (the longer one on a tie)."""
+    """Keep the most confident of overlapping candidates (the longer one on a tie), in text order.
+
+    Candidates are first cut into runs that overlap one another: a choice in one run never depends
+    on another, so the ranking works on a few candidates at a time, not on a whole large file.
+    """
+    chosen: list[Candidate] = []
+    for run in _overlapping_runs(candidates):
+        chosen += _most_confident(run) if len(run) > 1 else run
+    return chosen
+
+
+def _overlapping_runs(candidates: list[Candidate]) -> Iterator[list[Candidate]]:
+    run: list[Candidate] = []
+    reach = 0
+    for c in sorted(candidates, key=lambda c: (c.start, c.end)):
+        if run and c.start >= reach:
+            yield run
+            run = []
+        reach = max(reach, c.end) if run else c.end
+        run.append(c)
+    if run:
+        yield run
+
+
+def _most_confident(candidates: list[Candidate]) -> list[Candidate]:
     ranked = sorted(candidates, key=lambda c: (-c.confidence, -(c.end - c.start), c.start))
     starts: list[int] = []
     chosen: list[Candidate] = []
