@@ -26,21 +26,34 @@ from phiwarden.audit.verify import verify_log
 from phiwarden.policy.audit import AuditSettings
 
 BATCH = 5000
+SPAN = 100_000
 
 
-def build(settings: AuditSettings, count: int) -> float:
+def build(settings: AuditSettings, count: int, prefix: str) -> dict[str, int]:
+    """Build rate (events built and appended), and the append rate alone over the first and the
+    last SPAN events: how much appends slow down as the store grows."""
+    spans: list[list[float]] = []  # [events, seconds in append_batch] per SPAN events
     began = time.perf_counter()
     with AuditLog.open(settings) as log:
         for start in range(0, count, BATCH):
-            log.append_batch([event(i) for i in range(start, min(count, start + BATCH))])
-            if start % 100_000 == 0:
+            batch = [event(i) for i in range(start, min(count, start + BATCH))]
+            appending = time.perf_counter()
+            log.append_batch(batch)
+            if start % SPAN == 0:
+                spans.append([0, 0.0])
                 print(f"  built {start + BATCH} events", file=sys.stderr)
-    return count / (time.perf_counter() - began)
+            spans[-1][0] += len(batch)
+            spans[-1][1] += time.perf_counter() - appending
+    return {
+        f"{prefix}_build_eps": round(count / (time.perf_counter() - began)),
+        f"{prefix}_append_eps_first_{SPAN // 1000}k": round(spans[0][0] / spans[0][1]),
+        f"{prefix}_append_eps_last_{SPAN // 1000}k": round(spans[-1][0] / spans[-1][1]),
+    }
 
 
 def measure(settings: AuditSettings, count: int, prefix: str) -> dict[str, Any]:
     figures: dict[str, Any] = {f"{prefix}_events": count}
-    figures[f"{prefix}_build_eps"] = round(build(settings, count))
+    figures.update(build(settings, count, prefix))
     store = open_store(str(settings.store))
     key = public_key(settings)
     try:
