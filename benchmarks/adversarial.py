@@ -40,6 +40,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "unclosed_inserts": lambda n: "insert into patients (mrn, name, dob) values (" * (n // 47),
     "unended_copies": lambda n: "COPY patients (mrn, name) FROM stdin;\n" * (n // 38),
     "pragma_per_line": lambda n: 'ssn = "518-42-7731"  # phiwarden: allow ssn\n' * (n // 44),
+    "pragmas_on_one_line": lambda n: 'ssn="518-42-7731" # phiwarden: allow ssn ; ' * (n // 44),
     "provider_ids_beside_values": lambda n: 'NPI 1234567893 ssn = "518-42-7731"\n' * (n // 35),
     "dense_records": lambda n: "patient Ana Ruiz DOB 1990-01-01 MRN 40981723 " * (n // 45),
     "long_name_list": lambda n: '"given": [' + '"Ana", ' * (n // 7) + "]",

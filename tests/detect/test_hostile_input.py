@@ -28,6 +28,7 @@ ADVERSARIAL = {
     "unclosed inserts": "insert into patients (mrn, name, dob) values (" * 10_000,
     "unended copies": "COPY patients (mrn, name) FROM stdin;\n" * 10_000,
     "pragma per line": 'ssn = "518-42-7731"  # phiwarden: allow ssn\n' * 10_000,
+    "pragmas on one line": 'ssn="518-42-7731" # phiwarden: allow ssn ; ' * 10_000,
     "provider ids beside values": 'NPI 1234567893 ssn = "518-42-7731"\n' * 10_000,
     "dense records": "patient Ana Ruiz DOB 1990-01-01 MRN 40981723 " * 10_000,
     "long name list": '"given": [' + '"Ana", ' * 50_000 + "]",

@@ -374,12 +374,19 @@ def _apply_pragmas(data: bytes, chosen: list[Candidate]) -> list[Candidate]:
     """`phiwarden: allow [categories]` silences its own line; `allow-next-line` the line after."""
     if b"phiwarden:" not in data:
         return chosen
-    silenced: list[tuple[int, int, frozenset[str]]] = []
+    # One entry per silenced line (lines do not overlap), looked up by bisection: a text with a
+    # pragma on every line costs time linear in its findings, not their product with the pragmas.
+    lines: dict[tuple[int, int], list[frozenset[str]]] = {}
     index = _PRAGMA.group_index
+    own_start = own_end = -1
     for m in _PRAGMA.finditer(data):
-        line_start = data.rfind(b"\n", 0, m.start) + 1
-        line_end = data.find(b"\n", m.end)
-        line_end = len(data) if line_end < 0 else line_end
+        # Pragmas come in order: one on the line of the previous one shares its bounds, so a long
+        # line of pragmas is searched for its line breaks once.
+        if m.start > own_end:
+            own_start = data.rfind(b"\n", 0, m.start) + 1
+            own_end = data.find(b"\n", m.end)
+            own_end = len(data) if own_end < 0 else own_end
+        line_start, line_end = own_start, own_end
         if data[slice(*m.group_span(index["kind"]))] == b"allow-next-line":
             line_start = line_end + 1
             next_end = data.find(b"\n", line_start)
@@ -390,12 +397,7 @@ def _apply_pragmas(data: bytes, chosen: list[Candidate]) -> list[Candidate]:
             if cats_span[0] >= 0
             else frozenset()
         )
-        silenced.append((line_start, line_end, categories))
-    # One entry per silenced line (lines do not overlap), looked up by bisection: a text with a
-    # pragma on every line costs time linear in its findings, not their product with the pragmas.
-    lines: dict[tuple[int, int], list[frozenset[str]]] = {}
-    for start, end, categories in silenced:
-        lines.setdefault((start, end), []).append(categories)
+        lines.setdefault((line_start, line_end), []).append(categories)
     spans = sorted(lines)
     starts = [start for start, _ in spans]
 

@@ -231,9 +231,9 @@ def _pandas_header(
     if following is None or _INDEX_ROW.match(_clean(following[1])) is None:
         return []
     spans = [(m.start, m.end) for m in _WORD.finditer(line)]
-    names = [(s, e, line[s:e].decode("utf-8", "replace")) for s, e in spans]
-    if not 2 <= len(names) <= 40 or not all(_COLUMN_NAME.fullmatch(n.encode()) for _, _, n in names):
+    if not 2 <= len(spans) <= 40 or not all(_COLUMN_NAME.fullmatch(line[s:e]) for s, e in spans):
         return []
+    names = [(s, e, line[s:e].decode("ascii")) for s, e in spans]
     return names if sum(is_phi_column(n) for _, _, n in names) >= 2 else []
 
 
