@@ -279,3 +279,29 @@ def test_images_only_where_the_matrix_allows_them(gateway: Gateway) -> None:
     assert response.status_code == 403
     assert "images" in _anthropic_error(response)["message"]
     assert gateway.provider.received == []
+
+
+def test_unreachable_destination_is_a_502_after_its_retries_with_one_decision_event(
+    make_gateway: Any,
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gw: Gateway = make_gateway(
+        extra=f"""
+[[destination]]
+id = "gone"
+provider = "anthropic"
+base_url = "http://127.0.0.1:{port}"
+models = ["gone-*"]
+baa = true
+tiers = ["public", "internal"]
+api_key_env = "PHIWARDEN_TEST_ANTHROPIC_KEY"
+"""
+    )
+    response = _post(gw, "/v1/messages", json_body={**MESSAGE, "model": "gone-1"})
+    assert response.status_code == 502
+    assert "'gone' is unreachable (ClientConnectorError)" in _anthropic_error(response)["message"]
+    events = gw.wait_events(2)
+    assert [e.status for e in events] == ["unknown", "failure"]
+    assert events[1].message is not None and "attempts=2" in events[1].message  # retries = 1

@@ -11,12 +11,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -35,7 +32,13 @@ from phiwarden.gateway.restore_body import restore_response
 from phiwarden.gateway.runtime import Runtime
 from phiwarden.gateway.shapes import parse
 from phiwarden.gateway.sse import SseParser, StreamFormatError, StreamRewriter
-from phiwarden.gateway.upstream import CredentialMissing, Upstream, response_headers
+from phiwarden.gateway.upstream import (
+    CredentialMissing,
+    Upstream,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 from phiwarden.identity.oidc import TokenError, looks_like_jwt
 from phiwarden.policy.gateway import Api
 from phiwarden.transform.restore import Restorer
@@ -429,35 +432,33 @@ async def _forward(
         raise GatewayError(503, str(exc), code="upstream_credential_missing") from None
     try:
         attempt = await runtime.upstream.send(url, upstream_headers, payload, destination.timeout_seconds)
-    except httpx.TimeoutException:
+    except UpstreamTimeout:
         outcome("failure", None, (None, None), runtime.gateway.settings.retries + 1, "upstream timeout")
         raise GatewayError(
             504, f"the destination {destination.id!r} did not answer in time; try again"
         ) from None
-    except httpx.HTTPError as exc:
+    except UpstreamError as exc:
         outcome("failure", None, (None, None), runtime.gateway.settings.retries + 1, "upstream unreachable")
-        raise GatewayError(
-            502, f"the destination {destination.id!r} is unreachable ({type(exc).__name__})"
-        ) from None
+        raise GatewayError(502, f"the destination {destination.id!r} is unreachable ({exc})") from None
     response = attempt.response
     restorer = Restorer(originals)
     json_restorer = Restorer(originals, json_strings=True)
-    is_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+    is_stream = response.content_type.startswith("text/event-stream")
     if not is_stream:
         try:
-            raw = await response.aread()
-        except httpx.TimeoutException:
+            raw = await response.read()
+        except UpstreamTimeout:
             outcome("failure", response.status_code, (None, None), attempt.attempts, "upstream read timeout")
             raise GatewayError(
                 504, f"the destination {destination.id!r} stopped answering; try again"
             ) from None
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             outcome("failure", response.status_code, (None, None), attempt.attempts, "upstream read failed")
             raise GatewayError(
-                502, f"the destination {destination.id!r} broke the connection ({type(exc).__name__})"
+                502, f"the destination {destination.id!r} broke the connection ({exc})"
             ) from None
         finally:
-            await response.aclose()
+            response.close()
         started_post = time.perf_counter()
         try:
             data = json.loads(raw)
@@ -480,14 +481,21 @@ async def _forward(
             attempt.attempts,
             extra=extra,
         )
-        out_headers = {**response_headers(response), **_headers(ctx, decision, destination, overhead + extra)}
+        out_headers = {
+            **response.forwarded_headers(),
+            **_headers(ctx, decision, destination, overhead + extra),
+        }
         out_headers.pop("content-type", None)
         return Response(
             raw, status_code=response.status_code, media_type="application/json", headers=out_headers
         )
     if response.status_code != 200:
-        raw = await response.aread()
-        await response.aclose()
+        try:
+            raw = await response.read()
+        except UpstreamError as exc:
+            raw = error_body(ctx.style, GatewayError(502, f"the destination broke the connection ({exc})"))
+        finally:
+            response.close()
         outcome("failure", response.status_code, (None, None), attempt.attempts)
         return Response(
             raw,
@@ -496,7 +504,7 @@ async def _forward(
             headers=_headers(ctx, decision, destination, overhead),
         )
     rewriter = StreamRewriter.create(ctx.api, originals)
-    out_headers = {**response_headers(response), **_headers(ctx, decision, destination, overhead)}
+    out_headers = {**response.forwarded_headers(), **_headers(ctx, decision, destination, overhead)}
     out_headers.pop("content-type", None)
     out_headers["cache-control"] = "no-cache"
     return RelayResponse(
@@ -531,13 +539,13 @@ class RelayResponse(StreamingResponse):
 
 
 async def _relay(
-    ctx: Context, response: httpx.Response, rewriter: StreamRewriter, done: Any
+    ctx: Context, response: UpstreamResponse, rewriter: StreamRewriter, done: Any
 ) -> AsyncIterator[bytes]:
     parser = SseParser()
     status, note = "failure", "client disconnected"
     try:
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.chunks():
                 for event in parser.feed(chunk):
                     for out in rewriter.rewrite(event):
                         yield out
@@ -558,21 +566,20 @@ async def _relay(
                 ctx.style,
                 GatewayError(502, f"the destination sent a broken stream ({exc}); the answer is incomplete"),
             )
-        except httpx.TimeoutException:
+        except UpstreamTimeout:
             status, note = "failure", "upstream stream timeout"
             yield stream_error_event(
                 ctx.style, GatewayError(504, "the destination stopped streaming; the answer is incomplete")
             )
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             status, note = "failure", "upstream stream failed"
             yield stream_error_event(
-                ctx.style, GatewayError(502, f"the destination broke the stream ({type(exc).__name__})")
+                ctx.style, GatewayError(502, f"the destination broke the stream ({exc})")
             )
     finally:
         # Recorded first: under cancellation (client gone) every later await may be interrupted.
         done(status, note)
-        with anyio.CancelScope(shield=True), suppress(Exception):
-            await response.aclose()
+        response.close()
 
 
 def _usage(data: Any) -> tuple[int | None, int | None]:

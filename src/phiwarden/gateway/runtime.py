@@ -7,8 +7,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from phiwarden.audit import AuditLog
 from phiwarden.audit.keys import check_apart
 from phiwarden.audit.log import sqlite_path, store_url
@@ -84,7 +82,6 @@ class Runtime:
         policy: Policy,
         *,
         audit_log: AuditLog | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> Runtime:
         settings = policy.gateway.settings
         url = gateway_store_url(policy)
@@ -106,7 +103,7 @@ class Runtime:
             vaults=vaults,
             keys=keys,
             oidc=OidcVerifier(settings.oidc),
-            upstream=Upstream(settings, transport),
+            upstream=Upstream(settings),
             needs_state=bool(actions & {"pseudonymize", "route"}),
         )
 

@@ -10,18 +10,17 @@ of the request are written once whatever the number of attempts.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from phiwarden.policy.gateway import Api, Destination, GatewaySettings
 
-POOLS = 16
 RETRY_STATUSES = frozenset({429, 502, 503, 504, 529})
 MAX_RETRY_AFTER = 10.0
+MAX_CONNECTIONS = 256
 # Request headers a client may pass to the vendor; everything else (auth, cookies, hop-by-hop) stays.
 _FORWARD_REQUEST = frozenset(
     {"anthropic-version", "anthropic-beta", "openai-beta", "openai-organization", "openai-project",
@@ -36,41 +35,109 @@ _PATHS: dict[tuple[Api, bool], str] = {
     ("chat_completions", False): "/v1/chat/completions",
     ("responses", False): "/v1/responses",
 }
+# Failures where the request cannot have reached the destination: safe to send again.
+_RETRY_ERRORS = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerDisconnectedError,
+)
+_FAILURES = (asyncio.TimeoutError, aiohttp.ClientError, OSError)
 
 
 class CredentialMissing(Exception):
     pass
 
 
+class UpstreamError(Exception):
+    """The destination is unreachable or broke the exchange; the message names the failure."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The destination did not answer, or stopped answering, in time."""
+
+
+class UpstreamResponse:
+    """An open answer of a destination: status and headers now, the body read whole or streamed;
+    `close` it once done (a body not read to its end closes the connection instead of reusing it)."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    @property
+    def status_code(self) -> int:
+        return self._response.status
+
+    @property
+    def content_type(self) -> str:
+        return self._response.headers.get("content-type", "")
+
+    def forwarded_headers(self) -> dict[str, str]:
+        """The response headers passed back to the client (names in lower case)."""
+        out = {}
+        for name, value in self._response.headers.items():
+            key = name.lower()
+            if key in _FORWARD_RESPONSE or key.startswith(_FORWARD_RESPONSE_PREFIXES):
+                out[key] = value
+        return out
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except _FAILURES as exc:
+            raise _failure(exc) from None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (de-chunked, not decoded: the gateway asks for identity encoding)."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except _FAILURES as exc:
+            raise _failure(exc) from None
+
+    def close(self) -> None:
+        self._response.release()
+
+
 @dataclass(slots=True)
 class Attempt:
-    response: httpx.Response
+    response: UpstreamResponse
     attempts: int
 
 
 class Upstream:
-    def __init__(self, settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """One keep-alive connection pool for every destination (aiohttp: its per-request cost is a
+    fraction of httpx's, which was most of the gateway's forwarding time). The session is made on
+    first use, inside the event loop that serves the requests."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout_seconds,
-            read=settings.upstream_timeout_seconds,
-            write=settings.upstream_timeout_seconds,
-            pool=settings.connect_timeout_seconds,
-        )
-        # Several small pools rather than one large one: httpcore scans every pooled connection (with
-        # a poll() each) whenever a request starts or ends, so one pool of N connections costs O(N) per
-        # request; requests are spread over the pools round-robin.
-        self.clients = [
-            httpx.AsyncClient(
-                timeout=timeout,
-                limits=httpx.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=30),
-                follow_redirects=False,
-                transport=transport,
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=30),
+                # Never keep a vendor's cookies: the pool is shared by every identity.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                # The body goes back to the client as it came (and is restored as text), never decoded.
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
                 trust_env=False,
             )
-            for _ in range(POOLS if transport is None else 1)
-        ]
-        self._next = itertools.cycle(range(len(self.clients)))
+        return self._session
+
+    def _timeout(self, read: float | None) -> aiohttp.ClientTimeout:
+        connect = self.settings.connect_timeout_seconds
+        # sock_read bounds each wait for data (the first byte included), not the whole answer: a
+        # long stream that keeps sending lives on.
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=connect,
+            sock_connect=connect,
+            sock_read=read if read is not None else self.settings.upstream_timeout_seconds,
+        )
 
     @staticmethod
     def url(destination: Destination, api: Api, *, count_tokens: bool = False) -> str:
@@ -99,41 +166,41 @@ class Upstream:
         return out
 
     async def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Attempt:
-        """POST with retries; the response is open (streamed) and must be closed by the caller."""
+        """POST with retries; the response is open (streamed) and must be closed by the caller.
+        Raises `UpstreamTimeout` or `UpstreamError`."""
+        client = self._client()
+        limits = self._timeout(timeout)
         attempt = 0
         while True:
             attempt += 1
-            client = self.clients[next(self._next)]
-            request = client.build_request("POST", url, headers=headers, content=body)
-            if timeout is not None:
-                request.extensions["timeout"] = httpx.Timeout(
-                    connect=self.settings.connect_timeout_seconds, read=timeout, write=timeout, pool=timeout
-                ).as_dict()
             try:
-                response = await client.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError):
+                response = await client.post(
+                    url, data=body, headers=headers, timeout=limits, allow_redirects=False
+                )
+            except _RETRY_ERRORS as exc:
                 if attempt > self.settings.retries:
-                    raise
+                    raise _failure(exc) from None
                 await asyncio.sleep(_backoff(attempt))
                 continue
-            if response.status_code in RETRY_STATUSES and attempt <= self.settings.retries:
+            except _FAILURES as exc:
+                raise _failure(exc) from None
+            if response.status in RETRY_STATUSES and attempt <= self.settings.retries:
                 delay = _retry_after(response.headers.get("retry-after"), attempt)
-                await response.aclose()
+                response.release()
                 await asyncio.sleep(delay)
                 continue
-            return Attempt(response, attempt)
+            return Attempt(UpstreamResponse(response), attempt)
 
     async def close(self) -> None:
-        for client in self.clients:
-            await client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
-def response_headers(response: httpx.Response) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in response.headers.items()
-        if k in _FORWARD_RESPONSE or k.startswith(_FORWARD_RESPONSE_PREFIXES)
-    }
+def _failure(exc: BaseException) -> UpstreamError:
+    """An aiohttp or socket failure as the gateway's own, named by its kind (never its details,
+    which may hold a URL)."""
+    kind = UpstreamTimeout if isinstance(exc, asyncio.TimeoutError) else UpstreamError
+    return kind(type(exc).__name__)
 
 
 def _backoff(attempt: int) -> float:
