@@ -66,6 +66,7 @@ POSITIVE = [
     ("name.after_honorific", "Mrs. Marisol Okonkwo is a 72 y/o female seen for follow-up of CHF.", "name"),
     ("name.relative", "Spoke with patient's son, Daniel Okonkwo, at the bedside.", "name"),
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
+    ("name.before_label", "Seen today: Marisol Okonkwo DOB 07/19/1984, chest pain", "name"),
     ("phone.in_prose", "Reached her by phone at 503 246 6384 yesterday", "phone"),
     ("email.address", '{"mrn": "MRN-40981723", "contact": "marisol.o84@gmail.com"}', "email"),
     ("url.patient_record", "open https://ehr.northside.org/patients/40981723/chart", "url"),
@@ -179,3 +180,12 @@ def test_builtin_patterns_and_keywords_compile_alone() -> None:
         assert set(compiled.group_index) <= {"value"}, detector.id
         for keyword in detector.keywords:
             compile_pattern(keyword_pattern(keyword))
+
+
+def test_a_name_in_a_record_line_ends_before_the_next_label_and_starts_after_its_context_word() -> None:
+    assert values("Pt Rosalind Okafor SSN 412-33-9087 was admitted.", "name") == ["Rosalind Okafor"]
+    assert values("PATIENT: ROSALIND OKAFOR DOB: 07/19/1984", "name") == ["ROSALIND OKAFOR"]
+    # A capitalised word that is no label stays part of the name.
+    assert values("Pt Rosalind Okafor Ruiz, 67 y/o", "name") == ["Rosalind Okafor Ruiz"]
+    # One capitalised word before a label is a verb or a heading, not a full name.
+    assert values("Verified DOB 07/19/1984 against the chart", "name") == []

@@ -36,6 +36,10 @@ def _name(value: str) -> bool:
     return values.is_name(value, min_tokens=1)
 
 
+def _full_name(value: str) -> bool:
+    return values.is_name(value, min_tokens=2)
+
+
 def _identifier(value: str) -> bool:
     return values.identifier_shape(value, min_digits=4, min_length=4)
 
@@ -74,12 +78,21 @@ def validator_registry() -> dict[str, validators.Validator]:
         "birth_date": _birth_date,
         "date": _date,
         "name": _name,
+        "full_name": _full_name,
         "identifier": _identifier,
         "client_ip": _client_ip,
         "not_placeholder": _not_placeholder,
         "udi": values.udi_is_real,
         "real_place": _real_place,
     }
+
+
+def _name_core(data: bytes, start: int, value: str) -> tuple[int, int, str]:
+    """The byte span and text of the name in a matched name `value` that begins at `start`."""
+    head, tail = values.name_core(value)
+    start += len(value[:head].encode("utf-8", "surrogatepass"))
+    core = value[head:tail]
+    return start, start + len(core.encode("utf-8", "surrogatepass")), core
 
 
 class DetectorError(ValueError):
@@ -399,6 +412,8 @@ class PatternSet:
             if start < 0:
                 start, end = spans[whole]
             value = data[start:end].decode("utf-8", "surrogatepass")
+            if detector.category == "name":
+                start, end, value = _name_core(data, start, value)
             matched = data[spans[whole][0] : spans[whole][1]].decode("utf-8", "surrogatepass")
             if not detector.accept(value, matched):
                 return None, number

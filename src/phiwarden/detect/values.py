@@ -153,6 +153,36 @@ def _label_words() -> frozenset[str]:
     return frozenset(load_data_file("words.toml")["label_words"])
 
 
+@functools.cache
+def _identifier_labels() -> frozenset[str]:
+    return frozenset(load_data_file("words.toml")["identifier_labels"])
+
+
+@functools.cache
+def _record_context_words() -> frozenset[str]:
+    return frozenset(load_data_file("words.toml")["record_context_words"])
+
+
+def name_core(value: str) -> tuple[int, int]:
+    """(start, end) of the name inside `value`, without the words of the record around it.
+
+    'Pt Rosalind Okafor SSN' -> 'Rosalind Okafor': a leading context word ('Pt', 'Patient') and the
+    capitalised label of the record's next field are not parts of the name.
+    """
+    words = value.split(" ")
+    start, end = 0, len(words)
+    while end - start > 1 and words[start].rstrip(".:,").lower() in _record_context_words():
+        start += 1
+    while (
+        end - start > 1
+        and words[end - 1].isupper()
+        and words[end - 1].rstrip(":").lower() in _identifier_labels()
+    ):
+        end -= 1
+    head = sum(len(w) + 1 for w in words[:start])
+    return head, head + len(" ".join(words[start:end]))
+
+
 def _is_name_token(token: str) -> bool:
     core = token.strip(".'’-\\")
     if not core:
