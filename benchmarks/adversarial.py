@@ -44,6 +44,9 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "provider_ids_beside_values": lambda n: 'NPI 1234567893 ssn = "518-42-7731"\n' * (n // 35),
     "dense_records": lambda n: "patient Ana Ruiz DOB 1990-01-01 MRN 40981723 " * (n // 45),
     "long_name_list": lambda n: '"given": [' + '"Ana", ' * (n // 7) + "]",
+    "yaml_block_lists": lambda n: "given:\n  - Ana\n" * (n // 16),
+    "bare_name_lists": lambda n: "given: [Ana, " * (n // 13),
+    "erb_tags": lambda n: "dob: <%= Date.new(" * (n // 18),
 }
 
 

@@ -224,6 +224,28 @@ def test_every_given_name_of_a_list() -> None:
     assert_all_found(escaped, [NAME_FIRST, "Lucía", MRN], path="test_api.py")
 
 
+def test_yaml_lists_of_bare_names() -> None:
+    block = (
+        f"patient:\n  name:\n    given:\n      - {NAME_FIRST}\n      - 'Lucía'\n      - Ana  # middle\n"
+        f"    family: {NAME_LAST}\n  birth_date: {DOB}\n"
+    )
+    assert_all_found(block, [NAME_FIRST, "Lucía", "Ana", NAME_LAST, DOB], path="patient.yml")
+    flow = f"given: [{NAME_FIRST}, Lucía ,Ana]\nfamily: {NAME_LAST}\nmrn: {MRN}\n"
+    assert_all_found(flow, [NAME_FIRST, "Lucía", "Ana", NAME_LAST, MRN], path="patient.yml")
+    # The list ends where the indentation or the dash does.
+    assert not covered(block + "steps:\n  - Build\n", "Build", path="ci.yml")
+
+
+def test_erb_values_in_rails_fixtures() -> None:
+    text = (
+        f"ana:\n  mrn: {MRN}\n  dob: <%= Date.new(1979, 3, 14) %>\n"
+        '  admitted_at: <%= Time.zone.parse("2023-02-11 08:15") %>\n  created_at: <%= 3.days.ago %>\n'
+    )
+    assert_all_found(
+        text, [MRN, "Date.new(1979, 3, 14)", "2023-02-11 08:15"], path="test/fixtures/patients.yml"
+    )
+
+
 def test_synthea_patients_csv() -> None:
     text = (
         "Id,BIRTHDATE,DEATHDATE,SSN,DRIVERS,PASSPORT,PREFIX,FIRST,LAST,SUFFIX,MAIDEN,ADDRESS,CITY,STATE,ZIP\n"

@@ -32,6 +32,9 @@ ADVERSARIAL = {
     "provider ids beside values": 'NPI 1234567893 ssn = "518-42-7731"\n' * 10_000,
     "dense records": "patient Ana Ruiz DOB 1990-01-01 MRN 40981723 " * 10_000,
     "long name list": '"given": [' + '"Ana", ' * 50_000 + "]",
+    "yaml block lists": "given:\n  - Ana\n" * 20_000,
+    "bare name lists": "given: [Ana, " * 20_000,
+    "erb tags": "dob: <%= Date.new(" * 20_000,
 }
 
 

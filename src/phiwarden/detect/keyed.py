@@ -40,7 +40,8 @@ _CALL = r"(?:[A-Za-z_][A-Za-z0-9_.:]{0,40}[ \t]*\([ \t]*){1,2}|~[A-Za-z]\["
 # `Patient{FirstName: …}` is not one.
 _BLOCK = r"[ \t]*(?P<bsep>\{)[ \t]*(?P<bopen>(?:" + _CALL + r")?[\"'])"
 # The opener stops before a list's first element so that a key inside the list is still read.
-_OPEN_ANY = r"(?P<open>\\?[\"'`]|\[|[^\s\"'`,;&|(){}\[\]<>=\\])"
+# `<%= … %>` is an ERB tag (Rails fixtures: `dob: <%= Date.new(1979, 3, 14) %>`).
+_OPEN_ANY = r"(?P<open>\\?[\"'`]|\[|<%=|[^\s\"'`,;&|(){}\[\]<>=\\])"
 # Words that may follow the telling word of a field name: ssn_number, zipCode, admittedOn, address1.
 _TAIL_WORDS = ("number", "num", "no", "nbr", "id", "ids", "code", "date", "dt", "on", "at", "time", "ts",
                "value", "val", "str", "string", "text", "txt", "raw", "home", "primary", "main")  # fmt: skip
@@ -94,7 +95,13 @@ def _open_name(particles: Iterable[str]) -> str:
     """Names start with a capital (or a letter of a script without case): `name = "utf-8"` is code.
     A surname may lead with lowercase particles: `family_name: "da Cruz"`, `"van der Berg"`."""
     lead = r"(?:(?:" + literal_alternation(sorted(particles)) + r")[ ]){0,3}"
-    quoted = r"(?:@?\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:" + _CALL + r")[\"'])?"
+    quoted = (
+        r"(?:@?\\?[\"'`]|\[[ \t\r\n]{0,40}\\?[\"']|(?:"
+        + _CALL
+        + r")[\"']"
+        # YAML: a flow list of bare names (`given: [Ana, Lucía]`), a block list (`given:` then `- Ana`).
+        + r"|\[[ \t]{0,4}|[ \t]*\r?\n[ \t]{0,40}-[ \t]{1,4}(?:\\?[\"'])?)?"
+    )
     return r"(?P<open>" + quoted + lead + r"[\p{Lu}\p{Lo}])"
 
 
@@ -159,8 +166,9 @@ class KeyedValue:
     # Read from inside a call: `LocalDate.parse("…")`. A credential is never a call's argument
     # (`getpass("Password:")` is a prompt).
     called: bool = False
-    # The first string of a list: `"given": ["Ana", "Lucía"]`.
-    listed: bool = False
+    # The first item of a list — `"given": ["Ana", "Lucía"]` ("quoted"), `given: [Ana, Lucía]` ("bare"),
+    # `given:` then `- Ana` lines ("block") — whose other items are read too.
+    listed: str = ""
 
 
 def _closing(data: bytes, start: int, quote: bytes, limit: int) -> int:
@@ -185,6 +193,13 @@ def _closing(data: bytes, start: int, quote: bytes, limit: int) -> int:
 def read_value(data: bytes, open_at: int) -> tuple[int, int, bool, bool] | None:
     """The value that starts at `open_at`: (start, end, quoted, inside a call), bounded in length."""
     pos = open_at
+    if data[pos : pos + 1] in (b" ", b"\t", b"\r", b"\n"):
+        pos = _block_item_start(data, pos)
+        if pos < 0:
+            return None
+    erb = data.startswith(b"<%=", pos)
+    if erb:
+        pos = _skip_space(data, pos + 3)
     call = _CALL_PREFIX.match(data, pos, pos + 100)
     called = False
     if call is not None and data[call.end : call.end + 1] in (b'"', b"'"):
@@ -206,6 +221,9 @@ def read_value(data: bytes, open_at: int) -> tuple[int, int, bool, bool] | None:
     else:
         newline = data.find(b"\n", pos, pos + MAX_UNQUOTED)
         end = newline if newline >= 0 else min(len(data), pos + MAX_UNQUOTED)
+        if erb:
+            close = data.find(b"%>", pos, end)
+            end = len(data[pos:close].rstrip()) + pos if close >= 0 else end
         if end > pos and data[end - 1] == 0x0D:
             end -= 1
         return pos, end, False, called
@@ -237,6 +255,67 @@ def list_items(data: bytes, close: int) -> Iterator[tuple[int, int]]:
             return
         yield start, end
         pos = end + len(quote)
+
+
+def _block_item_start(data: bytes, pos: int) -> int:
+    """Where the first item of a YAML block list that follows a key at `pos` begins, or -1."""
+    limit = min(len(data), pos + 64)
+    while pos < limit and data[pos] in b" \t\r\n":
+        pos += 1
+    if data[pos : pos + 1] != b"-":
+        return -1
+    pos += 1
+    while pos < limit and data[pos] in b" \t":
+        pos += 1
+    return pos
+
+
+def _line_bounds(data: bytes, pos: int) -> tuple[int, int]:
+    start = data.rfind(b"\n", max(0, pos - 200), pos) + 1
+    end = data.find(b"\n", pos, pos + MAX_UNQUOTED)
+    return start, end if end >= 0 else min(len(data), pos + MAX_UNQUOTED)
+
+
+def block_items(data: bytes, first: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the items after the first of a YAML block list whose first item is at `first`:
+    the following lines that open with the same indentation and a dash."""
+    line_start, line_end = _line_bounds(data, first)
+    prefix = data[line_start:first]
+    for _ in range(MAX_LIST_ITEMS):
+        pos = line_end + 1
+        if data[line_end : line_end + 1] != b"\n" or data[pos : pos + len(prefix)] != prefix:
+            return
+        item = pos + len(prefix)
+        line_start, line_end = _line_bounds(data, item)
+        end = line_end - 1 if data[line_end - 1 : line_end] == b"\r" else line_end
+        comment = data.find(b" #", item, end)
+        end = comment if comment >= 0 else end
+        value = data[item:end].rstrip(b" \t")
+        if value[:1] in (b'"', b"'") and value[-1:] == value[:1] and len(value) > 1:
+            yield item + 1, item + len(value) - 1
+        elif value:
+            yield item, item + len(value)
+
+
+def bare_items(data: bytes, first_end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the items after the first of a flow list of bare scalars (`[Ana, Lucía]`)."""
+    pos = first_end
+    for _ in range(MAX_LIST_ITEMS):
+        pos = _skip_space(data, pos)
+        if data[pos : pos + 1] != b",":
+            return
+        pos = _skip_space(data, pos + 1)
+        end = pos
+        limit = min(len(data), pos + MAX_UNQUOTED)
+        while end < limit and data[end] not in b",]\r\n":
+            end += 1
+        value_end = len(data[pos:end].rstrip(b" \t")) + pos
+        # A colon or a bracket opens a key or a list of its own: the list of names has ended (and
+        # a hostile run of `key: [a, key: [a, …` is not read again from every key).
+        if value_end == pos or data.find(b":", pos, value_end) >= 0 or data.find(b"[", pos, value_end) >= 0:
+            return
+        yield pos, value_end
+        pos = end
 
 
 def _skip_space(data: bytes, pos: int) -> int:
@@ -315,6 +394,13 @@ class KeyedScanner:
         if found is None:
             return None
         v_start, v_end, quoted, called = found
+        listed = _list_form(data, open_at, quoted)
+        # Bare words in a list after `=` are identifiers (`argtypes = [PGconn_ptr]`); after a colon
+        # they are YAML scalars.
+        if listed == "bare" and data[sep_start:sep_end].strip() != b":":
+            listed = ""
+        if listed == "bare":
+            v_end = v_start + _bare_item_length(data, v_start)
         return KeyedValue(
             key,
             data[v_start:v_end].decode("utf-8", "surrogatepass"),
@@ -323,7 +409,7 @@ class KeyedScanner:
             soft,
             data[sep_start:sep_end].strip(b" \t*") if sep_start >= 0 else b" ",
             called,
-            listed=quoted and data[open_at : open_at + 1] == b"[",
+            listed=listed,
         )
 
     def nested_id_candidates(self, data: bytes) -> list[Candidate]:
@@ -362,15 +448,24 @@ class KeyedScanner:
         self, out: list[Candidate], data: bytes, first: KeyedValue, verdict: FieldClass
     ) -> None:
         close = first.value_start + len(first.value.encode("utf-8", "surrogatepass"))
-        for start, end in list_items(data, close):
+        if first.listed == "block":
+            items = block_items(data, first.value_start - (1 if first.quoted else 0))
+        elif first.listed == "bare":
+            items = bare_items(data, close)
+        else:
+            items = list_items(data, close)
+        for start, end in items:
             value = data[start:end].decode("utf-8", "surrogatepass")
             self._append(out, dataclasses.replace(first, value=value, value_start=start), verdict, "field")
 
     def _append(self, out: list[Candidate], item: KeyedValue, verdict: FieldClass, prefix: str) -> None:
         if item.soft and verdict.category == "date" and verdict.kind not in ("birth", "death", "event"):
             return
-        # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no.
-        if verdict.category == "secret" and (item.separator not in _ASSIGNMENTS or item.called):
+        # A credential is assigned, not passed: `password=x` yes, `f("password", x)` no; nor is it
+        # one of a list of bare words.
+        if verdict.category == "secret" and (
+            item.separator not in _ASSIGNMENTS or item.called or item.listed in ("bare", "block")
+        ):
             return
         candidate = self.candidate_for(item, verdict, prefix)
         if candidate is not None:
@@ -403,6 +498,21 @@ def make_candidate(
         needs_record=strength == "weak",
         anchors_record=strength == "strong" and verdict.category != "secret",
     )
+
+
+def _bare_item_length(data: bytes, start: int) -> int:
+    end = start
+    limit = min(len(data), start + MAX_UNQUOTED)
+    while end < limit and data[end] not in b",]\r\n":
+        end += 1
+    return end - start
+
+
+def _list_form(data: bytes, open_at: int, quoted: bool) -> str:
+    head = data[open_at : open_at + 1]
+    if head == b"[":
+        return "quoted" if quoted else "bare"
+    return "block" if head in (b" ", b"\t", b"\r", b"\n") else ""
 
 
 def _named_by_attribute(data: bytes, m: Match, index: dict[str, int]) -> str | None:
