@@ -236,6 +236,21 @@ def test_yaml_lists_of_bare_names() -> None:
     assert not covered(block + "steps:\n  - Build\n", "Build", path="ci.yml")
 
 
+def test_every_string_of_a_list_built_by_a_call() -> None:
+    text = (
+        f'patients <- data.frame(name = c("{NAME_FIRST} {NAME_LAST}", "Halvard Lindqvist"),\n'
+        f'  dob = as.Date(c("{DOB}", "1966-12-01")))\n'
+    )
+    assert_all_found(text, [NAME_FIRST, "Halvard Lindqvist", DOB, "1966-12-01"], path="cohort.R")
+    kotlin = f'val names = listOf("{NAME_FIRST}", "Lucía")\nval mrn = "{MRN}"\n'
+    assert_all_found(kotlin, [NAME_FIRST, "Lucía", MRN], path="Fixtures.kt")
+
+
+def test_names_in_a_query_string() -> None:
+    text = f"GET /api/patients?patient_name={NAME_FIRST}+Okafor&dob={DOB} 200\n"
+    assert_all_found(text, [f"{NAME_FIRST}+Okafor", DOB], path="access.log")
+
+
 def test_erb_values_in_rails_fixtures() -> None:
     text = (
         f"ana:\n  mrn: {MRN}\n  dob: <%= Date.new(1979, 3, 14) %>\n"

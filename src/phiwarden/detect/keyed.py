@@ -394,7 +394,9 @@ class KeyedScanner:
         if found is None:
             return None
         v_start, v_end, quoted, called = found
-        listed = _list_form(data, open_at, quoted)
+        listed = _list_form(data, open_at, quoted) or (
+            "quoted" if called and _lists(data, open_at, v_start) else ""
+        )
         # Bare words in a list after `=` are identifiers (`argtypes = [PGconn_ptr]`); after a colon
         # they are YAML scalars.
         if listed == "bare" and data[sep_start:sep_end].strip() != b":":
@@ -506,6 +508,23 @@ def _bare_item_length(data: bytes, start: int) -> int:
     while end < limit and data[end] not in b",]\r\n":
         end += 1
     return end - start
+
+
+# Calls that build a list of their arguments: R's `c("Ana", "Bo")`, Kotlin's `listOf(…)`, Java's `List.of(…)`.
+_LIST_CALLS = frozenset(
+    {b"c", b"list", b"listOf", b"arrayOf", b"setOf", b"mutableListOf", b"List.of", b"Set.of",
+     b"Arrays.asList", b"vector", b"array", b"tuple"}
+)  # fmt: skip
+
+
+def _lists(data: bytes, open_at: int, value_start: int) -> bool:
+    """Whether the innermost call that a quoted value at `value_start` sits in builds a list."""
+    head = data[open_at : value_start - 1].rstrip(b" \t")
+    if not head.endswith(b"("):
+        return False
+    name = head[:-1].rstrip(b" \t")
+    cut = max(name.rfind(b"("), name.rfind(b" "))
+    return name[cut + 1 :] in _LIST_CALLS
 
 
 def _list_form(data: bytes, open_at: int, quoted: bool) -> str:

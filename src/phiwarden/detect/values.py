@@ -293,6 +293,8 @@ _NAME_RUN = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.\\-]+(?:(?:[ ]|,[ ]?|\^)[
 # or a sentence that opens with a label: "Wei Zhang. Date of birth: …".
 _NEXT_FIELD = ShortTextPattern(r",\s*[\w.-]+\s*[=:]|\.[ \t]+(?:\pL[\pL'’-]*[ \t]+){0,3}\pL[\pL'’-]*[ \t]*:")
 
+_FORM_ENCODED_NAME = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.-]+(?:\+[\pL\pM'’.-]+){1,4})(?:[&#\s]|$)")
+
 
 def _without_number_suffixes(value: str) -> str:
     """`Abe604 Bergnaum523` -> `Abe Bergnaum`: Synthea, the most used generator of synthetic patients,
@@ -310,6 +312,10 @@ def _without_number_suffixes(value: str) -> str:
 def check_name(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     text = raw
     if not quoted:
+        # A query string spells spaces as '+': `?patient_name=Ana+Ruiz&dob=…` (same length, same offsets).
+        encoded = _FORM_ENCODED_NAME.match(text)
+        if encoded is not None:
+            text = text[: encoded.end("name")].replace("+", " ") + text[encoded.end("name") :]
         cut = _NEXT_FIELD.search(text)
         if cut is not None:
             text = text[: cut.start()]
