@@ -5,6 +5,13 @@ linked by the correlation id, records the outcome (upstream status, tokens, late
 go into the next transaction together, so the gateway pays one fsync per group, not per request, and
 each request still waits until its own event is durable. If the store fails, every waiting request
 gets the error and is refused (fail closed).
+
+Outcome events, which nobody waits for, linger (up to `LINGER_SECONDS`) to ride along with the next
+decision event's commit instead of taking a commit of their own: a commit of its own, started just as
+the response left, put its fsync in front of the next request's decision event (on a quiet gateway,
+the one event per request that is on the critical path). An outcome is still committed within the
+linger time when no request follows, and on shutdown; what a crash can lose is at most that window
+of outcome events, never a decision event.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +45,7 @@ from phiwarden.policy.gateway import Destination, Tier
 logger = logging.getLogger("phiwarden.gateway")
 MAX_BATCH = 256
 MAX_HASHES = 256
+LINGER_SECONDS = 0.1
 
 
 @dataclass(slots=True)
@@ -47,8 +56,9 @@ class _Job:
 
 
 class AuditWriter:
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: AuditLog, *, linger: float = LINGER_SECONDS) -> None:
         self.log = log
+        self.linger = linger
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="phiwarden-audit", daemon=True)
         self._thread.start()
@@ -62,28 +72,43 @@ class AuditWriter:
         await future
 
     def submit(self, event: AuditEvent) -> None:
-        """Record `event` without waiting (outcome events after the response has gone)."""
+        """Record `event` without waiting (outcome events): committed with the next event that is
+        waited for, or within `linger` seconds."""
         self._queue.put(_Job(event, None, None))
 
     def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            jobs = [job]
-            stop = False
-            while len(jobs) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                jobs.append(more)
-            self._commit(jobs)
-            if stop:
-                return
+        held: list[_Job] = []  # received, not committed yet
+        deadline = 0.0  # when the oldest held event stops waiting for company
+        stop = False
+        while not stop:
+            try:
+                job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()) if held else None)
+            except queue.Empty:  # no decision event came to ride along with
+                self._commit(held)
+                held = []
+                continue
+            if not held:
+                deadline = time.monotonic() + self.linger
+            stop = job is None
+            if job is not None:
+                held.append(job)
+                stop = self._take_queued(held)
+            waited_for = any(j.future is not None for j in held)
+            if held and (stop or waited_for or len(held) >= MAX_BATCH or time.monotonic() >= deadline):
+                self._commit(held)
+                held = []
+
+    def _take_queued(self, jobs: list[_Job]) -> bool:
+        """Add the jobs already queued to `jobs` (up to a batch); True when the stop mark came."""
+        while len(jobs) < MAX_BATCH:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if more is None:
+                return True
+            jobs.append(more)
+        return False
 
     def _commit(self, jobs: Sequence[_Job]) -> None:
         error: BaseException | None = None
