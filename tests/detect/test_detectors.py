@@ -67,6 +67,10 @@ POSITIVE = [
     ("name.relative", "Spoke with patient's son, Daniel Okonkwo, at the bedside.", "name"),
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
     ("name.before_label", "Seen today: Marisol Okonkwo DOB 07/19/1984, chest pain", "name"),
+    ("name.asserted", 'assertEquals("Marisol Okonkwo", patient.getFullName());', "name"),
+    ("name.asserted", 'Assert.AreEqual("Marisol Okonkwo", result.FullName);', "name"),
+    ("name.expected", 'expect(patient.name).toBe("Marisol Okonkwo");', "name"),
+    ("name.expected", 'assertThat(p.getLastName()).isEqualTo("Okonkwo Reyes");', "name"),
     ("phone.in_prose", "Reached her by phone at 503 246 6384 yesterday", "phone"),
     ("email.address", '{"mrn": "MRN-40981723", "contact": "marisol.o84@gmail.com"}', "email"),
     ("url.patient_record", "open https://ehr.northside.org/patients/40981723/chart", "url"),
@@ -116,6 +120,8 @@ NEGATIVE = [
     ("generated member id", '"MemberId": "1ab2345c-67de-8901-f23g-45h678901j2k"'),
     ("random policy id", '"policyId": "PbfR73F8oh5MMfr9uRtFDB"'),
     ("sandbox card", 'Visa: Final = "4000111111111115"  # card'),
+    ("asserted file name", 'assertEquals("Annual Report", doc.getFileName());'),
+    ("expected class name", 'expect(widget.className).toBe("Primary Button");'),
 ]
 
 
@@ -185,6 +191,7 @@ def test_builtin_patterns_and_keywords_compile_alone() -> None:
 def test_a_name_in_a_record_line_ends_before_the_next_label_and_starts_after_its_context_word() -> None:
     assert values("Pt Rosalind Okafor SSN 412-33-9087 was admitted.", "name") == ["Rosalind Okafor"]
     assert values("PATIENT: ROSALIND OKAFOR DOB: 07/19/1984", "name") == ["ROSALIND OKAFOR"]
+    assert values("chart for Mrs. Hildegard Ostrowski (DOB 1939-10-10)", "name") == ["Hildegard Ostrowski"]
     # A capitalised word that is no label stays part of the name.
     assert values("Pt Rosalind Okafor Ruiz, 67 y/o", "name") == ["Rosalind Okafor Ruiz"]
     # One capitalised word before a label is a verb or a heading, not a full name.

@@ -251,6 +251,11 @@ def test_names_in_a_query_string() -> None:
     assert_all_found(text, [f"{NAME_FIRST}+Okafor", DOB], path="access.log")
 
 
+def test_sql_typed_date_literals() -> None:
+    text = f"SELECT * FROM patients WHERE last_name = 'Hargreaves' AND dob = DATE '{DOB}';\n"
+    assert_all_found(text, ["Hargreaves", DOB], path="query.sql")
+
+
 def test_erb_values_in_rails_fixtures() -> None:
     text = (
         f"ana:\n  mrn: {MRN}\n  dob: <%= Date.new(1979, 3, 14) %>\n"

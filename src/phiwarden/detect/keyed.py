@@ -89,6 +89,8 @@ def _key_forms(phrases: Iterable[tuple[str, ...]]) -> tuple[str, str, str]:
 
 
 _CALL_PREFIX = Pattern(_CALL)
+# SQL's typed literals: `dob = DATE '1971-01-30'`, `TIMESTAMP '2024-01-02 08:00'`.
+_SQL_TYPED_LITERAL = Pattern(r"(?i:date|timestamp|time)[ \t]+'")
 
 
 def _open_name(particles: Iterable[str]) -> str:
@@ -200,6 +202,9 @@ def read_value(data: bytes, open_at: int) -> tuple[int, int, bool, bool] | None:
     erb = data.startswith(b"<%=", pos)
     if erb:
         pos = _skip_space(data, pos + 3)
+    typed = _SQL_TYPED_LITERAL.match(data, pos, pos + 20)
+    if typed is not None:
+        pos = typed.end - 1
     call = _CALL_PREFIX.match(data, pos, pos + 100)
     called = False
     if call is not None and data[call.end : call.end + 1] in (b'"', b"'"):
