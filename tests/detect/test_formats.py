@@ -72,6 +72,18 @@ def test_sql_insert_maps_values_to_columns() -> None:
     )
 
 
+def test_sql_insert_without_columns_takes_them_from_create_table() -> None:
+    text = (
+        "CREATE TABLE IF NOT EXISTS public.patients (\n  id SERIAL PRIMARY KEY,\n"
+        "  first_name VARCHAR(100) NOT NULL,\n  last_name TEXT, dob DATE, mrn TEXT,\n"
+        "  CONSTRAINT uq UNIQUE (mrn, dob)\n);\n"
+        f"INSERT INTO patients VALUES (1, '{NAME_FIRST}', '{NAME_LAST}', '{DOB}', '40981811');\n"
+    )
+    assert_all_found(text, [NAME_FIRST, NAME_LAST, DOB, "40981811"], path="seed.sql")
+    # Without the table's definition the values have no columns.
+    assert found("INSERT INTO lookups VALUES (1, 'Alpha Beta', 'Gamma');\n", path="seed.sql") == []
+
+
 def test_sql_copy_block() -> None:
     text = f"COPY public.patients (mrn, last_name, dob) FROM stdin;\n{MRN}\t{NAME_LAST}\t{DOB}\n\\.\n"
     assert_all_found(text, [MRN, NAME_LAST, DOB], path="dump.sql")
@@ -544,3 +556,8 @@ def test_url_with_record_id() -> None:
     assert values(text, "url") == ["https://portal.example-health.org/patients/40981723/records?tab=labs"]
     query = "GET https://ehr.northside.org/chart?mrn=40981723&view=summary"
     assert covered(query, "mrn=40981723")
+
+
+def test_a_device_serial_after_its_own_label() -> None:
+    assert values(f"Pump serial: SN 4471-9920-AX\nmrn: {MRN}\n", "device") == ["4471-9920-AX"]
+    assert values(f'device_serial = "S/N: 88A1-4471"\nmrn = "{MRN}"\n', "device") == ["88A1-4471"]

@@ -544,7 +544,15 @@ def check_device(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _UDI.match(raw)
     if m is not None:
         return ValueSpan(*m.span("v")) if udi_is_real(m.text("v")) else None
+    # "SN 4471-9920-AX", "S/N: 88A1-…": the serial's own label before it.
+    label = _SERIAL_LABEL.match(raw)
+    if label is not None:
+        span = _check_device_serial(raw[label.end() :], quoted, kind)
+        return None if span is None else ValueSpan(span.start + label.end(), span.end + label.end())
     return _check_device_serial(raw, quoted, kind)
+
+
+_SERIAL_LABEL = ShortTextPattern(r"\s*(?:SN|S/N|(?i:serial(?: no\.?| number| #)?)):?[ ]")
 
 
 _VIN = ShortTextPattern(r"\s*(?P<v>[A-HJ-NPR-Za-hj-npr-z0-9]{17})")

@@ -1,7 +1,8 @@
 """SQL seeds and dumps: `INSERT INTO t (cols) VALUES (…), (…)` and `COPY t (cols) FROM stdin`.
 
 Values are matched to their column by position, so a seed row is read like a record whatever the
-column names' order.
+column names' order. An INSERT without a column list takes the columns of the table's
+`CREATE TABLE` in the same text, as a seed file that creates its tables carries them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from phiwarden.detect.rx import Pattern
 from phiwarden.detect.structure.tabular import Cell
 
 _INSERT = Pattern(
-    r"(?i:insert\s+(?:ignore\s+)?into)\s+[\w.\"`\[\]]+\s*\((?P<cols>[^()]{1,1000})\)\s*(?i:values)\s*"
+    r"(?i:insert\s+(?:ignore\s+)?into)\s+(?P<table>[\w.\"`\[\]]+)\s*"
+    r"(?:\((?P<cols>[^()]{1,1000})\)\s*)?(?i:values)\s*"
 )
+_CREATE = Pattern(
+    r"(?i:create\s+(?:temporary\s+|temp\s+)?table)\s+(?i:if\s+not\s+exists\s+)?(?P<table>[\w.\"`\[\]]+)\s*\("
+)
+_MAX_CREATE = 20_000
+_CONSTRAINTS = frozenset({"primary", "foreign", "constraint", "unique", "check", "key", "index", "exclude"})
 _COPY = Pattern(r"(?i:copy)\s+[\w.\"]+\s*\((?P<cols>[^()]{1,1000})\)\s+(?i:from)\s+(?i:stdin)[^\n]*\n")
 # One token of a VALUES list: a string, a parenthesis, a comma, a statement end, or anything else.
 _TOKEN = Pattern(r"'(?P<s>(?:[^'\\]|''|\\.)*)'|(?P<p>[(),;])|(?P<w>[^\s(),;']+)")
@@ -24,15 +31,58 @@ def _columns(raw: bytes) -> list[str]:
     return [c.strip().strip(b'"`[]').decode("utf-8", "replace") for c in raw.split(b",")]
 
 
+def _table(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").rpartition(".")[2].strip('"`[]').lower()
+
+
+def table_columns(data: bytes) -> dict[str, list[str]]:
+    """The columns of every `CREATE TABLE` in `data`, in order, by table name (lower case)."""
+    tables: dict[str, list[str]] = {}
+    read_to = 0
+    for m in _CREATE.finditer(data):
+        # A CREATE inside a column list already read (an unclosed one runs on) is not read again.
+        if m.start < read_to:
+            continue
+        columns, depth, item = [], 0, bytearray()
+        read_to = m.end
+        for byte in data[m.end : m.end + _MAX_CREATE]:
+            read_to += 1
+            if byte == 0x28:
+                depth += 1
+            elif byte == 0x29:
+                if depth == 0:
+                    break
+                depth -= 1
+            elif byte == 0x2C and depth == 0:
+                columns.append(bytes(item))
+                item.clear()
+                continue
+            item.append(byte)
+        columns.append(bytes(item))
+        names = [c.split()[0].strip(b'"`[]').decode("utf-8", "replace") for c in columns if c.split()]
+        tables[_table(data[slice(*m.group_span(_CREATE.group_index["table"]))])] = [
+            n for n in names if n.lower() not in _CONSTRAINTS
+        ]
+    return tables
+
+
 def insert_cells(data: bytes) -> Iterator[Cell]:
     index = _INSERT.group_index
     read_to = 0
+    schema: dict[str, list[str]] | None = None
     for m in _INSERT.finditer(data):
         # A statement inside values already read (an unclosed list runs on) was read with them:
         # every byte is read once, however many statements a hostile text opens.
         if m.start < read_to:
             continue
-        columns = _columns(data[slice(*m.group_span(index["cols"]))])
+        cols = m.group_span(index["cols"])
+        if cols[0] >= 0:
+            columns = _columns(data[slice(*cols)])
+        else:
+            schema = table_columns(data) if schema is None else schema
+            columns = schema.get(_table(data[slice(*m.group_span(index["table"]))]), [])
+            if not columns:
+                continue
         read_to = yield from _values(data, m.end, columns)
 
 
