@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from phiwarden.audit.canonical import GENESIS_HASH, SLOT, canonical_pieces, record_hash
+from phiwarden.audit.canonical import GENESIS_HASH, LEAF_PREFIX, SLOT, canonical_pieces
 from phiwarden.audit.event import AuditEvent
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
@@ -41,9 +41,12 @@ class Head:
         return cls(0, GENESIS_HASH, Frontier())
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """What an append returns: the event is durable at this position of the log."""
+class Receipt(NamedTuple):
+    """What an append returns: the event is durable at this position of the log.
+
+    A named tuple: one is built per event inside the write transaction, at a third of the cost of
+    a frozen dataclass.
+    """
 
     sequence: int
     uid: str
@@ -92,7 +95,9 @@ def categories_column(categories: Mapping[str, int]) -> str:
 
 
 def value_key(hmac_hex: str) -> int:
-    return int.from_bytes(bytes.fromhex(hmac_hex[:16]), "big", signed=True)
+    """The first 64 bits of the HMAC as a signed integer (what SQLite and PostgreSQL store)."""
+    key = int(hmac_hex[:16], 16)
+    return key - (1 << 64) if key >> 63 else key
 
 
 def prepare(event: AuditEvent) -> Prepared:
@@ -129,15 +134,24 @@ def seal(head: Head, events: Sequence[Prepared]) -> Sealed:
     rows, value_keys, receipts, nodes = out.rows, out.value_keys, out.receipts, out.nodes
     prev = head.last_hash
     link = b'"%s"' % prev.hex().encode()
-    append_leaf = head.frontier.append
+    push, append_leaf = head.frontier.push, head.frontier.append
     seq = head.size
+    # The hot loop of an append (it runs inside the write lock): locals only, and the tree's cached
+    # nodes collected only at the leaves that complete one (every 2**NODE_CACHE_LEVEL leaves).
+    node_mask = (1 << NODE_CACHE_LEVEL) - 1
+    leaf_prefix = LEAF_PREFIX
     for event in events:
         seq += 1
         number = b"%d" % seq
         logged_at, in_metadata, chained_to, in_record, end = event.pieces
         record = b"".join((logged_at, logged, in_metadata, number, chained_to, link, in_record, number, end))
-        digest = record_hash(record)
-        nodes.extend(append_leaf(digest, NODE_CACHE_LEVEL))
+        hasher = leaf_prefix.copy()
+        hasher.update(record)
+        digest = hasher.digest()
+        if seq & node_mask:
+            push(digest)
+        else:
+            nodes.extend(append_leaf(digest, NODE_CACHE_LEVEL))
         if event.value_keys:
             epoch = seq >> VALUE_EPOCH_BITS
             value_keys.extend([(epoch, key, seq) for key in event.value_keys])
