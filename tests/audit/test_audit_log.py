@@ -153,6 +153,57 @@ def test_several_writers_on_one_store_keep_one_order(settings: AuditSettings) ->
     assert report.ok and report.events_checked == 45
 
 
+def test_writers_on_one_store_seal_once_per_checkpoint_every_events(settings: AuditSettings) -> None:
+    # Each writer sees the others' events and the newest stored checkpoint in its own transaction,
+    # so alternating writers seal every 10 events of the log, not every 10 of their own.
+    logs = [AuditLog.open(settings) for _ in range(2)]
+    try:
+        for i in range(40):
+            logs[i % 2].append(make_event(i))
+        sizes = [c.statement.tree_size for c in logs[0].store.checkpoints()]
+    finally:
+        for log in logs:
+            log.close()
+    assert sizes == [10, 20, 30, 40]
+    assert _verify(settings).ok
+
+
+def test_checkpoints_sealed_by_appends_are_marked_published(settings: AuditSettings) -> None:
+    with AuditLog.open(settings) as log:
+        fill(log, 10)
+        store = log.store
+        # Stored with the batch that made it due; marked published by the next append (or close).
+        assert [(size, published) for size, _, published in store.checkpoint_rows()] == [(10, False)]
+        log.append(make_event(10))
+        assert [(size, published) for size, _, published in store.checkpoint_rows()] == [(10, True)]
+        fill(log, 9, start=11)
+    store = open_store(store_url(settings))
+    try:
+        assert [(size, published) for size, _, published in store.checkpoint_rows()] == [
+            (10, True),
+            (20, True),
+        ]
+    finally:
+        store.close()
+
+
+def test_a_checkpoint_the_witness_refused_stays_unpublished(settings: AuditSettings, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    failing = AuditSettings(
+        store=settings.store, witnesses=(f"file://{blocked.as_posix()}/w.jsonl",), checkpoint_every=10
+    )
+    with AuditLog.open(failing) as log:
+        fill(log, 10)
+        fill(log, 2, start=10)
+        assert [(size, published) for size, _, published in log.store.checkpoint_rows()] == [(10, False)]
+    store = open_store(store_url(failing))
+    try:
+        assert [published for _, _, published in store.checkpoint_rows()] == [False, False]
+    finally:
+        store.close()
+
+
 def test_lookup_finds_a_value_in_every_epoch_of_the_value_index(
     settings: AuditSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

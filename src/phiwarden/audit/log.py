@@ -30,7 +30,7 @@ from phiwarden.audit.keys import (
     load_hmac_key,
     resolve_signing_key_path,
 )
-from phiwarden.audit.ledger import Receipt, prepare
+from phiwarden.audit.ledger import Head, Receipt, prepare
 from phiwarden.audit.store import AuditStore
 from phiwarden.audit.witness import Witness, open_witness
 from phiwarden.policy.audit import AuditSettings
@@ -138,6 +138,9 @@ class AuditLog:
         self._sealed_size = latest.statement.tree_size if latest else 0
         self._sealed_at = time.monotonic()
         self._size = store.head().size
+        # A checkpoint the witnesses took, marked published in the next append's transaction
+        # rather than in a commit of its own.
+        self._unmarked: int | None = None
 
     @classmethod
     def open(cls, settings: AuditSettings | None = None, *, store: str | None = None) -> AuditLog:
@@ -169,12 +172,19 @@ class AuditLog:
         # Encoding needs no lock: done here, it overlaps with other writers' transactions.
         prepared = [prepare(event) for event in events]
         with self._lock:
-            receipts = self.store.append(prepared)
-            if receipts:
-                self._size = max(self._size, receipts[-1].sequence)
-            if self._checkpoint_due():
-                self._checkpoint(strict=False)
-        return receipts
+            appended = self.store.append(prepared, checkpoint=self._seal_if_due, published=self._unmarked)
+            if not appended.receipts:
+                return []
+            self._unmarked = None
+            self._size = max(self._size, appended.receipts[-1].sequence)
+            self._sealed_size = appended.sealed_size
+            if appended.checkpoint is not None:
+                self._sealed_at = time.monotonic()
+                # Published only now that it is committed: a witness never holds a checkpoint of
+                # events that a failed commit took back.
+                if self._publish(appended.checkpoint, strict=False):
+                    self._unmarked = appended.checkpoint.statement.tree_size
+        return appended.receipts
 
     def hash_value(self, value: str) -> str:
         return self.value_key.hash_value(value)
@@ -184,13 +194,30 @@ class AuditLog:
         with self._lock:
             return self._checkpoint(strict=strict)
 
-    def _checkpoint_due(self) -> bool:
-        unsealed = self._size - self._sealed_size
+    def _seal_if_due(self, head: Head, sealed_size: int) -> SignedCheckpoint | None:
+        """Inside the append's transaction: a signed checkpoint of `head` when one is due.
+
+        Due counts every writer's events since the newest stored checkpoint, so replicas together
+        seal once per `checkpoint_every` events rather than each on its own count.
+        """
+        unsealed = head.size - sealed_size
         if unsealed <= 0:
-            return False
-        return (
-            unsealed >= self.checkpoint_every
-            or time.monotonic() - self._sealed_at >= self.checkpoint_interval_seconds
+            return None
+        if (
+            unsealed < self.checkpoint_every
+            and time.monotonic() - self._sealed_at < self.checkpoint_interval_seconds
+        ):
+            return None
+        return sign(self._statement(head), self.signing_key)
+
+    def _statement(self, head: Head) -> Checkpoint:
+        return Checkpoint(
+            log_id=self.log_id,
+            tree_size=head.size,
+            root_hash=head.frontier.root(),
+            last_hash=head.last_hash,
+            time_ms=int(time.time() * 1000),
+            key_id=self.signing_key.public.id,
         )
 
     def _checkpoint(self, *, strict: bool) -> SignedCheckpoint | None:
@@ -201,23 +228,18 @@ class AuditLog:
         if latest is not None and latest.statement.tree_size >= head.size:
             signed = latest
         else:
-            statement = Checkpoint(
-                log_id=self.log_id,
-                tree_size=head.size,
-                root_hash=head.frontier.root(),
-                last_hash=head.last_hash,
-                time_ms=int(time.time() * 1000),
-                key_id=self.signing_key.public.id,
-            )
-            signed = sign(statement, self.signing_key)
+            signed = sign(self._statement(head), self.signing_key)
             self.store.add_checkpoint(signed)
         self._sealed_size = signed.statement.tree_size
         self._size = max(self._size, head.size)
         self._sealed_at = time.monotonic()
-        self._publish(signed, strict=strict)
+        if self._publish(signed, strict=strict):
+            self.store.mark_published(signed.statement.tree_size)
+            self._unmarked = None
         return signed
 
-    def _publish(self, signed: SignedCheckpoint, *, strict: bool) -> None:
+    def _publish(self, signed: SignedCheckpoint, *, strict: bool) -> bool:
+        """Publish to every witness; True when all took it."""
         failures = []
         for witness in self.witnesses:
             try:
@@ -225,13 +247,13 @@ class AuditLog:
             except SinkError as exc:
                 failures.append(str(exc))
         if not failures:
-            self.store.mark_published(signed.statement.tree_size)
-            return
+            return True
         message = "; ".join(failures)
         if strict:
             raise SinkError(f"checkpoint {signed.statement.tree_size} not published: {message}")
         # The events are durable and the checkpoint is stored; the next checkpoint publishes again.
         logger.warning("audit checkpoint %d not published: %s", signed.statement.tree_size, message)
+        return False
 
     def close(self) -> None:
         """Seal what is not sealed yet, then close the store."""
@@ -239,6 +261,8 @@ class AuditLog:
             with self._lock:
                 if self._size > self._sealed_size:
                     self._checkpoint(strict=False)
+                elif self._unmarked is not None:
+                    self.store.mark_published(self._unmarked)
         finally:
             self.store.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -33,6 +33,19 @@ from phiwarden.audit.merkle import CompletedNode, Frontier
 SCHEMA_VERSION = "2"
 # Epochs per lookup query: well under every driver's limit on parameters.
 LOOKUP_EPOCHS = 500
+
+
+# Offered the head after a batch and the size of the newest stored checkpoint; returns a signed
+# checkpoint of that head when one is due.
+Sealer = Callable[[Head, int], SignedCheckpoint | None]
+
+
+class Appended(NamedTuple):
+    receipts: list[Receipt]
+    # The checkpoint stored with the batch, to publish now that it is committed.
+    checkpoint: SignedCheckpoint | None
+    # The size of the newest stored checkpoint after the batch.
+    sealed_size: int
 
 
 class StoredRecord(NamedTuple):
@@ -110,7 +123,11 @@ class AuditStore(ABC):
     def _insert_events(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
     def _locked_head_sql(self) -> str:
-        return "SELECT size, last_hash, frontier FROM audit_head WHERE id = 1"
+        # The newest checkpoint's size comes with the head: whether one is due costs no query.
+        return (
+            "SELECT size, last_hash, frontier, (SELECT MAX(tree_size) FROM audit_checkpoints) "
+            "FROM audit_head WHERE id = 1"
+        )
 
     def _sql(self, text: str) -> str:
         return text if self.marker == "?" else text.replace("?", self.marker)
@@ -173,13 +190,26 @@ class AuditStore(ABC):
             row = cur.fetchone()
         return (0, GENESIS_HASH, b"") if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]))
 
-    def append(self, events: Sequence[Prepared]) -> list[Receipt]:
-        """Seal and insert `events` in one transaction; all are durable when this returns."""
+    def append(
+        self,
+        events: Sequence[Prepared],
+        *,
+        checkpoint: Sealer | None = None,
+        published: int | None = None,
+    ) -> Appended:
+        """Seal and insert `events` in one transaction; all are durable when this returns.
+
+        `checkpoint` is offered the new head and the size of the newest stored checkpoint, and may
+        return a signed checkpoint, stored in the same transaction: sealing costs no commit of its
+        own. `published` marks a checkpoint the witnesses took since the last append.
+        """
         if not events:
-            return []
+            return Appended([], None, 0)
         with self._write() as cur:
             cur.execute(self._locked_head_sql())
-            head = _head(cur.fetchone())
+            row = cur.fetchone()
+            head = _head(row)
+            sealed_size = 0 if row is None or row[3] is None else int(row[3])
             sealed = seal(head, events)
             self._insert_events(cur, sealed.rows)
             if sealed.value_keys:
@@ -188,11 +218,17 @@ class AuditStore(ABC):
                     sealed.value_keys,
                 )
             self._insert_nodes(cur, sealed.nodes)
+            signed = checkpoint(head, sealed_size) if checkpoint is not None else None
+            if signed is not None:
+                self._insert_checkpoint(cur, signed)
+                sealed_size = signed.statement.tree_size
+            if published is not None:
+                self._mark_published(cur, published)
             cur.execute(
                 self._sql("UPDATE audit_head SET size = ?, last_hash = ?, frontier = ? WHERE id = 1"),
                 (head.size, head.last_hash, head.frontier.to_bytes()),
             )
-        return sealed.receipts
+        return Appended(sealed.receipts, signed, sealed_size)
 
     def _insert_nodes(self, cur: Any, nodes: Sequence[CompletedNode]) -> None:
         if nodes:
@@ -238,19 +274,23 @@ class AuditStore(ABC):
     # -- signed statements ----------------------------------------------------------------------
     def add_checkpoint(self, signed: SignedCheckpoint) -> None:
         with self._write() as cur:
-            cur.execute(
-                self._sql(
-                    "INSERT INTO audit_checkpoints (tree_size, statement, published) VALUES (?, ?, 0) "
-                    "ON CONFLICT (tree_size) DO NOTHING"
-                ),
-                (signed.statement.tree_size, signed.to_line()),
-            )
+            self._insert_checkpoint(cur, signed)
+
+    def _insert_checkpoint(self, cur: Any, signed: SignedCheckpoint) -> None:
+        cur.execute(
+            self._sql(
+                "INSERT INTO audit_checkpoints (tree_size, statement, published) VALUES (?, ?, 0) "
+                "ON CONFLICT (tree_size) DO NOTHING"
+            ),
+            (signed.statement.tree_size, signed.to_line()),
+        )
 
     def mark_published(self, tree_size: int) -> None:
         with self._write() as cur:
-            cur.execute(
-                self._sql("UPDATE audit_checkpoints SET published = 1 WHERE tree_size = ?"), (tree_size,)
-            )
+            self._mark_published(cur, tree_size)
+
+    def _mark_published(self, cur: Any, tree_size: int) -> None:
+        cur.execute(self._sql("UPDATE audit_checkpoints SET published = 1 WHERE tree_size = ?"), (tree_size,))
 
     def checkpoint_rows(self) -> list[tuple[int, str, bool]]:
         """(tree size, signed statement as stored, published) by tree size, unparsed."""

@@ -96,7 +96,9 @@ class PostgresStore(AuditStore):
         self.check_schema()
 
     def _locked_head_sql(self) -> str:
-        return "SELECT size, last_hash, frontier FROM audit_head WHERE id = 1 FOR UPDATE"
+        # The head row is re-read once the lock is granted; the checkpoint size in the same statement
+        # may predate a checkpoint the previous holder stored, which at worst seals one extra.
+        return super()._locked_head_sql() + " FOR UPDATE"
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
