@@ -126,3 +126,31 @@ def test_kill_9_during_concurrent_appends_loses_nothing_acknowledged(settings: A
     # The log takes appends again after the crash.
     with AuditLog.open(settings) as log:
         log.append(make_event(1))
+
+
+def test_writers_take_turns_on_the_lock_file_and_time_out_behind_a_stuck_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    db = tmp_path / "db" / "audit.db"
+    settings = AuditSettings(store=f"sqlite:///{db}", witnesses=(), checkpoint_every=1000)
+    monkeypatch.setattr("phiwarden.audit.store_sqlite.BUSY_TIMEOUT_MS", 200)
+    with AuditLog.open(settings) as log:
+        fill(log, 3)
+        # Another writer holds the lock (a process stopped in the middle of its transaction).
+        holder = os.open(f"{db}-writer", os.O_RDWR)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            with pytest.raises(AuditStoreError, match="another writer"):
+                log.append(make_event(3))
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            os.close(holder)
+        assert log.store.head().size == 3
+        assert log.append(make_event(3)).sequence == 4
+    store = open_store(store_url(settings))
+    try:
+        assert verify_log(store, public_key(settings), workers=1).ok
+    finally:
+        store.close()
