@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from phiwarden.gateway.store import GatewayStore
 from tests.gateway.conftest import VENDOR_SECRET, Gateway
 
 # Detected values in prose without field labels: after pseudonymization nothing restricted remains,
@@ -234,3 +236,42 @@ def test_overhead_header_on_every_answer(gateway: Gateway) -> None:
     )
     assert float(raw.headers["x-phiwarden-overhead-ms"]) >= 0
     assert raw.headers["x-phiwarden-decision"].startswith("allow; tier=public")
+
+
+def test_a_pin_another_replica_set_is_honoured(gateway: Gateway) -> None:
+    # Another replica, sharing the store, routed this conversation: the pin is read from the store on
+    # every request, so a harmless prompt of that conversation still goes to the local model.
+    other_replica = GatewayStore(gateway.runtime.store.url)
+    row = gateway.runtime.vaults.keys.row_id("ana@example.org", "h:conv-pinned-elsewhere")
+    other_replica.pin_set(row, "local-llm", time.time() + 600)
+    other_replica.close()
+    client = _anthropic(gateway, default_headers={"x-phiwarden-conversation": "conv-pinned-elsewhere"})
+    client.messages.create(
+        model="claude-test-sonnet", max_tokens=10, messages=[{"role": "user", "content": "thanks!"}]
+    )
+    assert [r.prefix for r in gateway.provider.received] == ["local"]
+
+
+def test_the_decision_event_is_durable_before_the_upstream_call(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = gateway.runtime.upstream
+    send = upstream.send
+    seen: list[list[str]] = []
+
+    async def checked_send(*args: Any, **kwargs: Any) -> Any:
+        seen.append([e.status for e in gateway.events() if e.correlation_id == correlation_id()])
+        return await send(*args, **kwargs)
+
+    def correlation_id() -> str:
+        # The newest decision event is this request's (requests here are sequential).
+        return gateway.events()[-1].correlation_id or ""
+
+    before = len(gateway.settled_events())
+    monkeypatch.setattr(upstream, "send", checked_send)
+    _anthropic(gateway).messages.create(
+        model="claude-test-sonnet", max_tokens=10, messages=[{"role": "user", "content": NOTE}]
+    )
+    events = gateway.wait_events(before + 2)[before:]
+    assert [e.status for e in events] == ["unknown", "success"]
+    assert seen == [["unknown"]]  # the decision event was in the store when the call started

@@ -182,11 +182,14 @@ async def _handle(ctx: Context, request: Request) -> Response:
     attach_paths(parsed)
     conversation = conversation_id(headers, parsed)
     repository = headers.get("x-phiwarden-repository") or None
+    row = runtime.vaults.keys.row_id(principal.id, conversation)
+    # The conversation's pin and vault load in a worker thread while detection runs here.
+    loading = _load_state(runtime, row, principal.id, conversation)
     facts = RequestFacts(
         correlation_id=ctx.correlation_id,
         principal=principal,
         client_tool=client_tool(headers),
-        session=runtime.vaults.keys.row_id(principal.id, conversation)[:32],
+        session=row[:32],
         operation=parsed.operation,
         model=parsed.model,
         client_ip=request.client.host if request.client else None,
@@ -194,13 +197,18 @@ async def _handle(ctx: Context, request: Request) -> Response:
         policy_id=runtime.policy.policy_id,
         policy_revision=runtime.policy.revision,
     )
-    pinned, vault = await _state(runtime, principal.id, conversation)
     try:
-        inspection = runtime.inspector.inspect(parsed, is_surrogate=vault.is_surrogate if vault else None)
+        found = runtime.inspector.scan(parsed)
     except Exception as exc:  # a detection failure must not let content through
-        raise GatewayError(
-            500, f"phiwarden could not inspect this request ({type(exc).__name__}); refused"
-        ) from None
+        _discard(loading)
+        raise _inspect_failed(exc) from None
+    pinned, vault = await _state(loading)
+    try:
+        inspection = runtime.inspector.judge(
+            parsed, found, is_surrogate=vault.is_surrogate if vault else None
+        )
+    except Exception as exc:
+        raise _inspect_failed(exc) from None
     try:
         decision = decide(
             runtime.gateway,
@@ -239,7 +247,6 @@ async def _handle(ctx: Context, request: Request) -> Response:
         save = asyncio.sleep(0)
     pin = None
     if applied == "route" and decision.rule != "conversation-pinned" and runtime.needs_state:
-        row = runtime.vaults.keys.row_id(principal.id, conversation)
         pin = asyncio.to_thread(
             runtime.store.pin_set, row, destination.id, time.time() + settings.pin_ttl_seconds
         )
@@ -287,16 +294,37 @@ async def _handle(ctx: Context, request: Request) -> Response:
     )
 
 
-async def _state(runtime: Runtime, identity: str, conversation: str) -> tuple[str | None, Vault | None]:
-    if not runtime.needs_state:
-        return None, None
+def _inspect_failed(exc: Exception) -> GatewayError:
+    return GatewayError(500, f"phiwarden could not inspect this request ({type(exc).__name__}); refused")
 
-    def load() -> tuple[str | None, Vault]:
-        row = runtime.vaults.keys.row_id(identity, conversation)
+
+State = tuple[str | None, Vault]
+
+
+def _load_state(runtime: Runtime, row: str, identity: str, conversation: str) -> asyncio.Future[State] | None:
+    """Start reading the conversation's pin and vault from the store, fresh on every request (a pin
+    another replica set must hold here too); None when no action of the policy needs them."""
+    if not runtime.needs_state:
+        return None
+
+    def load() -> State:
         return runtime.store.pin_get(row, time.time()), runtime.vaults.open(identity, conversation)
 
+    # Submitted now, not on the loop's next turn: the scan that follows does not yield to the loop.
+    return asyncio.get_running_loop().run_in_executor(None, load)
+
+
+def _discard(loading: asyncio.Future[State] | None) -> None:
+    """A load whose answer is no longer needed: its failure, if any, is not an unhandled one."""
+    if loading is not None:
+        loading.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+async def _state(loading: asyncio.Future[State] | None) -> tuple[str | None, Vault | None]:
+    if loading is None:
+        return None, None
     try:
-        return await asyncio.to_thread(load)
+        return await loading
     except VaultError as exc:
         raise GatewayError(500, f"the pseudonymization vault cannot be read: {exc}; refused") from None
     except Exception as exc:
@@ -397,6 +425,7 @@ async def _forward(
 ) -> Response:
     runtime = ctx.runtime
     overhead = (time.perf_counter() - ctx.started) * 1000
+    loop = asyncio.get_running_loop()
 
     def outcome(  # noqa: PLR0917 - a local helper called a dozen times with the same five facts
         status: str,
@@ -406,12 +435,17 @@ async def _forward(
         note: str = "",
         extra: float = 0.0,
     ) -> None:
-        runtime.writer.submit(
-            outcome_event(
-                facts, action=applied, mode=decision.mode, tier=decision.tier, destination=destination,
-                upstream_model=upstream_model, status=status, upstream_status=upstream_status,
-                input_tokens=usage[0], output_tokens=usage[1], latency_ms=_ms(ctx.started),
-                overhead_ms=overhead + extra, attempts=attempts, note=note,
+        latency = _ms(ctx.started)
+        # Built on the loop's next turn, once the response is written: nothing waits for this event,
+        # and building one costs about as much as the rest of the response.
+        loop.call_soon(
+            lambda: runtime.writer.submit(
+                outcome_event(
+                    facts, action=applied, mode=decision.mode, tier=decision.tier,
+                    destination=destination, upstream_model=upstream_model, status=status,
+                    upstream_status=upstream_status, input_tokens=usage[0], output_tokens=usage[1],
+                    latency_ms=latency, overhead_ms=overhead + extra, attempts=attempts, note=note,
+                )
             )
         )  # fmt: skip
 

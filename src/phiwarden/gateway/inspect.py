@@ -112,26 +112,47 @@ class Inspector:
     def inspect(
         self, request: ParsedRequest, *, is_surrogate: Callable[[str], bool] | None = None
     ) -> Inspection:
+        return self.judge(request, self.scan(request), is_surrogate=is_surrogate)
+
+    def scan(self, request: ParsedRequest) -> dict[int, list[Hit]]:
+        """What detection finds, per part index. Needs nothing of the conversation's state, so the
+        gateway runs it while the state loads (the engine releases the GIL while it matches)."""
         parts = request.parts
-        out = Inspection()
+        found: dict[int, list[Hit]] = {}
         batch: list[int] = []
         for index, part in enumerate(parts):
             if part.path is not None or len(part.text) >= LARGE_PART:
-                self._keep(out, index, self._scan_cached(part.text, part.path), part, is_surrogate)
+                hits = self._scan_cached(part.text, part.path)
+                if hits:
+                    found[index] = hits
             else:
                 batch.append(index)
         for group in _batches(batch, parts):
-            self._scan_batch(out, group, parts, is_surrogate)
+            self._scan_batch(found, group, parts)
+        return found
+
+    def judge(
+        self,
+        request: ParsedRequest,
+        found: dict[int, list[Hit]],
+        *,
+        is_surrogate: Callable[[str], bool] | None = None,
+    ) -> Inspection:
+        """The inspection of what `scan` found: surrogates given earlier in this conversation are not
+        PHI; then the request is classified."""
+        out = Inspection()
+        for index, hits in found.items():
+            text = request.parts[index].text
+            kept = (
+                hits if is_surrogate is None else [h for h in hits if not is_surrogate(text[h.start : h.end])]
+            )
+            if kept:
+                out.hits[index] = kept
+                out.counts.update(h.category for h in kept)
         self._classify(out, request)
         return out
 
-    def _scan_batch(
-        self,
-        out: Inspection,
-        group: list[int],
-        parts: Sequence[Part],
-        is_surrogate: Callable[[str], bool] | None,
-    ) -> None:
+    def _scan_batch(self, found: dict[int, list[Hit]], group: list[int], parts: Sequence[Part]) -> None:
         starts: list[int] = []
         pieces: list[str] = []
         position = 0
@@ -140,7 +161,6 @@ class Inspector:
             pieces.append(parts[index].text)
             position += len(parts[index].text) + len(SEPARATOR)
         joined = SEPARATOR.join(pieces)
-        found: dict[int, list[Hit]] = {}
         for hit in self._scan(joined, None):
             slot = bisect.bisect_right(starts, hit.start) - 1
             base = starts[slot]
@@ -149,19 +169,6 @@ class Inspector:
             if start >= length or end <= start:
                 continue
             found.setdefault(group[slot], []).append(Hit(start, end, hit.category, hit.confidence, hit.rule))
-        for index, hits in found.items():
-            self._keep(out, index, hits, parts[index], is_surrogate)
-
-    @staticmethod
-    def _keep(
-        out: Inspection, index: int, hits: list[Hit], part: Part, is_surrogate: Callable[[str], bool] | None
-    ) -> None:
-        if is_surrogate is not None:
-            # A surrogate the gateway gave earlier in this conversation is not PHI.
-            hits = [h for h in hits if not is_surrogate(part.text[h.start : h.end])]
-        if hits:
-            out.hits[index] = hits
-            out.counts.update(h.category for h in hits)
 
     def _classify(self, out: Inspection, request: ParsedRequest) -> None:
         parts = request.parts
