@@ -67,6 +67,8 @@ POSITIVE = [
     ("name.relative", "Spoke with patient's son, Daniel Okonkwo, at the bedside.", "name"),
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
     ("name.before_label", "Seen today: Marisol Okonkwo DOB 07/19/1984, chest pain", "name"),
+    ("name.after_age", "72 y/o F, Marisol Okonkwo, presents with SOB.", "name"),
+    ("name.relative_given", "Pt's wife, Marjorie, called back after the appointment.", "name"),
     ("name.asserted", 'assertEquals("Marisol Okonkwo", patient.getFullName());', "name"),
     ("name.asserted", 'Assert.AreEqual("Marisol Okonkwo", result.FullName);', "name"),
     ("name.expected", 'expect(patient.name).toBe("Marisol Okonkwo");', "name"),
@@ -122,6 +124,7 @@ NEGATIVE = [
     ("sandbox card", 'Visa: Final = "4000111111111115"  # card'),
     ("asserted file name", 'assertEquals("Annual Report", doc.getFileName());'),
     ("expected class name", 'expect(widget.className).toBe("Primary Button");'),
+    ("relative in code", "the parent process forks a son, Worker, and waits"),
 ]
 
 

@@ -561,3 +561,13 @@ def test_url_with_record_id() -> None:
 def test_a_device_serial_after_its_own_label() -> None:
     assert values(f"Pump serial: SN 4471-9920-AX\nmrn: {MRN}\n", "device") == ["4471-9920-AX"]
     assert values(f'device_serial = "S/N: 88A1-4471"\nmrn = "{MRN}"\n', "device") == ["88A1-4471"]
+
+
+def test_html_text_named_by_its_attributes() -> None:
+    text = (
+        f'<td class="dob">{DOB}</td><td class="patient-name">{NAME_FIRST} {NAME_LAST}</td>\n'
+        '<span data-field="mrn">40981855</span>\n'
+    )
+    assert_all_found(text, [DOB, f"{NAME_FIRST} {NAME_LAST}", "40981855"], path="chart.html")
+    # A class that names no field leaves the cell to its tag.
+    assert found('<td class="col-md-6">Build Pipeline</td>', path="index.html") == []

@@ -143,7 +143,7 @@ _SOFT_CATEGORIES = frozenset(
      "vehicle", "device", "other_id", "url"}
 )  # fmt: skip
 _XML = Pattern(
-    r"<(?P<tag>[A-Za-z_][\w:.\-]{0,63})(?:\s[^<>]{0,300})?>(?P<text>[^<>\r\n]{1,200})</"
+    r"<(?P<tag>[A-Za-z_][\w:.\-]{0,63})(?P<attrs>\s[^<>]{0,300})?>(?P<text>[^<>\r\n]{1,200})</"
     r"|<(?P<vtag>[A-Za-z_][\w:.\-]{0,63})\s(?P<before>[^<>]{0,300}?)\bvalue=\"(?P<vattr>[^\"<>]{1,200})\""
     r"(?P<after>[^<>]{0,300})"
 )
@@ -154,6 +154,8 @@ _NESTED_ID = Pattern(
 )
 # In HTML forms the field is named by an attribute (`<input name="dob" value="…">`), not the tag.
 _NAME_ATTRIBUTE = Pattern(r"\b(?:name|id|data-field|formControlName)=[\"'](?P<name>[^\"'<>]{1,64})[\"']")
+# In HTML tables and templates a cell's text is named by its class (`<td class="dob">…</td>`).
+_CLASS_ATTRIBUTE = Pattern(r"\bclass=[\"'](?P<name>[^\"'<>]{1,64})[\"']")
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,13 +541,16 @@ def _list_form(data: bytes, open_at: int, quoted: bool) -> str:
     return "block" if head in (b" ", b"\t", b"\r", b"\n") else ""
 
 
-def _named_by_attribute(data: bytes, m: Match, index: dict[str, int]) -> str | None:
-    for group in ("before", "after"):
-        start, end = m.group_span(index[group])
-        named = _NAME_ATTRIBUTE.search(data, start, end) if start >= 0 else None
-        if named is not None:
-            n_start, n_end = named.group_span(_NAME_ATTRIBUTE.group_index["name"])
-            return data[n_start:n_end].decode("utf-8", "replace")
+def _named_by_attribute(
+    data: bytes, m: Match, index: dict[str, int], groups: tuple[str, ...], attributes: tuple[Pattern, ...]
+) -> str | None:
+    for attribute in attributes:
+        for group in groups:
+            start, end = m.group_span(index[group])
+            named = attribute.search(data, start, end) if start >= 0 else None
+            if named is not None:
+                n_start, n_end = named.group_span(attribute.group_index["name"])
+                return data[n_start:n_end].decode("utf-8", "replace")
     return None
 
 
@@ -570,5 +575,10 @@ def iter_xml_values(data: bytes) -> Iterator[KeyedValue]:
             v_start, v_end = m.group_span(index[value_group])
             tag = data[t_start:t_end].decode("utf-8", "replace").rpartition(":")[2]
             if tag_group == "vtag":
-                tag = _named_by_attribute(data, m, index) or tag
+                tag = _named_by_attribute(data, m, index, ("before", "after"), (_NAME_ATTRIBUTE,)) or tag
+            elif m.group_span(index["attrs"])[0] >= 0:
+                tag = (
+                    _named_by_attribute(data, m, index, ("attrs",), (_NAME_ATTRIBUTE, _CLASS_ATTRIBUTE))
+                    or tag
+                )
             yield KeyedValue(tag, data[v_start:v_end].decode("utf-8", "surrogatepass"), v_start, True)
