@@ -76,6 +76,8 @@ POSITIVE = [
     ("phone.in_prose", "Reached her by phone at 503 246 6384 yesterday", "phone"),
     ("email.address", '{"mrn": "MRN-40981723", "contact": "marisol.o84@gmail.com"}', "email"),
     ("url.patient_record", "open https://ehr.northside.org/patients/40981723/chart", "url"),
+    ("url.identifier_query", 'curl -s "https://ehr.northside.org/chart?mrn=40981723&tab=labs"', "url"),
+    ("url.identifier_query_string", "GET /chart?mrn=40981723&tab=labs 200", "mrn"),
     ("zip.labeled", "ZIP code 97217 failed validation", "zip"),
     ("address.street", "Her address on file is 4417 Larkspur Ln, Portland", "address"),
 ]

@@ -133,3 +133,20 @@ def test_a_rejected_branch_does_not_hide_a_later_detector_at_the_same_place() ->
     )
     found_rules = [(c.rule, c.start, c.end) for c in stage.candidates(b"id AB1237 and AB9")]
     assert found_rules == [("test.d3", 3, 7)]
+
+
+def test_a_field_name_decides_the_category_of_a_value_a_pattern_also_finds() -> None:
+    text = '    ssn: "805-86-9702"\n    fax_number: "(503) 246-6384"\n    home_phone: "(503) 246-6385"\n'
+    assert found(text) == [("ssn", "805-86-9702"), ("fax", "(503) 246-6384"), ("phone", "(503) 246-6385")]
+
+
+def test_an_address_and_its_zip_code_are_two_findings() -> None:
+    text = "Her address on file is 12265 Willow St Apt 8A, San Diego, CA 92151 and the card"
+    assert found(text) == [("address", "12265 Willow St Apt 8A, San Diego, CA"), ("zip", "92151")]
+
+
+def test_a_url_carrying_a_record_id_is_reported_whole() -> None:
+    url = "https://ehr.lakeside-medical.com/chart?mrn=66193251&tab=demographics"
+    assert found(f'curl -s "{url}"') == [("url", url)]
+    # Without scheme and host, the labelled id itself is the finding.
+    assert found("GET /chart?mrn=66193251 200") == [("mrn", "66193251")]

@@ -18,5 +18,8 @@ class Candidate:
     anchors_record: bool = False
     # False for detectors that only veto other findings on their span (provider identifiers).
     report: bool = True
+    # The category comes from a field name (`fax_number: "…"`), which says more than the value's
+    # shape: such a candidate wins over a pattern's on the same span.
+    named: bool = False
     # Set for values read from a binary format (DICOM), whose offsets are bytes of the file.
     binary_tag: str = ""

@@ -13,6 +13,7 @@ the (few) candidates only.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import itertools
 import os
@@ -101,6 +102,7 @@ class Engine:
         out = list(self.patterns.candidates(data, activation.stages))
         out += self.keyed.candidates(data, xml=b"</" in data or b'value="' in data)
         out += self._structured(data, path, activation.triggers)
+        out = _zip_codes_apart(data, out)
         disabled = self.settings.disabled
         if disabled:
             out = [c for c in out if c.category not in disabled and c.rule not in disabled]
@@ -290,8 +292,36 @@ def _apply_record_context(candidates: list[Candidate]) -> None:
             c.confidence = min(RECORD_CEILING, c.confidence + RECORD_BOOST)
 
 
+# The ZIP code that ends an address: "…, San Diego, CA 92151", "…, Portland OR 97217-1234".
+_TRAILING_ZIP = compile_pattern(r"[, ]+(?P<zip>[0-9]{5}(?:-[0-9]{4})?)$")
+
+
+def _zip_codes_apart(data: bytes, candidates: list[Candidate]) -> list[Candidate]:
+    """An address's trailing ZIP code as a finding of its own.
+
+    Safe Harbor treats the ZIP apart from the street (its first three digits may be kept), and a
+    report that names both tells the reader what each part of the line is.
+    """
+    out = []
+    for c in candidates:
+        # On the address alone: RE2's `$` is the end of the text it is given, not of a range.
+        m = _TRAILING_ZIP.search(data[c.start : c.end]) if c.category == "address" else None
+        if m is None or m.start == 0:
+            out.append(c)
+            continue
+        zip_start, zip_end = m.group_span(_TRAILING_ZIP.group_index["zip"])
+        out.append(dataclasses.replace(c, end=c.start + m.start))
+        out.append(
+            dataclasses.replace(
+                c, start=c.start + zip_start, end=c.start + zip_end, category="zip", rule=c.rule + ".zip"
+            )
+        )
+    return out
+
+
 def _resolve_overlaps(candidates: list[Candidate]) -> list[Candidate]:
-    """Keep the most confident of overlapping candidates (the longer one on a tie), in text order.
+    """Keep the most confident of overlapping candidates (the longer one on a tie, then the one a
+    field name vouches for), in text order.
 
     Candidates are first cut into runs that overlap one another: a choice in one run never depends
     on another, so the ranking works on a few candidates at a time, not on a whole large file.
@@ -316,7 +346,7 @@ def _overlapping_runs(candidates: list[Candidate]) -> Iterator[list[Candidate]]:
 
 
 def _most_confident(candidates: list[Candidate]) -> list[Candidate]:
-    ranked = sorted(candidates, key=lambda c: (-c.confidence, -(c.end - c.start), c.start))
+    ranked = sorted(candidates, key=lambda c: (-c.confidence, -(c.end - c.start), not c.named, c.start))
     starts: list[int] = []
     chosen: list[Candidate] = []
     for c in ranked:

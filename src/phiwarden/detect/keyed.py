@@ -506,6 +506,7 @@ def make_candidate(
         confidence=CONFIDENCE[strength] * span.quality,
         needs_record=strength == "weak",
         anchors_record=strength == "strong" and verdict.category != "secret",
+        named=True,
     )
 
 
