@@ -571,3 +571,8 @@ def test_html_text_named_by_its_attributes() -> None:
     assert_all_found(text, [DOB, f"{NAME_FIRST} {NAME_LAST}", "40981855"], path="chart.html")
     # A class that names no field leaves the cell to its tag.
     assert found('<td class="col-md-6">Build Pipeline</td>', path="index.html") == []
+
+
+def test_a_transmitter_id_in_capitals_with_one_digit() -> None:
+    text = f'    mrn = "{MRN}"\n    cgm_transmitter_id = "8HBMYS"\n    device_status = "ACTIVE"\n'
+    assert values(text, "device") == ["8HBMYS"]

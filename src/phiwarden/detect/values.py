@@ -544,12 +544,27 @@ def check_device(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     m = _UDI.match(raw)
     if m is not None:
         return ValueSpan(*m.span("v")) if udi_is_real(m.text("v")) else None
+    # A CGM transmitter id ("8HBMYS") or a pump serial in capitals may hold a single digit.
+    stripped = raw.strip()
+    if (quoted or stripped == raw) and _capital_serial(stripped) and not is_placeholder_identifier(stripped):
+        start = raw.find(stripped)
+        return ValueSpan(start, start + len(stripped))
     # "SN 4471-9920-AX", "S/N: 88A1-…": the serial's own label before it.
     label = _SERIAL_LABEL.match(raw)
     if label is not None:
         span = _check_device_serial(raw[label.end() :], quoted, kind)
         return None if span is None else ValueSpan(span.start + label.end(), span.end + label.end())
     return _check_device_serial(raw, quoted, kind)
+
+
+def _capital_serial(value: str) -> bool:
+    return (
+        6 <= len(value) <= 20
+        and value.isascii()
+        and value.isalnum()
+        and value.isupper()
+        and any(ch.isdigit() for ch in value)
+    )
 
 
 _SERIAL_LABEL = ShortTextPattern(r"\s*(?:SN|S/N|(?i:serial(?: no\.?| number| #)?)):?[ ]")
