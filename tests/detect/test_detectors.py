@@ -201,3 +201,8 @@ def test_a_name_in_a_record_line_ends_before_the_next_label_and_starts_after_its
     assert values("Pt Rosalind Okafor Ruiz, 67 y/o", "name") == ["Rosalind Okafor Ruiz"]
     # One capitalised word before a label is a verb or a heading, not a full name.
     assert values("Verified DOB 07/19/1984 against the chart", "name") == []
+
+
+def test_a_chinese_or_japanese_given_name_of_one_ideograph() -> None:
+    assert values("Can someone call back pt 博 赵 (DOB 1937-01-08, MRN 11777805)", "name") == ["博 赵"]
+    assert values("heads up: pt 幹 佐藤 DOB 1946-02-11 called", "name") == ["幹 佐藤"]
