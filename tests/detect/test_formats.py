@@ -576,3 +576,19 @@ def test_html_text_named_by_its_attributes() -> None:
 def test_a_transmitter_id_in_capitals_with_one_digit() -> None:
     text = f'    mrn = "{MRN}"\n    cgm_transmitter_id = "8HBMYS"\n    device_status = "ACTIVE"\n'
     assert values(text, "device") == ["8HBMYS"]
+
+
+def test_fhir_builder_setters() -> None:
+    text = (
+        f'patient.addName().setFamily("{NAME_LAST}").addGiven("{NAME_FIRST}");\n'
+        f'patient.setBirthDate("{DOB}");\n'
+    )
+    assert_all_found(text, [NAME_LAST, NAME_FIRST, DOB], path="PatientTest.java")
+
+
+def test_a_column_list_is_not_a_name() -> None:
+    text = (
+        "INSERT INTO `patient_data` (`fname`, `lname`, `mname`, `DOB`) VALUES\n"
+        f"('{NAME_FIRST}', '{NAME_LAST}', 'R', '{DOB}');\n"
+    )
+    assert values(text, "name", path="seed.sql") == [NAME_FIRST, NAME_LAST]

@@ -94,6 +94,9 @@ def _find(words: Sequence[str], phrase: Sequence[str]) -> int:
     return -1
 
 
+_SETTER_VERBS = frozenset({"set", "with"})
+
+
 class FieldClassifier:
     """Ordered field rules with the global meta and person word lists."""
 
@@ -112,6 +115,9 @@ class FieldClassifier:
         if not name or len(name) > MAX_FIELD_NAME:
             return None
         words = split_words(name)
+        # A setter names its field: `setFamily("…")`, `withGiven("…")` ("set" alone is a collection).
+        if len(words) > 1 and words[0] in _SETTER_VERBS:
+            words = words[1:]
         candidates: set[int] = set()
         for word in words:
             candidates |= self._by_first_word.get(word, set())

@@ -273,6 +273,9 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
         return False
     if any(t in _label_words() for t in lowered):
         return False
+    # "DOB", "SSN MRN": the labels of a record's fields (a column list), not a person.
+    if all(t in _identifier_labels() for t in lowered):
+        return False
     # "OF DOUBLE VERTICAL", "Relationship And Terms": English glue words do not occur inside names.
     if len(lowered) > 1 and any(t in _function_words() for t in lowered):
         return False
