@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,14 +241,15 @@ async def _handle(ctx: Context, request: Request) -> Response:
     applied, destination, originals = _apply(runtime, parsed, inspection, decision, vault)
     if destination is None:
         raise GatewayError(500, "no destination resolved; refused")
-    if applied in ("pseudonymize",) and vault is not None:
-        save = asyncio.to_thread(runtime.vaults.save, vault)
-    else:
-        save = asyncio.sleep(0)
-    pin = None
+    # Written beside the decision event: the vault's new entries, the pin of a routed conversation.
+    beside: list[Awaitable[None]] = []
+    if applied == "pseudonymize" and vault is not None:
+        beside.append(asyncio.to_thread(runtime.vaults.save, vault))
     if applied == "route" and decision.rule != "conversation-pinned" and runtime.needs_state:
-        pin = asyncio.to_thread(
-            runtime.store.pin_set, row, destination.id, time.time() + settings.pin_ttl_seconds
+        beside.append(
+            asyncio.to_thread(
+                runtime.store.pin_set, row, destination.id, time.time() + settings.pin_ttl_seconds
+            )
         )
     message = f"forwarded to {destination.id}" + (
         "" if decision.enforced else f" (monitor: enforce would {decision.action})"
@@ -269,7 +270,10 @@ async def _handle(ctx: Context, request: Request) -> Response:
         message=message,
     )
     try:
-        await asyncio.gather(_audit(runtime, event), save, pin or asyncio.sleep(0))
+        if beside:
+            await asyncio.gather(_audit(runtime, event), *beside)
+        else:  # the common case, without gather's tasks and loop turns
+            await _audit(runtime, event)
     except GatewayError:
         raise
     except Exception as exc:
@@ -579,13 +583,15 @@ async def _relay(
     status, note = "failure", "client disconnected"
     try:
         try:
+            # What one upstream read completes goes out in one write: nothing waits for more input,
+            # and a burst of events costs the client one chunk, not one per event.
             async for chunk in response.chunks():
-                for event in parser.feed(chunk):
-                    for out in rewriter.rewrite(event):
-                        yield out
-            for event in parser.close():
-                for out in rewriter.rewrite(event):
+                out = b"".join(piece for event in parser.feed(chunk) for piece in rewriter.rewrite(event))
+                if out:
                     yield out
+            out = b"".join(piece for event in parser.close() for piece in rewriter.rewrite(event))
+            if out:
+                yield out
             if rewriter.done:
                 status, note = "success", ""
             else:
