@@ -206,3 +206,12 @@ def test_a_name_in_a_record_line_ends_before_the_next_label_and_starts_after_its
 def test_a_chinese_or_japanese_given_name_of_one_ideograph() -> None:
     assert values("Can someone call back pt 博 赵 (DOB 1937-01-08, MRN 11777805)", "name") == ["博 赵"]
     assert values("heads up: pt 幹 佐藤 DOB 1946-02-11 called", "name") == ["幹 佐藤"]
+
+
+def test_dates_led_by_a_weekday_and_what_follows_a_dob_label_is_no_name() -> None:
+    assert found("Patient DOB Wed Mar 14 1979, seen today") == [("date", "Wed Mar 14 1979")]
+    assert values('dob: "Wednesday, March 14, 1979"\nmrn: MRN-40981723\n', "date", path="p.yml") == [
+        "Wednesday, March 14, 1979"
+    ]
+    # A month that is a given name stays a name.
+    assert values("Patient June Carter DOB 1979-03-14", "name") == ["June Carter"]

@@ -39,6 +39,10 @@ _MONTHS = {
     "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
 }  # fmt: skip
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_CALENDAR_WORDS = frozenset(_MONTHS) | {
+    "mon", "monday", "tue", "tues", "tuesday", "wed", "wednesday", "thu", "thur", "thurs", "thursday",
+    "fri", "friday", "sat", "saturday", "sun", "sunday",
+}  # fmt: skip
 _TIME = (
     r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:\s?[AaPp]\.?[Mm]\.?)?"
     r"(?:\s?Z|\s?[+-]\d{2}:?\d{2}|\s?UTC)?)?"
@@ -51,7 +55,8 @@ DATE_PATTERN = ShortTextPattern(
     r"|(?P<us>(?P<m3>\d{1,2})([/-])(?P<d3>\d{1,2})[/-](?P<y3>\d{4}|\d{2})" + _TIME + ")"
     r"|(?P<dot>(?P<d4>\d{1,2})\.(?P<m4>\d{1,2})\.(?P<y4>\d{4})" + _TIME + ")"
     r"|(?P<compact>(?P<y5>(?:18|19|20)\d{2})(?P<m5>0[1-9]|1[0-2])(?P<d5>0[1-9]|[12]\d|3[01])(?:\d{2}(?:\d{2}(?:\d{2})?)?)?(?:[.]\d{1,4})?(?:[+-]\d{4})?)"
-    r"|(?P<mdy>(?i:(?P<mn6>"
+    # "Wed Mar 14 1979" (JavaScript's Date.toString), "Wednesday, March 14, 1979".
+    r"|(?P<mdy>(?:(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?)\.?,?\s+)?(?i:(?P<mn6>"
     + _MONTH_NAMES
     + r"))\.?\s+(?P<d6>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y6>\d{4})"
     + _TIME
@@ -171,7 +176,10 @@ def name_core(value: str) -> tuple[int, int]:
     """
     words = value.split(" ")
     start, end = 0, len(words)
-    while end - start > 1 and words[start].rstrip(".:,").lower() in _record_context_words():
+    while end - start > 1 and (
+        words[start].rstrip(".:,").lower() in _record_context_words()
+        or (words[start].isupper() and words[start].rstrip(":").lower() in _identifier_labels())
+    ):
         start += 1
     while (
         end - start > 1
@@ -273,8 +281,11 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
         return False
     if any(t in _label_words() for t in lowered):
         return False
-    # "DOB", "SSN MRN": the labels of a record's fields (a column list), not a person.
-    if all(t in _identifier_labels() for t in lowered):
+    # "DOB", "SSN MRN": the labels of a record's fields (a column list), not a person; "Wed Mar" is
+    # the start of a date ("May", "June" and "April" alone are given names, so one word is not).
+    if all(t in _identifier_labels() for t in lowered) or (
+        len(lowered) > 1 and all(t.rstrip(".,") in _CALENDAR_WORDS for t in lowered)
+    ):
         return False
     # "OF DOUBLE VERTICAL", "Relationship And Terms": English glue words do not occur inside names.
     if len(lowered) > 1 and any(t in _function_words() for t in lowered):
