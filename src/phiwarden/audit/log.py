@@ -235,8 +235,13 @@ class AuditLog:
         self._sealed_at = time.monotonic()
         if self._publish(signed, strict=strict):
             self.store.mark_published(signed.statement.tree_size)
-            self._unmarked = None
         return signed
+
+    def _mark_pending(self) -> None:
+        """On close: mark the checkpoint that no later append marked published, in a commit of its own."""
+        if self._unmarked is not None:
+            self.store.mark_published(self._unmarked)
+            self._unmarked = None
 
     def _publish(self, signed: SignedCheckpoint, *, strict: bool) -> bool:
         """Publish to every witness; True when all took it."""
@@ -261,8 +266,7 @@ class AuditLog:
             with self._lock:
                 if self._size > self._sealed_size:
                     self._checkpoint(strict=False)
-                elif self._unmarked is not None:
-                    self.store.mark_published(self._unmarked)
+                self._mark_pending()
         finally:
             self.store.close()
 
