@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ def policy_text(
     internal: str = "pseudonymize",
     extra: str = "",
     gateway_extra: str = "",
+    store: str = "data/gateway.db",
 ) -> str:
     return f"""
 policy_id = "test-health"
@@ -61,7 +63,7 @@ retries = 1
 max_request_size = "4MiB"
 vault_key = "keys/vault.key"
 key_secret = "keys/key-secret.key"
-store = "data/gateway.db"
+store = "{store}"
 {gateway_extra}
 
 [gateway.actions]
@@ -240,3 +242,25 @@ def gateway(make_gateway: Any) -> Gateway:
 @pytest.fixture(autouse=True)
 def _reset(provider: tuple[FakeProvider, ServerThread]) -> None:
     provider[0].reset()
+
+
+PG_BASE = os.environ.get("PHIWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the test database for a gateway store shared by replicas, dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_BASE, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_BASE}: {exc}")
+    schema = f"phiwarden_gw_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    info = admin.info
+    try:
+        yield f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()

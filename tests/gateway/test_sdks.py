@@ -275,3 +275,22 @@ def test_the_decision_event_is_durable_before_the_upstream_call(
     events = gateway.wait_events(before + 2)[before:]
     assert [e.status for e in events] == ["unknown", "success"]
     assert seen == [["unknown"]]  # the decision event was in the store when the call started
+
+
+def test_a_gateway_on_postgresql_pseudonymizes_and_honours_pins(make_gateway: Any, pg_url: str) -> None:
+    # The store replicas share: the conversation's state is read in a worker thread during the scan.
+    gw: Gateway = make_gateway(store=pg_url)
+    message = _anthropic(gw).messages.create(
+        model="claude-test-sonnet", max_tokens=200, messages=[{"role": "user", "content": NOTE}]
+    )
+    assert message.content[0].type == "text" and message.content[0].text == EXPECTED
+    _assert_clean(gw)
+    other_replica = GatewayStore(pg_url)
+    row = gw.runtime.vaults.keys.row_id("ana@example.org", "h:conv-pg-pinned")
+    other_replica.pin_set(row, "local-llm", time.time() + 600)
+    other_replica.close()
+    client = _anthropic(gw, default_headers={"x-phiwarden-conversation": "conv-pg-pinned"})
+    client.messages.create(
+        model="claude-test-sonnet", max_tokens=10, messages=[{"role": "user", "content": "thanks!"}]
+    )
+    assert gw.provider.received[-1].prefix == "local"
