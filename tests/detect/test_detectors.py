@@ -68,6 +68,7 @@ POSITIVE = [
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
     ("name.before_label", "Seen today: Marisol Okonkwo DOB 07/19/1984, chest pain", "name"),
     ("name.after_age", "72 y/o F, Marisol Okonkwo, presents with SOB.", "name"),
+    ("name.after_member", "Eligibility check for member Marisol Okonkwo (plan PPO-22) failed", "name"),
     ("name.relative_given", "Pt's wife, Marjorie, called back after the appointment.", "name"),
     ("name.asserted", 'assertEquals("Marisol Okonkwo", patient.getFullName());', "name"),
     ("name.asserted", 'Assert.AreEqual("Marisol Okonkwo", result.FullName);', "name"),
@@ -127,6 +128,7 @@ NEGATIVE = [
     ("asserted file name", 'assertEquals("Annual Report", doc.getFileName());'),
     ("expected class name", 'expect(widget.className).toBe("Primary Button");'),
     ("relative in code", "the parent process forks a son, Worker, and waits"),
+    ("community member", "One Rust community member, Andrew Gallant, has already created a fast grep"),
 ]
 
 

@@ -592,3 +592,17 @@ def test_a_column_list_is_not_a_name() -> None:
         f"('{NAME_FIRST}', '{NAME_LAST}', 'R', '{DOB}');\n"
     )
     assert values(text, "name", path="seed.sql") == [NAME_FIRST, NAME_LAST]
+
+
+def test_html_tables_by_their_header_row() -> None:
+    text = (
+        '<table border="1" class="dataframe">\n  <thead>\n    <tr><th></th><th>patient_name</th><th>dob</th>'
+        "<th>status</th></tr>\n  </thead>\n  <tbody>\n"
+        f"    <tr><th>0</th><td>{NAME_FIRST} {NAME_LAST}</td><td>{DOB}</td><td>Active Care</td></tr>\n"
+        "    <tr><th>1</th><td>Teodoro Alvarez</td><td>1979-03-14</td><td>Closed</td></tr>\n"
+        "  </tbody>\n</table>\n"
+    )
+    assert_all_found(
+        text, [f"{NAME_FIRST} {NAME_LAST}", DOB, "Teodoro Alvarez", "1979-03-14"], path="report.html"
+    )
+    assert not covered(text, "Active Care", path="report.html")

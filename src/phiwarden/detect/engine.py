@@ -56,6 +56,7 @@ _STRUCTURE_TRIGGERS = {
     "nested_id": r"[\"'](?:id|Id|ID|identifier|number)[\"'][ \t]*(?::|=>?)",
     "pipe_table": r"\|[ \t]*:?-{3,}",
     "wide_table": tabular.WIDE_HINT,
+    "html_table": tabular.HTML_HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
 }
 
@@ -123,6 +124,8 @@ class Engine:
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column, sniff=True)))
         if "pipe_table" in triggers:
             cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
+        if "html_table" in triggers:
+            cells.append(("table", tabular.html_table_cells(data, is_phi_column)))
         if "wide_table" in triggers:
             cells.append(("table", tabular.fixed_width_cells(data, is_phi_column)))
         if "parametrize" in triggers:

@@ -1,5 +1,5 @@
-"""Tables whose header names the columns: CSV/TSV exports, Markdown and psql pipe tables, and the
-fixed-width tables that pandas prints into notebooks and logs.
+"""Tables whose header names the columns: CSV/TSV exports, Markdown and psql pipe tables, the
+fixed-width tables that pandas prints into notebooks and logs, and HTML tables.
 
 The header is read with the field vocabulary; each cell under a PHI column becomes a keyed value.
 """
@@ -248,3 +248,45 @@ def _aligned_cells(
                 best, best_overlap = name, overlap
         if best is not None:
             yield best, line[start:end], offset + start
+
+
+# HTML tables (pandas' `to_html`, notebook outputs, report pages): `<th>` names the columns.
+HTML_HINT = r"<th[ >]"
+_HTML_TAG = Pattern(r"<(?P<tag>/?(?i:table|tr|th|td))\b[^<>]{0,300}>")
+_MAX_HTML_CELL = 300
+
+
+def html_table_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
+    """Cells of HTML tables under the header row (a row of `<th>` only), matched by position.
+
+    pandas starts each row with an index cell (`<th>0</th>`) and its header with an empty one, so
+    positions line up. Each tag is read once; a cell's text is read up to its next tag, bounded.
+    """
+    index = _HTML_TAG.group_index["tag"]
+    columns: dict[int, str] = {}
+    row: list[tuple[bytes, bytes, int]] = []
+    for m in _HTML_TAG.finditer(data):
+        start, end = m.group_span(index)
+        tag = data[start:end].lower()
+        if tag in (b"table", b"/table"):
+            columns, row = {}, []
+        elif tag == b"tr":
+            row = []
+        elif tag in (b"th", b"td"):
+            close = data.find(b"<", m.end, m.end + _MAX_HTML_CELL)
+            row.append((tag, data[m.end : close] if close >= 0 else b"", m.end))
+        elif tag == b"/tr":
+            if not columns and row and all(kind == b"th" for kind, _, _ in row):
+                names = [text.decode("utf-8", "replace").strip() for _, text, _ in row]
+                columns = {i: name for i, name in enumerate(names) if name and is_phi_column(name)}
+            else:
+                yield from _html_row(row, columns)
+            row = []
+
+
+def _html_row(row: list[tuple[bytes, bytes, int]], columns: dict[int, str]) -> Iterator[Cell]:
+    for position, (_, text, offset) in enumerate(row):
+        name = columns.get(position)
+        value = text.strip()
+        if name is not None and value:
+            yield name, value, offset + len(text) - len(text.lstrip())
