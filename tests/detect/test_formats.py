@@ -606,3 +606,16 @@ def test_html_tables_by_their_header_row() -> None:
         text, [f"{NAME_FIRST} {NAME_LAST}", DOB, "Teodoro Alvarez", "1979-03-14"], path="report.html"
     )
     assert not covered(text, "Active Care", path="report.html")
+
+
+def test_rows_of_a_list_about_people_without_a_header() -> None:
+    text = f'PATIENTS = [\n    ("{NAME_FIRST}", "{NAME_LAST}", "{DOB}"),\n    ("Teodoro Alvarez", "1979-03-14"),\n]\n'
+    assert_all_found(text, [NAME_FIRST, NAME_LAST, DOB, "Teodoro Alvarez", "1979-03-14"], path="conftest.py")
+    bulk = (
+        'cur.executemany("INSERT INTO patients (first_name, last_name, dob) VALUES (?, ?, ?)",\n'
+        f'    [("{NAME_FIRST}", "{NAME_LAST}", "{DOB}")])\n'
+    )
+    assert_all_found(bulk, [NAME_FIRST, NAME_LAST, DOB], path="seed.py")
+    # Rows of a list that is not about people, and rows without a birth date, say nothing.
+    assert found('RELEASES = [("Debian", "Bookworm", "2023-06-10"), ("Alpha", "Beta", "2019-05-01")]') == []
+    assert found('PATIENT_STATUSES = [("Active Care", "Open"), ("Closed", "Final")]') == []

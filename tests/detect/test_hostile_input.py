@@ -35,6 +35,7 @@ ADVERSARIAL = {
     "yaml block lists": "given:\n  - Ana\n" * 20_000,
     "bare name lists": "given: [Ana, " * 20_000,
     "erb tags": "dob: <%= Date.new(" * 20_000,
+    "dated rows": 'patients = [("Ana", "Ruiz", "1984-07-19"), ' * 10_000 + "; values (" * 10_000,
     "html cells": "<tr><th>name</th><td>" * 20_000,
     "unclosed creates": "create table t (a int, " * 20_000 + "insert into t values ('1984-07-19');",
 }

@@ -25,7 +25,7 @@ from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
-from phiwarden.detect.structure import fhir, hl7, parametrize, sql, tabular, x12
+from phiwarden.detect.structure import fhir, hl7, parametrize, rows, sql, tabular, x12
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
 from phiwarden.detect.vocabulary import placeholders
@@ -57,6 +57,7 @@ _STRUCTURE_TRIGGERS = {
     "pipe_table": r"\|[ \t]*:?-{3,}",
     "wide_table": tabular.WIDE_HINT,
     "html_table": tabular.HTML_HINT,
+    "record_rows": rows.HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
 }
 
@@ -132,6 +133,8 @@ class Engine:
             cells.append(("parametrize", parametrize.parametrize_cells(data)))
         if "table_test" in triggers:
             cells.append(("parametrize", parametrize.table_test_cells(data)))
+        if "record_rows" in triggers:
+            cells.append(("row", rows.record_row_cells(data)))
         if "sql" in triggers:
             cells.append(("sql", sql.insert_cells(data)))
             cells.append(("sql", sql.copy_cells(data)))
