@@ -48,6 +48,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "bare_name_lists": lambda n: "given: [Ana, " * (n // 13),
     "erb_tags": lambda n: "dob: <%= Date.new(" * (n // 18),
     "dated_rows": lambda n: 'patients = [("Ana", "Ruiz", "1984-07-19"), ' * (n // 46),
+    "error_messages": lambda n: "invalid value 'Ana' for field 'name' Key (a)=(b" * (n // 47),
     "html_cells": lambda n: "<tr><th>name</th><td>" * (n // 22),
     "unclosed_creates": lambda n: "create table t (a int, " * (n // 23) + "insert into t values ('1');",
 }

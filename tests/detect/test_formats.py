@@ -619,3 +619,18 @@ def test_rows_of_a_list_about_people_without_a_header() -> None:
     # Rows of a list that is not about people, and rows without a birth date, say nothing.
     assert found('RELEASES = [("Debian", "Bookworm", "2023-06-10"), ("Alpha", "Beta", "2019-05-01")]') == []
     assert found('PATIENT_STATUSES = [("Active Care", "Open"), ("Closed", "Final")]') == []
+
+
+def test_values_quoted_by_error_messages() -> None:
+    text = (
+        f"ValidationError: invalid value '{NAME_FIRST} {NAME_LAST}' for field 'full_name'\n"
+        f"DETAIL:  Key (first_name, dob)=({NAME_FIRST}, {DOB}) already exists.\n"
+        "DETAIL:  Key (mrn)=(40981723) already exists.\n"
+    )
+    assert_all_found(text, [f"{NAME_FIRST} {NAME_LAST}", NAME_FIRST, DOB, "40981723"], path="app.log")
+    assert found("invalid value 'Build Pipeline' for field 'job_name'", path="ci.log") == []
+
+
+def test_logfmt_pairs_a_space_apart() -> None:
+    text = f"level=info patient.name={NAME_FIRST} Okafor patient.dob={DOB} msg=created\n"
+    assert_all_found(text, [f"{NAME_FIRST} Okafor", DOB], path="app.log")

@@ -36,6 +36,7 @@ ADVERSARIAL = {
     "bare name lists": "given: [Ana, " * 20_000,
     "erb tags": "dob: <%= Date.new(" * 20_000,
     "dated rows": 'patients = [("Ana", "Ruiz", "1984-07-19"), ' * 10_000 + "; values (" * 10_000,
+    "error messages": "invalid value 'Ana' for field 'name' Key (a)=(b" * 10_000,
     "html cells": "<tr><th>name</th><td>" * 20_000,
     "unclosed creates": "create table t (a int, " * 20_000 + "insert into t values ('1984-07-19');",
 }

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from phiwarden.detect.candidate import Candidate
 from phiwarden.detect.fields import FieldClass, FieldClassifier, builtin_rules, rules_from_data
 from phiwarden.detect.finding import Finding, fingerprint, mask
-from phiwarden.detect.keyed import CustomCheck, KeyedScanner, KeyedValue
+from phiwarden.detect.keyed import ERROR_MESSAGE_HINT, CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
 from phiwarden.detect.structure import fhir, hl7, parametrize, rows, sql, tabular, x12
@@ -58,6 +58,7 @@ _STRUCTURE_TRIGGERS = {
     "wide_table": tabular.WIDE_HINT,
     "html_table": tabular.HTML_HINT,
     "record_rows": rows.HINT,
+    "error_message": ERROR_MESSAGE_HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
 }
 
@@ -151,6 +152,8 @@ class Engine:
             out += self._verdict_values("hl7", hl7.iter_fields(data))
         if "nested_id" in triggers:
             out += self.keyed.nested_id_candidates(data)
+        if "error_message" in triggers:
+            out += self.keyed.error_message_candidates(data)
         if "x12" in triggers:
             out += self._verdict_values("x12", x12.iter_fields(data))
         if "fhir" in triggers:

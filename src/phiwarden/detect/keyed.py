@@ -429,6 +429,15 @@ class KeyedScanner:
                 self._append(out, item, verdict, "field")
         return out
 
+    def error_message_candidates(self, data: bytes) -> list[Candidate]:
+        """Values that error messages quote beside their field (validation and database errors)."""
+        out: list[Candidate] = []
+        for item in iter_error_values(data):
+            verdict = self.classifier.classify(item.key)
+            if verdict is not None and verdict.category != "secret":
+                self._append(out, item, verdict, "field")
+        return out
+
     def candidates(self, data: bytes, *, xml: bool) -> list[Candidate]:
         out: list[Candidate] = []
         classify = self.classifier.classify
@@ -564,6 +573,42 @@ def iter_nested_ids(data: bytes) -> Iterator[KeyedValue]:
         if found is not None and found[2]:
             key = f"{data[p_start:p_end].decode()} {data[c_start:c_end].decode()}"
             yield KeyedValue(key, data[found[0] : found[1]].decode("utf-8", "surrogatepass"), found[0], True)
+
+
+# "invalid value 'Ana Ruiz' for field 'first_name'", "Duplicate entry '…' for key 'patients.ssn'".
+_VALUE_FOR_FIELD = Pattern(
+    r"(?i:value|entry)[ \t]+(?P<q>[\"'`])(?P<value>[^\"'`\r\n]{1,120})[\"'`][ \t]+(?i:for|in|of)[ \t]+"
+    r"(?i:field|column|key|attribute|property|parameter)[ \t]+[\"'`]?(?P<key>[A-Za-z_][\w.-]{0,80})"
+)
+# PostgreSQL: "DETAIL:  Key (first_name, dob)=(Ana, 1984-07-19) already exists."
+_PG_KEY = Pattern(r"\bKey \((?P<cols>[^()\r\n]{1,300})\)=\((?P<vals>[^()\r\n]{1,600})\)")
+# Their readers run only on texts holding them (structure triggers of the engine).
+ERROR_MESSAGE_HINT = r"(?:value|entry)[ \t]+[\"'`][^\"'`\r\n]{1,120}[\"'`][ \t]+(?:for|in|of)[ \t]|Key \("
+
+
+def iter_error_values(data: bytes) -> Iterator[KeyedValue]:
+    index = _VALUE_FOR_FIELD.group_index
+    for m in _VALUE_FOR_FIELD.finditer(data):
+        v_start, v_end = m.group_span(index["value"])
+        k_start, k_end = m.group_span(index["key"])
+        # `patients.ssn_UNIQUE`: the column of a table's index.
+        key = data[k_start:k_end].decode("utf-8", "replace").rpartition(".")[2]
+        yield KeyedValue(key, data[v_start:v_end].decode("utf-8", "surrogatepass"), v_start, True)
+    cols, vals = _PG_KEY.group_index["cols"], _PG_KEY.group_index["vals"]
+    for m in _PG_KEY.finditer(data):
+        names = data[slice(*m.group_span(cols))].split(b",")
+        start, end = m.group_span(vals)
+        values = data[start:end].split(b",")
+        if len(names) != len(values):
+            continue
+        offset = start
+        for name, value in zip(names, values, strict=True):
+            lead = len(value) - len(value.lstrip())
+            text = value.strip()
+            if text:
+                key = name.strip().strip(b'"').decode("utf-8", "replace")
+                yield KeyedValue(key, text.decode("utf-8", "surrogatepass"), offset + lead, True)
+            offset += len(value) + 1
 
 
 def iter_xml_values(data: bytes) -> Iterator[KeyedValue]:

@@ -305,7 +305,10 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
 _NAME_RUN = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.\\-]+(?:(?:[ ]|,[ ]?|\^)[\pL\pM'’.\\-]+){0,5})")
 # In unquoted text a name ends where the next field starts: "Min, lname=Ren", "Joao Costa, dob=...",
 # or a sentence that opens with a label: "Wei Zhang. Date of birth: …".
-_NEXT_FIELD = ShortTextPattern(r",\s*[\w.-]+\s*[=:]|\.[ \t]+(?:\pL[\pL'’-]*[ \t]+){0,3}\pL[\pL'’-]*[ \t]*:")
+# logfmt puts the next pair a space away: "patient.name=Ana Ruiz patient.dob=…".
+_NEXT_FIELD = ShortTextPattern(
+    r",\s*[\w.-]+\s*[=:]|[ \t]+[\w.-]+=|\.[ \t]+(?:\pL[\pL'’-]*[ \t]+){0,3}\pL[\pL'’-]*[ \t]*:"
+)
 
 _FORM_ENCODED_NAME = ShortTextPattern(r"\s*(?P<name>[\pL\pM'’.-]+(?:\+[\pL\pM'’.-]+){1,4})(?:[&#\s]|$)")
 
