@@ -24,8 +24,7 @@ from phiwarden.audit.ledger import EVENT_COLUMNS
 from phiwarden.audit.store import AuditStore, StoredRecord
 
 BUSY_TIMEOUT_MS = 30_000
-# SQLite caps the map at its compile-time maximum (2 GB by default): a million events fit.
-SCAN_MMAP_BYTES = 1 << 40
+SCAN_MMAP_BYTES = 1 << 30
 PAGE_SIZE = 8192
 # The WAL is folded back into the database at about 40 MB, whatever the page size.
 WAL_CHECKPOINT_BYTES = 40 << 20
