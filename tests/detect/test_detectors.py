@@ -217,3 +217,29 @@ def test_dates_led_by_a_weekday_and_what_follows_a_dob_label_is_no_name() -> Non
     ]
     # A month that is a given name stays a name.
     assert values("Patient June Carter DOB 1979-03-14", "name") == ["June Carter"]
+
+
+def _token(length: int, alphabet: str = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY") -> str:
+    # Deterministic stand-in tokens of the vendors' shapes (never real keys).
+    return "".join(alphabet[(i * 7 + length) % len(alphabet)] for i in range(length))
+
+
+@pytest.mark.parametrize(
+    ("vendor", "token"),
+    [
+        ("openrouter", "sk-or-v1-" + _token(64, "0123456789abcdef")),
+        ("groq", "gsk_" + _token(52)),
+        ("xai", "xai-" + _token(80)),
+        ("replicate", "r8_" + _token(37)),
+        ("perplexity", "pplx-" + _token(48)),
+        ("linear", "lin_api_" + _token(40)),
+        ("notion", "secret_" + _token(43)),
+        ("atlassian", "ATATT3" + _token(180)),
+        ("doppler", "dp.st." + _token(43)),
+        ("google oauth", "ya29." + _token(60)),
+        ("telegram", "7381920465:AA" + _token(33)),
+        ("twilio", "SK" + _token(32, "0123456789abcdef")),
+    ],
+)
+def test_more_vendor_tokens(vendor: str, token: str) -> None:
+    assert values(f"curl -H 'x: {token}' https://api.example.org", "secret") == [token], vendor
