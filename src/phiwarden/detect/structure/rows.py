@@ -17,8 +17,8 @@ from phiwarden.detect.structure.tabular import Cell
 from phiwarden.detect.values import is_name, parse_date
 
 _QUOTED_DATE = r"[\"'](?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})[\"']"
-# The structure trigger: a row of a list (after `[` or `,`) holding a quoted date.
-HINT = r"[\[,][ \t\r\n]*[(\[][^()\[\]\r\n]{0,300}" + _QUOTED_DATE
+# The structure trigger: a quoted date (kept small: it joins the one keyword pass of every text).
+HINT = _QUOTED_DATE
 # Such a row, whole: only those are read item by item.
 _ROW = Pattern(
     r"[\[,][ \t\r\n]{0,40}[(\[](?P<body>[^()\[\]\r\n]{0,300}?" + _QUOTED_DATE + r"[^()\[\]\r\n]{0,300}?)[)\]]"
