@@ -634,3 +634,16 @@ def test_values_quoted_by_error_messages() -> None:
 def test_logfmt_pairs_a_space_apart() -> None:
     text = f"level=info patient.name={NAME_FIRST} Okafor patient.dob={DOB} msg=created\n"
     assert_all_found(text, [f"{NAME_FIRST} Okafor", DOB], path="app.log")
+
+
+def test_fhir_conformance_resources_carry_the_publishers_contacts() -> None:
+    definition = (
+        '{"resourceType": "StructureDefinition", "publisher": "HL7 International", "contact": [{"telecom": '
+        '[{"system": "email", "value": "cgp@lists.hl7.org"}, {"system": "url", "value": "http://www.hl7.org/Special"}]}]}'
+    )
+    assert found(definition, path="StructureDefinition-us-core-patient.json") == []
+    bundle = (
+        '{"resourceType": "Bundle", "entry": [{"resource": ' + definition + "}, "
+        '{"resource": {"resourceType": "Patient", "telecom": [{"system": "email", "value": "ana.ruiz84@gmail.com"}]}}]}'
+    )
+    assert values(bundle, "email", path="bundle.json") == ["ana.ruiz84@gmail.com"]

@@ -30,6 +30,9 @@ _SCOPED = Pattern(
 )
 # Resources that describe a patient's care; their dates are "dates directly related to an individual".
 _PATIENT_RESOURCES = frozenset(load_data_file("fhir.toml")["patient_resources"])
+_CONFORMANCE_RESOURCES = frozenset(load_data_file("fhir.toml")["conformance_resources"])
+# FHIR XML names its resource by the root element: `<StructureDefinition xmlns="http://hl7.org/fhir">`.
+_XML_RESOURCE = Pattern(r"<(?P<type>[A-Z][A-Za-z]{1,63})\s+xmlns=\"http://hl7\.org/fhir\"")
 _DEVICE_KEYS = frozenset({b"serialNumber", b"lotNumber", b"deviceIdentifier", b"carrierHRF"})
 
 
@@ -116,10 +119,26 @@ def iter_scoped_values(data: bytes) -> Iterator[tuple[FieldClass, bytes, int]]:
         yield _field("date", "event"), data[v_start:v_end], v_start
 
 
+def _conformance_ranges(data: bytes) -> tuple[list[int], list[bool]]:
+    """Where each resource starts, and whether it is a conformance resource (sorted by start)."""
+    found = [
+        (m.start, data[slice(*m.group_span(1))].decode() in _CONFORMANCE_RESOURCES)
+        for pattern in (_RESOURCE, _XML_RESOURCE)
+        for m in pattern.finditer(data)
+    ]
+    found.sort()
+    return [start for start, _ in found], [conformance for _, conformance in found]
+
+
 def iter_values(data: bytes) -> Iterator[tuple[FieldClass, bytes, int]]:
     yield from iter_scoped_values(data)
+    starts, conformance = _conformance_ranges(data)
     index = _VALUE.group_index
     for m in _VALUE.finditer(data):
+        at = bisect.bisect_right(starts, m.start) - 1
+        # A resource opens before its values in both JSON and XML, so the last one opened holds them.
+        if at >= 0 and conformance[at]:
+            continue
         for group in ("json", "xml", "cda"):
             v_start, v_end = m.group_span(index[group])
             if v_start < 0:
