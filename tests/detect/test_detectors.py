@@ -239,6 +239,7 @@ def _token(length: int, alphabet: str = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY") -> s
         ("google oauth", "ya29." + _token(60)),
         ("telegram", "7381920465:AA" + _token(33)),
         ("twilio", "SK" + _token(32, "0123456789abcdef")),
+        ("sentry", "https://" + _token(32, "0123456789abcdef") + "@o123456.ingest.sentry.io/1234567"),
     ],
 )
 def test_more_vendor_tokens(vendor: str, token: str) -> None:
