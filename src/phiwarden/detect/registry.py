@@ -13,7 +13,7 @@ from typing import Any
 
 from phiwarden.detect import secrets, validators, values
 from phiwarden.detect.candidate import Candidate
-from phiwarden.detect.rx import KeywordSet, PatternError, compile_pattern
+from phiwarden.detect.rx import KeywordSet, Pattern, PatternError, compile_pattern
 from phiwarden.detect.validators import Validator
 from phiwarden.detect.vocabulary import load_data_file
 
@@ -275,7 +275,12 @@ def builtin_detectors() -> tuple[tuple[Detector, ...], Mapping[str, str]]:
 
 
 class Stage:
-    """Detectors matched together in one pass: one RE2 alternation, compiled once."""
+    """Detectors matched together in one pass: one RE2 alternation, compiled once, on first use.
+
+    Most runs activate a few stages (a pre-commit hook on 50 files, a gateway prompt): compiling every
+    one at start-up cost more than the scan. A stage holding a policy's own detectors compiles at
+    once, so that a pattern RE2 cannot take is reported when the policy loads.
+    """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self.detectors = tuple(detectors)
@@ -285,13 +290,31 @@ class Stage:
             if detector.ignore_case:
                 body = f"(?i:{body})"
             parts.append(f"(?P<d{n}>{body})")
-        self.pattern = compile_pattern("|".join(parts))
-        index = self.pattern.group_index
-        self.groups = [
-            (index[f"d{n}"], index.get(f"d{n}_value", index[f"d{n}"]), d)
-            for n, d in enumerate(self.detectors)
-        ]
+        self._source = "|".join(parts)
+        self._compiled: tuple[Pattern, list[tuple[int, int, Detector]]] | None = None
         self._rest: dict[int, Stage | None] = {}
+        if any(d.source != "builtin" for d in self.detectors):
+            self._build()
+
+    @property
+    def pattern(self) -> Pattern:
+        return self._build()[0]
+
+    @property
+    def groups(self) -> list[tuple[int, int, Detector]]:
+        """(group of the detector's whole match, group of its value, detector), in listed order."""
+        return self._build()[1]
+
+    def _build(self) -> tuple[Pattern, list[tuple[int, int, Detector]]]:
+        if self._compiled is None:
+            pattern = compile_pattern(self._source)
+            index = pattern.group_index
+            groups = [
+                (index[f"d{n}"], index.get(f"d{n}_value", index[f"d{n}"]), d)
+                for n, d in enumerate(self.detectors)
+            ]
+            self._compiled = (pattern, groups)
+        return self._compiled
 
     def after(self, number: int) -> Stage | None:
         """The detectors listed after detector `number`, as a stage of their own (built on first use).
