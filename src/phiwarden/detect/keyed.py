@@ -422,17 +422,16 @@ class KeyedScanner:
         )
 
     def nested_id_candidates(self, data: bytes) -> list[Candidate]:
-        out: list[Candidate] = []
-        for item in iter_nested_ids(data):
-            verdict = self.classifier.classify(item.key)
-            if verdict is not None and verdict.category != "secret":
-                self._append(out, item, verdict, "field")
-        return out
+        return self._non_secret_candidates(iter_nested_ids(data))
 
     def error_message_candidates(self, data: bytes) -> list[Candidate]:
         """Values that error messages quote beside their field (validation and database errors)."""
+        return self._non_secret_candidates(iter_error_values(data))
+
+    def _non_secret_candidates(self, items: Iterable[KeyedValue]) -> list[Candidate]:
+        # A credential is only taken from an assignment (`_append`); these readers see none.
         out: list[Candidate] = []
-        for item in iter_error_values(data):
+        for item in items:
             verdict = self.classifier.classify(item.key)
             if verdict is not None and verdict.category != "secret":
                 self._append(out, item, verdict, "field")

@@ -149,23 +149,9 @@ def _word_lists() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
 
 
 @functools.cache
-def _function_words() -> frozenset[str]:
-    return frozenset(load_data_file("words.toml")["function_words"])
-
-
-@functools.cache
-def _label_words() -> frozenset[str]:
-    return frozenset(load_data_file("words.toml")["label_words"])
-
-
-@functools.cache
-def _identifier_labels() -> frozenset[str]:
-    return frozenset(load_data_file("words.toml")["identifier_labels"])
-
-
-@functools.cache
-def _record_context_words() -> frozenset[str]:
-    return frozenset(load_data_file("words.toml")["record_context_words"])
+def _words(name: str) -> frozenset[str]:
+    """One word list of words.toml (function_words, label_words, identifier_labels, …)."""
+    return frozenset(load_data_file("words.toml")[name])
 
 
 def name_core(value: str) -> tuple[int, int]:
@@ -177,14 +163,14 @@ def name_core(value: str) -> tuple[int, int]:
     words = value.split(" ")
     start, end = 0, len(words)
     while end - start > 1 and (
-        words[start].rstrip(".:,").lower() in _record_context_words()
-        or (words[start].isupper() and words[start].rstrip(":").lower() in _identifier_labels())
+        words[start].rstrip(".:,").lower() in _words("record_context_words")
+        or (words[start].isupper() and words[start].rstrip(":").lower() in _words("identifier_labels"))
     ):
         start += 1
     while (
         end - start > 1
         and words[end - 1].isupper()
-        and words[end - 1].rstrip(":").lower() in _identifier_labels()
+        and words[end - 1].rstrip(":").lower() in _words("identifier_labels")
     ):
         end -= 1
     head = sum(len(w) + 1 for w in words[:start])
@@ -279,16 +265,16 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     data = placeholders()
     if any(t in never or t in data.name_words for t in lowered):
         return False
-    if any(t in _label_words() for t in lowered):
+    if any(t in _words("label_words") for t in lowered):
         return False
     # "DOB", "SSN MRN": the labels of a record's fields (a column list), not a person; "Wed Mar" is
     # the start of a date ("May", "June" and "April" alone are given names, so one word is not).
-    if all(t in _identifier_labels() for t in lowered) or (
+    if all(t in _words("identifier_labels") for t in lowered) or (
         len(lowered) > 1 and all(t.rstrip(".,") in _CALENDAR_WORDS for t in lowered)
     ):
         return False
     # "OF DOUBLE VERTICAL", "Relationship And Terms": English glue words do not occur inside names.
-    if len(lowered) > 1 and any(t in _function_words() for t in lowered):
+    if len(lowered) > 1 and any(t in _words("function_words") for t in lowered):
         return False
     if name_key(text) in data.full_names:
         return False
