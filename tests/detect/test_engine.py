@@ -141,8 +141,14 @@ def test_a_field_name_decides_the_category_of_a_value_a_pattern_also_finds() -> 
 
 
 def test_an_address_and_its_zip_code_are_two_findings() -> None:
+    from phiwarden.policy import parse_policy
+
     text = "Her address on file is 12265 Willow St Apt 8A, San Diego, CA 92151 and the card"
     assert found(text) == [("address", "12265 Willow St Apt 8A, San Diego, CA"), ("zip", "92151")]
+    # Disabling zip leaves the street; disabling the address rule leaves neither.
+    no_zip = parse_policy('[detection]\ndisable = ["zip"]\n')
+    assert found(text, policy=no_zip) == [("address", "12265 Willow St Apt 8A, San Diego, CA")]
+    assert found(text, policy=parse_policy('[detection]\ndisable = ["address.street"]\n')) == []
 
 
 def test_a_url_carrying_a_record_id_is_reported_whole() -> None:

@@ -105,10 +105,10 @@ class Engine:
         out = list(self.patterns.candidates(data, activation.stages))
         out += self.keyed.candidates(data, xml=b"</" in data or b'value="' in data)
         out += self._structured(data, path, activation.triggers)
-        out = _zip_codes_apart(data, out)
         disabled = self.settings.disabled
         if disabled:
             out = [c for c in out if c.category not in disabled and c.rule not in disabled]
+        out = _zip_codes_apart(data, out, keep_zip="zip" not in disabled)
         if self.settings.report_provider_ids:
             for c in out:
                 if c.rule.startswith("provider."):
@@ -305,8 +305,8 @@ def _apply_record_context(candidates: list[Candidate]) -> None:
 _TRAILING_ZIP = compile_pattern(r"[, ]+(?P<zip>[0-9]{5}(?:-[0-9]{4})?)$")
 
 
-def _zip_codes_apart(data: bytes, candidates: list[Candidate]) -> list[Candidate]:
-    """An address's trailing ZIP code as a finding of its own.
+def _zip_codes_apart(data: bytes, candidates: list[Candidate], *, keep_zip: bool) -> list[Candidate]:
+    """An address's trailing ZIP code as a finding of its own (dropped when the policy disables zip).
 
     Safe Harbor treats the ZIP apart from the street (its first three digits may be kept), and a
     report that names both tells the reader what each part of the line is.
@@ -320,11 +320,12 @@ def _zip_codes_apart(data: bytes, candidates: list[Candidate]) -> list[Candidate
             continue
         zip_start, zip_end = m.group_span(_TRAILING_ZIP.group_index["zip"])
         out.append(dataclasses.replace(c, end=c.start + m.start))
-        out.append(
-            dataclasses.replace(
-                c, start=c.start + zip_start, end=c.start + zip_end, category="zip", rule=c.rule + ".zip"
+        if keep_zip:
+            out.append(
+                dataclasses.replace(
+                    c, start=c.start + zip_start, end=c.start + zip_end, category="zip", rule=c.rule + ".zip"
+                )
             )
-        )
     return out
 
 
