@@ -29,8 +29,9 @@ _YOUNGEST_BIRTH_YEARS = 1
 
 
 # Words before a list that say its rows are people (`PATIENTS = [`, `seed_members(`, `insert(person…`).
+# Not "client" or "resident": HTTP clients and memory-resident caches list dated rows too.
 _PERSON_WORDS = (b"patient", b"member", b"person", b"people", b"subscriber", b"beneficiar", b"enrollee",
-                 b"client", b"resident", b"guarantor", b"dob", b"birth", b"mrn")  # fmt: skip
+                 b"guarantor", b"dob", b"birth", b"mrn")  # fmt: skip
 _CONTEXT = 400
 
 
