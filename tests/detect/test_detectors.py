@@ -127,6 +127,8 @@ NEGATIVE = [
     ("sandbox card", 'Visa: Final = "4000111111111115"  # card'),
     ("asserted file name", 'assertEquals("Annual Report", doc.getFileName());'),
     ("expected class name", 'expect(widget.className).toBe("Primary Button");'),
+    ("asserted name of a thing", 'assertEquals("Build Pipeline", job.getName());'),
+    ("expected name of a thing", 'expect(store.name).toBe("Corner Bakery");'),
     ("relative in code", "the parent process forks a son, Worker, and waits"),
     ("community member", "One Rust community member, Andrew Gallant, has already created a fast grep"),
 ]
