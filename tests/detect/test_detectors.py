@@ -128,6 +128,7 @@ NEGATIVE = [
     ("asserted file name", 'assertEquals("Annual Report", doc.getFileName());'),
     ("expected class name", 'expect(widget.className).toBe("Primary Button");'),
     ("asserted name of a thing", 'assertEquals("Build Pipeline", job.getName());'),
+    ("age of a thing", "This 10 year old Honda Civic (still runs) and a 15 years old Ubuntu Server, retired"),
     ("expected name of a thing", 'expect(store.name).toBe("Corner Bakery");'),
     ("relative in code", "the parent process forks a son, Worker, and waits"),
     ("community member", "One Rust community member, Andrew Gallant, has already created a fast grep"),
