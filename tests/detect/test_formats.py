@@ -620,6 +620,7 @@ def test_rows_of_a_list_about_people_without_a_header() -> None:
     assert found('RELEASES = [("Debian", "Bookworm", "2023-06-10"), ("Alpha", "Beta", "2019-05-01")]') == []
     assert found('PATIENT_STATUSES = [("Active Care", "Open"), ("Closed", "Final")]') == []
     assert found('HTTP_CLIENTS = [("Mozilla Firefox", "2019-05-01"), ("Chrome Canary", "2023-01-01")]') == []
+    assert found('PERSONAL_TOKENS = [("Deploy Bot", "2023-01-01")]  # remember to rotate') == []
 
 
 def test_values_quoted_by_error_messages() -> None:

@@ -28,10 +28,13 @@ _ITEM = Pattern(r"\"(?P<d>[^\"\\\r\n]{1,120})\"|'(?P<s>[^'\\\r\n]{1,120})'")
 _YOUNGEST_BIRTH_YEARS = 1
 
 
-# Words before a list that say its rows are people (`PATIENTS = [`, `seed_members(`, `insert(person…`).
-# Not "client" or "resident": HTTP clients and memory-resident caches list dated rows too.
-_PERSON_WORDS = (b"patient", b"member", b"person", b"people", b"subscriber", b"beneficiar", b"enrollee",
-                 b"guarantor", b"dob", b"birth", b"mrn")  # fmt: skip
+# Words before a list that say its rows are people (`PATIENTS = [`, `seed_members(`, `persons = [`),
+# starting a word ("remember", "personal" and "personnel" say nothing). Not "client" or "resident":
+# HTTP clients and memory-resident caches list dated rows too.
+_PERSON_WORDS = Pattern(
+    r"(?i:(?:^|[^a-z])(?:patient|member|people|subscriber|beneficiar|enrollee|guarantor|birth"
+    r"|(?:persons?|dob|mrn)(?:[^a-z]|$)))"
+)
 _CONTEXT = 400
 
 
@@ -70,8 +73,7 @@ class _Statements:
 
 def _about_people(data: bytes, row_start: int) -> bool:
     """Whether the text just before a row names people."""
-    before = data[max(0, row_start - _CONTEXT) : row_start].lower()
-    return any(word in before for word in _PERSON_WORDS)
+    return _PERSON_WORDS.search(data, max(0, row_start - _CONTEXT), row_start) is not None
 
 
 def _placeholders(after_values: bytes) -> bool:
