@@ -277,23 +277,22 @@ def _block_item_start(data: bytes, pos: int) -> int:
     return pos
 
 
-def _line_bounds(data: bytes, pos: int) -> tuple[int, int]:
-    start = data.rfind(b"\n", max(0, pos - 200), pos) + 1
+def _line_end(data: bytes, pos: int) -> int:
     end = data.find(b"\n", pos, pos + MAX_UNQUOTED)
-    return start, end if end >= 0 else min(len(data), pos + MAX_UNQUOTED)
+    return end if end >= 0 else min(len(data), pos + MAX_UNQUOTED)
 
 
 def block_items(data: bytes, first: int) -> Iterator[tuple[int, int]]:
     """(start, end) of the items after the first of a YAML block list whose first item is at `first`:
     the following lines that open with the same indentation and a dash."""
-    line_start, line_end = _line_bounds(data, first)
-    prefix = data[line_start:first]
+    prefix = data[data.rfind(b"\n", max(0, first - 200), first) + 1 : first]
+    line_end = _line_end(data, first)
     for _ in range(MAX_LIST_ITEMS):
         pos = line_end + 1
         if data[line_end : line_end + 1] != b"\n" or data[pos : pos + len(prefix)] != prefix:
             return
         item = pos + len(prefix)
-        line_start, line_end = _line_bounds(data, item)
+        line_end = _line_end(data, item)
         end = line_end - 1 if data[line_end - 1 : line_end] == b"\r" else line_end
         comment = data.find(b" #", item, end)
         end = comment if comment >= 0 else end
@@ -304,6 +303,14 @@ def block_items(data: bytes, first: int) -> Iterator[tuple[int, int]]:
             yield item, item + len(value)
 
 
+def _bare_item_length(data: bytes, start: int) -> int:
+    end = start
+    limit = min(len(data), start + MAX_UNQUOTED)
+    while end < limit and data[end] not in b",]\r\n":
+        end += 1
+    return end - start
+
+
 def bare_items(data: bytes, first_end: int) -> Iterator[tuple[int, int]]:
     """(start, end) of the items after the first of a flow list of bare scalars (`[Ana, Lucía]`)."""
     pos = first_end
@@ -312,10 +319,7 @@ def bare_items(data: bytes, first_end: int) -> Iterator[tuple[int, int]]:
         if data[pos : pos + 1] != b",":
             return
         pos = _skip_space(data, pos + 1)
-        end = pos
-        limit = min(len(data), pos + MAX_UNQUOTED)
-        while end < limit and data[end] not in b",]\r\n":
-            end += 1
+        end = pos + _bare_item_length(data, pos)
         value_end = len(data[pos:end].rstrip(b" \t")) + pos
         # A colon or a bracket opens a key or a list of its own: the list of names has ended (and
         # a hostile run of `key: [a, key: [a, …` is not read again from every key).
@@ -516,14 +520,6 @@ def make_candidate(
         anchors_record=strength == "strong" and verdict.category != "secret",
         named=True,
     )
-
-
-def _bare_item_length(data: bytes, start: int) -> int:
-    end = start
-    limit = min(len(data), start + MAX_UNQUOTED)
-    while end < limit and data[end] not in b",]\r\n":
-        end += 1
-    return end - start
 
 
 # Calls that build a list of their arguments: R's `c("Ana", "Bo")`, Kotlin's `listOf(…)`, Java's `List.of(…)`.

@@ -2,9 +2,9 @@
 
 A tuple or array of a list about people (a patient, member or person named just before it) that
 holds a date of birth and a person's name is a patient record whatever its column order, as a seed
-script or a bulk insert writes it. Such a row's strings are
-given the field names they must be (`date_of_birth` for the date, `name` for the names), and the
-usual field checks decide. A row without a birth date, or without a name, says nothing.
+script or a bulk insert writes it. Such a row's strings are given the field names they must be
+(`date_of_birth` for the date, `name` for the names), and the usual field checks decide. A row
+without a birth date, or without a name, says nothing.
 """
 
 from __future__ import annotations
@@ -84,21 +84,20 @@ def _placeholders(after_values: bytes) -> bool:
 
 
 def _row(data: bytes, start: int, end: int) -> Iterator[Cell]:
-    strings = []
+    strings = []  # (text, raw bytes, offset)
     for item in _ITEM.finditer(data, start, end):
         for group in ("d", "s"):
             s_start, s_end = item.group_span(_ITEM.group_index[group])
             if s_start >= 0:
-                strings.append((data[s_start:s_end].decode("utf-8", "surrogatepass"), s_start))
-    births = [(text, offset) for text, offset in strings if _birth_date(text)]
-    names = [(text, offset) for text, offset in strings if is_name(text)]
-    full = [text for text, _ in names if " " in text.strip()]
-    if len(births) != 1 or not (full or len(names) >= 2):
+                raw = data[s_start:s_end]
+                strings.append((raw.decode("utf-8", "surrogatepass"), raw, s_start))
+    births = [(raw, offset) for text, raw, offset in strings if _birth_date(text)]
+    names = [(text, raw, offset) for text, raw, offset in strings if is_name(text)]
+    if len(births) != 1 or not (len(names) >= 2 or any(" " in text.strip() for text, _, _ in names)):
         return
-    text, offset = births[0]
-    yield "date_of_birth", text.encode("utf-8", "surrogatepass"), offset
-    for text, offset in names:
-        yield "name", text.encode("utf-8", "surrogatepass"), offset
+    yield "date_of_birth", *births[0]
+    for _, raw, offset in names:
+        yield "name", raw, offset
 
 
 def _birth_date(text: str) -> bool:
