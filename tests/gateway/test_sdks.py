@@ -38,6 +38,19 @@ def _openai(gw: Gateway, **kwargs: Any) -> openai.OpenAI:
     return openai.OpenAI(api_key=gw.key, base_url=gw.url + "/v1", max_retries=0, **kwargs)
 
 
+def _send_in_conversation_pinned_elsewhere(gw: Gateway, store_url: str, conversation: str) -> None:
+    """Pin `conversation` to the local model through a store connection of its own (as another
+    replica would), then send a harmless prompt in it."""
+    other_replica = GatewayStore(store_url)
+    row = gw.runtime.vaults.keys.row_id("ana@example.org", f"h:{conversation}")
+    other_replica.pin_set(row, "local-llm", time.time() + 600)
+    other_replica.close()
+    client = _anthropic(gw, default_headers={"x-phiwarden-conversation": conversation})
+    client.messages.create(
+        model="claude-test-sonnet", max_tokens=10, messages=[{"role": "user", "content": "thanks!"}]
+    )
+
+
 def _assert_clean(gw: Gateway, *values: str) -> None:
     sent = gw.provider.all_text()
     assert gw.provider.received, "nothing reached the provider"
@@ -241,14 +254,7 @@ def test_overhead_header_on_every_answer(gateway: Gateway) -> None:
 def test_a_pin_another_replica_set_is_honoured(gateway: Gateway) -> None:
     # Another replica, sharing the store, routed this conversation: the pin is read from the store on
     # every request, so a harmless prompt of that conversation still goes to the local model.
-    other_replica = GatewayStore(gateway.runtime.store.url)
-    row = gateway.runtime.vaults.keys.row_id("ana@example.org", "h:conv-pinned-elsewhere")
-    other_replica.pin_set(row, "local-llm", time.time() + 600)
-    other_replica.close()
-    client = _anthropic(gateway, default_headers={"x-phiwarden-conversation": "conv-pinned-elsewhere"})
-    client.messages.create(
-        model="claude-test-sonnet", max_tokens=10, messages=[{"role": "user", "content": "thanks!"}]
-    )
+    _send_in_conversation_pinned_elsewhere(gateway, gateway.runtime.store.url, "conv-pinned-elsewhere")
     assert [r.prefix for r in gateway.provider.received] == ["local"]
 
 
@@ -285,12 +291,5 @@ def test_a_gateway_on_postgresql_pseudonymizes_and_honours_pins(make_gateway: An
     )
     assert message.content[0].type == "text" and message.content[0].text == EXPECTED
     _assert_clean(gw)
-    other_replica = GatewayStore(pg_url)
-    row = gw.runtime.vaults.keys.row_id("ana@example.org", "h:conv-pg-pinned")
-    other_replica.pin_set(row, "local-llm", time.time() + 600)
-    other_replica.close()
-    client = _anthropic(gw, default_headers={"x-phiwarden-conversation": "conv-pg-pinned"})
-    client.messages.create(
-        model="claude-test-sonnet", max_tokens=10, messages=[{"role": "user", "content": "thanks!"}]
-    )
+    _send_in_conversation_pinned_elsewhere(gw, pg_url, "conv-pg-pinned")
     assert gw.provider.received[-1].prefix == "local"
