@@ -214,8 +214,9 @@ class Engine:
             kept.append(c)
         return kept
 
-    def scan(self, text: str, *, path: str | None = None) -> list[Finding]:
-        prepared = Text(text)
+    def scan(self, text: str, *, path: str | None = None, encoded: bytes | None = None) -> list[Finding]:
+        """Findings in `text`; `encoded` is its UTF-8 encoding when the caller already holds it."""
+        prepared = Text(text, encoded)
         chosen = self.decide(prepared, self.candidates(prepared, path))
         return self.findings(prepared, chosen, path)
 

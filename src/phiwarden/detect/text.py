@@ -16,9 +16,10 @@ class Text:
 
     __slots__ = ("_char_lines", "data", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, data: bytes | None = None) -> None:
+        """`data`, when given, is `text` already encoded (a file's bytes that decoded as UTF-8)."""
         self.text = text
-        self.data = text.encode("utf-8", "surrogatepass")
+        self.data = text.encode("utf-8", "surrogatepass") if data is None else data
         self._char_lines: list[int] | None = None
 
     @property

@@ -5,8 +5,6 @@ are kept, with the line numbers of the new file.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import os
 import time
 from collections.abc import Sequence
@@ -66,6 +64,10 @@ def scan_items(items: Sequence[Item], policy: Policy, *, jobs: int) -> list[File
     if jobs <= 1 or len(items) < 2 or total < PARALLEL_MIN_BYTES:
         scanner = FileScanner(policy)
         return [_scan(scanner, item) for item in items]
+    # Imported here: a serial scan (most hook runs) does not pay for the process-pool machinery.
+    import concurrent.futures
+    import multiprocessing
+
     batches: list[list[Item]] = [[] for _ in range(jobs * 4)]
     # Largest first, round-robin: batches of similar weight.
     for index, item in enumerate(sorted(items, key=lambda i: -len(i.data))):

@@ -6,10 +6,8 @@ in path order whatever the order of completion, so reports are reproducible.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import io
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -90,13 +88,19 @@ class FileScanner:
             return FileResult(display, len(data), skipped="binary file")
         if decoded.kind == "dicom":
             return self._scan_dicom(data, display, path)
-        findings = self.engine.scan(decoded.text, path=display)
+        # Bytes that decoded as strict UTF-8 are the text's encoding: no need to encode it again.
+        encoded = data if decoded.encoding == "utf-8" and not decoded.invalid_utf8 else None
+        findings = self.engine.scan(decoded.text, path=display, encoded=encoded)
         result = FileResult(display, len(data))
         if decoded.invalid_utf8:
             result.note = "invalid UTF-8 bytes were read as escapes (one character each)"
         elif decoded.encoding != "utf-8":
             result.note = f"decoded as {decoded.encoding}"
-        self._finish(result, findings, decoded.text.encode("utf-8", "surrogatepass"))
+        self._finish(
+            result,
+            findings,
+            encoded if encoded is not None else decoded.text.encode("utf-8", "surrogatepass"),
+        )
         return result
 
     def _scan_dicom(self, data: bytes, display: str, path: Path | None) -> FileResult:
@@ -189,6 +193,10 @@ def scan_files(
     if progress is not None:
         progress(len(results), total, scanned_bytes)
     rest = candidates[warm:]
+    # Imported here: a serial scan does not pay for the process-pool machinery at start-up.
+    import concurrent.futures
+    import multiprocessing
+
     chunk = max(1, min(64, len(rest) // (jobs * 8)))
     fork = hasattr(os, "fork")
     context = multiprocessing.get_context("fork" if fork else "spawn")
