@@ -1,6 +1,6 @@
 """Latency and throughput the gateway adds, against a fake provider on 127.0.0.1.
 
-    .venv/bin/python benchmarks/gateway_latency.py [--quick] [--audit-dir DIR]
+    .venv/bin/python -m benchmarks.gateway_latency [--quick] [--audit-dir DIR]
 
 Three processes: a fake provider (uvicorn, answers at once), the gateway (`phiwarden gateway`, real
 policy, detection on, audit trail written before every call), and this client, which speaks raw
@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from benchmarks.common import compile_bytecode
 
 HOST = "127.0.0.1"
 SIZES = {"1KB": 1024, "16KB": 16 * 1024, "128KB": 128 * 1024}
@@ -334,6 +336,7 @@ def main() -> None:
         "--workers", type=int, default=2, help="gateway worker processes (default 2: one per core)"
     )
     args = parser.parse_args()
+    compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="phiwarden-gw-bench-") as tmp:
         root = Path(tmp)
         audit_dir = args.audit_dir or root / "audit"

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import compile_bytecode
+
 FILES = 300
 COMMITS = 1500
 EDITS_PER_COMMIT = 3
@@ -111,6 +113,7 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def main() -> None:
+    compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="phiwarden-history-") as tmp:
         root = Path(tmp)
         generate(root)

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import compile_bytecode
+
 FILES = 10_000
 TOUCHED = 50
 RUNS = 7
@@ -36,6 +38,7 @@ def source(index: int, rng: random.Random) -> str:
 
 
 def main() -> None:
+    compile_bytecode()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="phiwarden-hook-") as tmp:
         root = Path(tmp)

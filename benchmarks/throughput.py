@@ -22,7 +22,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, STDLIB, emit, phiwarden, scan_json, stdlib_args
+from benchmarks.common import ROOT, STDLIB, compile_bytecode, emit, phiwarden, scan_json, stdlib_args
 
 BENCH = ROOT / ".bench"
 VENV = BENCH / "venv"
@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip detect-secrets and Presidio")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
+    compile_bytecode()
     phiwarden("--version")  # the interpreter's own files in the page cache before timing
     warm_file_cache(STDLIB)
 
