@@ -51,6 +51,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "error_messages": lambda n: "invalid value 'Ana' for field 'name' Key (a)=(b" * (n // 47),
     "html_cells": lambda n: "<tr><th>name</th><td>" * (n // 22),
     "unclosed_creates": lambda n: "create table t (a int, " * (n // 23) + "insert into t values ('1');",
+    "unclosed_person_calls": lambda n: 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * (n // 50),
+    "person_calls": lambda n: 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * (n // 43),
 }
 
 

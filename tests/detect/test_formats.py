@@ -623,6 +623,46 @@ def test_rows_of_a_list_about_people_without_a_header() -> None:
     assert found('PERSONAL_TOKENS = [("Deploy Bot", "2023-01-01")]  # remember to rotate') == []
 
 
+def test_rows_in_braces_and_the_arguments_of_calls_that_build_a_person() -> None:
+    go = (
+        "var patients = []Patient{\n"
+        f'\t{{"{NAME_FIRST}", "{NAME_LAST}", "{DOB}"}},\n'
+        '\t{"Teodoro", "Alvarez", "1979-03-14"},\n}\n'
+        'p := NewPatient("Haruto", "Sato", time.Date(1990, 5, 14, 0, 0, 0, 0, time.UTC))\n'
+    )
+    assert_all_found(
+        go,
+        [
+            NAME_FIRST,
+            NAME_LAST,
+            DOB,
+            "Teodoro",
+            "Alvarez",
+            "1979-03-14",
+            "Haruto",
+            "Sato",
+            "time.Date(1990, 5, 14",
+        ],
+        path="patient_test.go",
+    )
+    calls = (
+        'let q = Patient::new("Dmitri", "Volkov", "1971-08-30");\n'
+        'val p = Patient(\n    "Søren",\n    "Kierkegaard-Holm",\n    LocalDate.parse("1955-12-01"),\n)\n'
+        'var m = new Member("Amara", "Okafor".Trim(), new DateTime(1962, 11, 3));\n'
+    )
+    assert_all_found(
+        calls,
+        ["Dmitri", "Volkov", "1971-08-30", "Søren", "Kierkegaard-Holm", "1955-12-01", "Amara", "Okafor",
+         "new DateTime(1962, 11, 3)"],
+        path="fixtures.kt",
+    )  # fmt: skip
+    # A call that builds no person, a person call without a birth date, and keyed rows say nothing here.
+    assert found('remember("Deploy Bot", "Release Train", "2019-05-01")') == []
+    assert found('createPersonalToken("Deploy Bot", "Ops Team", "2019-05-01")') == []
+    assert found('Patient("Active Care", "Open")', path="models.kt") == []
+    assert found('var statuses = []Patient{{"Active Care", "Open"}}', path="status.go") == []
+
+
 def test_values_quoted_by_error_messages() -> None:
     text = (
         f"ValidationError: invalid value '{NAME_FIRST} {NAME_LAST}' for field 'full_name'\n"

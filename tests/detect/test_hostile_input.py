@@ -39,6 +39,8 @@ ADVERSARIAL = {
     "error messages": "invalid value 'Ana' for field 'name' Key (a)=(b" * 10_000,
     "html cells": "<tr><th>name</th><td>" * 20_000,
     "unclosed creates": "create table t (a int, " * 20_000 + "insert into t values ('1984-07-19');",
+    "unclosed person calls": 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * 10_000,
+    "person calls": 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * 10_000,
 }
 
 

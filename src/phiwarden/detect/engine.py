@@ -58,6 +58,7 @@ _STRUCTURE_TRIGGERS = {
     "wide_table": tabular.WIDE_HINT,
     "html_table": tabular.HTML_HINT,
     "record_rows": rows.HINT,
+    "record_calls": rows.CALL_HINT,
     "error_message": ERROR_MESSAGE_HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
 }
@@ -136,6 +137,8 @@ class Engine:
             cells.append(("parametrize", parametrize.table_test_cells(data)))
         if "record_rows" in triggers:
             cells.append(("row", rows.record_row_cells(data)))
+        if "record_calls" in triggers:
+            cells.append(("row", rows.record_call_cells(data)))
         if "sql" in triggers:
             cells.append(("sql", sql.insert_cells(data)))
             cells.append(("sql", sql.copy_cells(data)))

@@ -5,6 +5,10 @@ holds a date of birth and a person's name is a patient record whatever its colum
 script or a bulk insert writes it. Such a row's strings are given the field names they must be
 (`date_of_birth` for the date, `name` for the names), and the usual field checks decide. A row
 without a birth date, or without a name, says nothing.
+
+The arguments of a call that builds a person (`Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19))`,
+`Patient::new(…)`, `NewPatient(…)`, `new Member(…)`) are such a row too: constructors take a record's
+fields by position, and a date may be a date constructor there.
 """
 
 from __future__ import annotations
@@ -19,10 +23,29 @@ from phiwarden.detect.values import is_name, parse_date
 _QUOTED_DATE = r"[\"'](?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})[\"']"
 # The structure trigger: a quoted date (kept small: it joins the one keyword pass of every text).
 HINT = _QUOTED_DATE
-# Such a row, whole: only those are read item by item.
+# Such a row, whole: only those are read item by item. Braces are Go's and C's rows (`{"Ana", …}`).
 _ROW = Pattern(
-    r"[\[,][ \t\r\n]{0,40}[(\[](?P<body>[^()\[\]\r\n]{0,300}?" + _QUOTED_DATE + r"[^()\[\]\r\n]{0,300}?)[)\]]"
+    r"[\[,{][ \t\r\n]{0,40}[(\[{](?P<body>[^()\[\]{}\r\n]{0,300}?"
+    + _QUOTED_DATE
+    + r"[^()\[\]{}\r\n]{0,300}?)[)\]}]"
 )
+# A call whose name holds a person word and whose first argument is a string; the structure trigger
+# of constructor rows.
+_PERSON_CALL = (
+    r"(?:patient|member|person|subscriber|beneficiar|enrollee|guarantor)[\w$]{0,30}"
+    r"(?:(?:::|\.)[\w$]{1,20}){0,2}[ \t]*\([ \t\r\n]{0,40}[\"']"
+)
+CALL_HINT = _PERSON_CALL
+_CALL = Pattern(r"(?i:[\w$]{0,30}" + _PERSON_CALL + ")")
+_CALL_PERSON_WORDS = frozenset(
+    {"patient", "patients", "member", "members", "person", "persons", "people", "subscriber",
+     "subscribers", "beneficiary", "beneficiaries", "enrollee", "enrollees", "guarantor", "guarantors"}
+)  # fmt: skip
+_IDENTIFIER_WORDS = Pattern(r"[A-Z]?[a-z]+|[A-Z]+(?:[a-z]+)?")
+# The argument list read: enough for a record's fields, one per line.
+_MAX_ARGUMENTS_BYTES = 600
+# What an argument list is read by: strings (whose commas and brackets do not count), brackets, commas.
+_TOKEN = Pattern(r"\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\\\r\n]|\\.)*'|[()\[\]{},]")
 _ITEM = Pattern(r"\"(?P<d>[^\"\\\r\n]{1,120})\"|'(?P<s>[^'\\\r\n]{1,120})'")
 # Born long enough ago to be a patient's birth date, not a build or release date of last year.
 _YOUNGEST_BIRTH_YEARS = 1
@@ -48,7 +71,83 @@ def record_row_cells(data: bytes) -> Iterator[Cell]:
         if statements.in_values_list(m.start) or not _about_people(data, m.start):
             continue
         start, end = m.group_span(body)
+        if _keyed(data, start, end):
+            continue  # `{"name": "Ana", …}`: its fields have names, read by the field reader
         yield from _row(data, start, end)
+
+
+def record_call_cells(data: bytes) -> Iterator[Cell]:
+    """The positional arguments of calls that build a person, read as a row."""
+    read_to = 0
+    for m in _CALL.finditer(data):
+        # A call inside the arguments just read (or given up on) is not read again: each byte once.
+        if m.start < read_to:
+            continue
+        open_paren = data.index(b"(", m.start)
+        if not _builds_a_person(data[m.start : open_paren]):
+            continue
+        arguments, read_to = _arguments(data, open_paren + 1)
+        yield from _cells([(raw.decode("utf-8", "surrogatepass"), raw, offset) for raw, offset in arguments])
+
+
+def _builds_a_person(callee: bytes) -> bool:
+    words = _IDENTIFIER_WORDS.finditer(callee)
+    return any(callee[w.start : w.end].lower().decode() in _CALL_PERSON_WORDS for w in words)
+
+
+def _arguments(data: bytes, start: int) -> tuple[list[tuple[bytes, int]], int]:
+    """The arguments from `start` to the closing parenthesis that are a string (the string's text),
+    a call on one string (`LocalDate.parse("…")`, `"Ana".into()`: the string) or a date constructor
+    (the whole argument), as (raw, offset); and where reading stopped. Bounded: an argument list
+    left open yields nothing."""
+    limit = min(len(data), start + _MAX_ARGUMENTS_BYTES)
+    depth, arg_start = 0, start
+    pieces: list[tuple[int, int]] = []
+    for token in _TOKEN.finditer(data, start, limit):
+        byte = data[token.start]
+        if byte in b"([{":
+            depth += 1
+        elif byte in b")]}":
+            if depth == 0:
+                pieces.append((arg_start, token.start))
+                found = (_argument(data, s, e) for s, e in pieces)
+                return [f for f in found if f is not None], token.end
+            depth -= 1
+        elif byte == 0x2C and depth == 0:
+            pieces.append((arg_start, token.start))
+            arg_start = token.end
+    return [], limit
+
+
+def _argument(data: bytes, start: int, end: int) -> tuple[bytes, int] | None:
+    raw = data[start:end]
+    text = raw.strip()
+    offset = start + (len(raw) - len(raw.lstrip()))
+    item = _ITEM.match(text)
+    if item is not None and (item.end == len(text) or text[item.end : item.end + 1] == b"."):
+        for group in ("d", "s"):
+            g_start, g_end = item.group_span(_ITEM.group_index[group])
+            if g_start >= 0:
+                return text[g_start:g_end], offset + g_start
+    inner = _ITEM.search(text)
+    if inner is not None and text.endswith(b")") and text.count(b'"') + text.count(b"'") == 2:
+        for group in ("d", "s"):
+            g_start, g_end = inner.group_span(_ITEM.group_index[group])
+            if g_start >= 0:
+                return text[g_start:g_end], offset + g_start
+    if text.endswith(b")") and _birth_date(text.decode("utf-8", "surrogatepass")):
+        return text, offset
+    return None
+
+
+def _keyed(data: bytes, start: int, end: int) -> bool:
+    """Whether a row's text outside its strings has a `:` or `=` (its fields are named)."""
+    pos = start
+    for item in _ITEM.finditer(data, start, end):
+        if data.find(b":", pos, item.start) >= 0 or data.find(b"=", pos, item.start) >= 0:
+            return True
+        pos = item.end
+    return data.find(b":", pos, end) >= 0 or data.find(b"=", pos, end) >= 0
 
 
 class _Statements:
@@ -91,6 +190,11 @@ def _row(data: bytes, start: int, end: int) -> Iterator[Cell]:
             if s_start >= 0:
                 raw = data[s_start:s_end]
                 strings.append((raw.decode("utf-8", "surrogatepass"), raw, s_start))
+    yield from _cells(strings)
+
+
+def _cells(strings: list[tuple[str, bytes, int]]) -> Iterator[Cell]:
+    """A row's cells when it holds one birth date and a person's name: (field name, raw, offset)."""
     births = [(raw, offset) for text, raw, offset in strings if _birth_date(text)]
     names = [(text, raw, offset) for text, raw, offset in strings if is_name(text)]
     if len(births) != 1 or not (len(names) >= 2 or any(" " in text.strip() for text, _, _ in names)):
