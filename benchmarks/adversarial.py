@@ -52,6 +52,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "html_cells": lambda n: "<tr><th>name</th><td>" * (n // 22),
     "unclosed_creates": lambda n: "create table t (a int, " * (n // 23) + "insert into t values ('1');",
     "unclosed_person_calls": lambda n: 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * (n // 50),
+    "block_dates": lambda n: "dob { Date.new(" * (n // 15),
     "person_calls": lambda n: 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * (n // 43),
 }
 

@@ -387,7 +387,10 @@ def test_ruby_blocks_hold_values_and_composite_literals_do_not() -> None:
         f'  date_of_birth {{ Date.parse("{DOB}") }}\n  mrn {{ "{MRN}" }}\nend\n'
     )
     assert_all_found(factory, [NAME_FIRST, NAME_LAST, DOB, MRN], path="spec/factories/patients.rb")
+    dated = f'factory :patient do\n  first_name {{ "{NAME_FIRST}" }}\n  dob {{ Date.new(1984, 7, 19) }}\nend\n'
+    assert_all_found(dated, [NAME_FIRST, "Date.new(1984, 7, 19)"], path="spec/factories/patients.rb")
     assert found("first_name { Faker::Name.first_name }\nssn { generate(:ssn) }\n", path="f.rb") == []
+    assert found("dob { 45.years.ago }\nretries { Integer(3) }\n", path="f.rb") == []
 
 
 def test_parametrized_test_rows_are_records() -> None:

@@ -40,6 +40,7 @@ ADVERSARIAL = {
     "html cells": "<tr><th>name</th><td>" * 20_000,
     "unclosed creates": "create table t (a int, " * 20_000 + "insert into t values ('1984-07-19');",
     "unclosed person calls": 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * 10_000,
+    "block dates": "dob { Date.new(" * 20_000,
     "person calls": 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * 10_000,
 }
 

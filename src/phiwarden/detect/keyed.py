@@ -36,9 +36,9 @@ _QUOTE = r"(?:@?\\?[\"'`])"
 _SEP = r"[ \t]*(?:\*\*)?[ \t]*(?P<sep>=>|:=|:|={1,3}|\(|,)[ \t]*(?:\*\*[ \t]*)?"
 # A value may sit inside a call: `LocalDate.parse("…")`, `String::from("…")`, `c("…")`, or a sigil `~D[…]`.
 _CALL = r"(?:[A-Za-z_][A-Za-z0-9_.:]{0,40}[ \t]*\([ \t]*){1,2}|~[A-Za-z]\["
-# A Ruby block holding a string (`first_name { "Ana" }`, `dob { Date.parse("…") }`, FactoryBot);
-# `Patient{FirstName: …}` is not one.
-_BLOCK = r"[ \t]*(?P<bsep>\{)[ \t]*(?P<bopen>(?:" + _CALL + r")?[\"'])"
+# A Ruby block holding a string or a date (`first_name { "Ana" }`, `dob { Date.parse("…") }`,
+# `dob { Date.new(1970, 4, 22) }`, FactoryBot); `Patient{FirstName: …}` is not one.
+_BLOCK = r"[ \t]*(?P<bsep>\{)[ \t]*(?P<bopen>(?:" + _CALL + r")?[\"']|(?:" + _CALL + r")[0-9])"
 # The opener stops before a list's first element so that a key inside the list is still read.
 # `<%= … %>` is an ERB tag (Rails fixtures: `dob: <%= Date.new(1979, 3, 14) %>`).
 _OPEN_ANY = r"(?P<open>\\?[\"'`]|\[|<%=|[^\s\"'`,;&|(){}\[\]<>=\\])"
