@@ -278,6 +278,15 @@ def test_erb_values_in_rails_fixtures() -> None:
     )
 
 
+def test_headers_in_other_languages_with_or_without_accents() -> None:
+    french = "nom;prénom;date_de_naissance\nLefèvre;Amélie;03/09/1979\n"
+    assert_all_found(french, ["Lefèvre", "Amélie", "03/09/1979"], path="export.csv")
+    portuguese = "nome,sobrenome,data_nascimento,celular\nJoão,Carvalho,1988-05-30,(11) 98765-4321\n"
+    assert_all_found(portuguese, ["João", "Carvalho", "1988-05-30", "(11) 98765-4321"], path="pacientes.csv")
+    spanish = "nombre,teléfono,fecha_nacimiento\nLucía,030 5528 1190,1985-07-22\n"
+    assert_all_found(spanish, ["Lucía", "030 5528 1190", "1985-07-22"], path="pacientes.csv")
+
+
 def test_synthea_patients_csv() -> None:
     text = (
         "Id,BIRTHDATE,DEATHDATE,SSN,DRIVERS,PASSPORT,PREFIX,FIRST,LAST,SUFFIX,MAIDEN,ADDRESS,CITY,STATE,ZIP\n"
@@ -387,7 +396,9 @@ def test_ruby_blocks_hold_values_and_composite_literals_do_not() -> None:
         f'  date_of_birth {{ Date.parse("{DOB}") }}\n  mrn {{ "{MRN}" }}\nend\n'
     )
     assert_all_found(factory, [NAME_FIRST, NAME_LAST, DOB, MRN], path="spec/factories/patients.rb")
-    dated = f'factory :patient do\n  first_name {{ "{NAME_FIRST}" }}\n  dob {{ Date.new(1984, 7, 19) }}\nend\n'
+    dated = (
+        f'factory :patient do\n  first_name {{ "{NAME_FIRST}" }}\n  dob {{ Date.new(1984, 7, 19) }}\nend\n'
+    )
     assert_all_found(dated, [NAME_FIRST, "Date.new(1984, 7, 19)"], path="spec/factories/patients.rb")
     assert found("first_name { Faker::Name.first_name }\nssn { generate(:ssn) }\n", path="f.rb") == []
     assert found("dob { 45.years.ago }\nretries { Integer(3) }\n", path="f.rb") == []

@@ -160,3 +160,23 @@ def test_payment_cards_exclude_published_test_numbers() -> None:
     assert not v.payment_card("4242 4242 4242 4242")  # Stripe's test card
     assert not v.payment_card("4111111111111111")
     assert not v.payment_card("4539578763621487")  # Luhn fails
+
+
+@pytest.mark.parametrize(
+    ("number", "ok"),
+    [
+        ("(11) 98765-4321", True),  # Brazil, mobile
+        ("030 5528 1190", True),  # Berlin
+        ("06 12 34 56 78", True),  # France
+        ("07911 123456", True),  # United Kingdom
+        ("(123) 456-7890", False),  # 3-3-4 is North American, and NANP refuses it
+        ("2024-01-02", False),  # a date
+        ("192.168.100.200", False),  # an IPv4 address
+        ("01 23 45 67 89", False),  # a run
+        ("00 00 00 00 00", False),
+        ("12 34 56", False),  # too short
+    ],
+)
+def test_national_phone_numbers(number: str, ok: bool) -> None:
+    assert v.phone(number, national=True) is ok
+    assert v.phone(number) is False  # without a country code, only under a phone field name

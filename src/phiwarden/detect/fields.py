@@ -7,7 +7,9 @@ same few hundred keys.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -81,6 +83,17 @@ def split_words(name: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+def fold_accents(word: str) -> str:
+    """`prénom` -> `prenom`, `teléfono` -> `telefono`: headers are written with and without accents."""
+    if word.isascii():
+        return word
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
+
+
+def _folded(phrases: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(fold_accents(w) for w in phrase) for phrase in phrases)
+
+
 def _phrases(entries: Iterable[str]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(entry.lower().replace("-", " ").split()) for entry in entries)
 
@@ -104,9 +117,14 @@ class FieldClassifier:
         self.rules = tuple(rules)
         self.meta = frozenset(meta)
         self.person = _phrases(person)
+        # Names and rules are compared without accents; `rules` keeps the spellings that the field
+        # name patterns look for in the text.
+        self._folded_rules = tuple(
+            dataclasses.replace(r, words=_folded(r.words), veto=_folded(r.veto)) for r in self.rules
+        )
         # Only rules with a phrase starting with one of the name's words can apply: index them.
         self._by_first_word: dict[str, set[int]] = {}
-        for number, rule in enumerate(self.rules):
+        for number, rule in enumerate(self._folded_rules):
             for phrase in rule.words:
                 self._by_first_word.setdefault(phrase[0], set()).add(number)
         self.classify = functools.lru_cache(maxsize=16384)(self._classify)
@@ -115,6 +133,8 @@ class FieldClassifier:
         if not name or len(name) > MAX_FIELD_NAME:
             return None
         words = split_words(name)
+        if not name.isascii():
+            words = tuple(fold_accents(w) for w in words)
         # A setter names its field: `setFamily("…")`, `withGiven("…")` ("set" alone is a collection).
         if len(words) > 1 and words[0] in _SETTER_VERBS:
             words = words[1:]
@@ -122,7 +142,7 @@ class FieldClassifier:
         for word in words:
             candidates |= self._by_first_word.get(word, set())
         for number in sorted(candidates):
-            verdict = self._apply(self.rules[number], words)
+            verdict = self._apply(self._folded_rules[number], words)
             if verdict is not None:
                 return verdict
         return None

@@ -157,8 +157,28 @@ def international_phone(value: str) -> bool:
     return len(set(digits[1:])) > 2
 
 
-def phone(value: str) -> bool:
-    return nanp(value) or international_phone(value)
+def national_phone(value: str) -> bool:
+    """A number as written inside its own country, without the country code: `(11) 98765-4321`,
+    `030 5528 1190`, `06 12 34 56 78`. Grouped 3-3-4 it is a North American number and NANP decides."""
+    digits = digits_of(value)
+    groups = [len(g) for g in "".join(ch if ch.isdigit() else " " for ch in value).split()]
+    if value.count(".") == 3 and len(groups) == 4 and max(groups) <= 3:
+        return False  # an IPv4 address
+    # 3-3-4 is North American (NANP's verdict stands); 4-2-2 and 2-2-4 are dates.
+    if (
+        not 8 <= len(digits) <= 13
+        or len(groups) < 2
+        or groups[-3:] == [3, 3, 4]
+        or groups in ([4, 2, 2], [2, 2, 4])
+    ):
+        return False
+    return len(set(digits)) > 2 and not _is_sequential(digits)
+
+
+def phone(value: str, *, national: bool = False) -> bool:
+    """A phone number; `national` also takes numbers without a country code outside North America
+    (a value under a phone field name, where nothing else can be meant)."""
+    return nanp(value) or international_phone(value) or (national and national_phone(value))
 
 
 def zip_code(value: str) -> bool:

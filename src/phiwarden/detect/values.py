@@ -353,7 +353,9 @@ _SSN = ShortTextPattern(r"\s*(?P<v>\d{3}([- ]?)\d{2}([- ]?)\d{4})")
 _PHONE = ShortTextPattern(
     r"\s*(?i:tel:|phone:|cell:|mobile:)?\s*(?P<v>(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ]?)\d{3}[-. ]?\d{4}"
     r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?"
-    r"|\+\d{1,3}[-. ]?(?:\(?\d{1,4}\)?[-. ]?){1,5}\d{2,4})"
+    r"|\+\d{1,3}[-. ]?(?:\(?\d{1,4}\)?[-. ]?){1,5}\d{2,4}"
+    # Without a country code, as written inside its own country: (11) 98765-4321, 06 12 34 56 78.
+    r"|(?:\(\d{2,5}\)[ ]?|\d{2,5}[-. ])(?:\d{2,6}[-. ]){0,3}\d{2,6})"
 )
 _EMAIL = ShortTextPattern(
     r"\s*(?:mailto:)?(?P<v>[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24})"
@@ -409,7 +411,7 @@ def check_phone(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     if m is None or not _whole(raw, quoted, *m.span("v")):
         return None
     value = m.text("v")
-    if validators.toll_free(value) or not validators.phone(value):
+    if validators.toll_free(value) or not validators.phone(value, national=True):
         return None
     return ValueSpan(*m.span("v"))
 
