@@ -53,6 +53,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "unclosed_creates": lambda n: "create table t (a int, " * (n // 23) + "insert into t values ('1');",
     "unclosed_person_calls": lambda n: 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * (n // 50),
     "block_dates": lambda n: "dob { Date.new(" * (n // 15),
+    "dicom_json_elements": lambda n: '"00100010": {"vr": "PN", "Value": [{"Alphabetic": "' * (n // 51),
     "person_calls": lambda n: 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * (n // 43),
 }
 

@@ -287,6 +287,21 @@ def test_headers_in_other_languages_with_or_without_accents() -> None:
     assert_all_found(spanish, ["Lucía", "030 5528 1190", "1985-07-22"], path="pacientes.csv")
 
 
+def test_dicom_json_elements_by_tag() -> None:
+    text = (
+        '{"00080060": {"vr": "CS", "Value": ["CT"]},\n'
+        ' "00080090": {"vr": "PN", "Value": [{"Alphabetic": "Okafor^Chidi"}]},\n'
+        ' "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Yamamoto^Keiko", "Ideographic": "山本^恵子"}]},\n'
+        ' "00100020": {"vr": "LO", "Value": ["MRN77120"]},\n'
+        ' "00100030": {"vr": "DA", "Value": ["19690412"]},\n'
+        ' "00102154": {"vr": "SH", "Value": ["(503) 246-6384"]}}\n'
+    )
+    assert_all_found(text, ["Yamamoto^Keiko", "山本^恵子", "MRN77120", "19690412", PHONE], path="study.json")
+    # The modality and the referring physician are not the patient's.
+    assert not covered(text, "Okafor^Chidi", path="study.json")
+    assert not covered(text, '"CT"', path="study.json")
+
+
 def test_synthea_patients_csv() -> None:
     text = (
         "Id,BIRTHDATE,DEATHDATE,SSN,DRIVERS,PASSPORT,PREFIX,FIRST,LAST,SUFFIX,MAIDEN,ADDRESS,CITY,STATE,ZIP\n"

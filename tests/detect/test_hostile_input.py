@@ -41,6 +41,7 @@ ADVERSARIAL = {
     "unclosed creates": "create table t (a int, " * 20_000 + "insert into t values ('1984-07-19');",
     "unclosed person calls": 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * 10_000,
     "block dates": "dob { Date.new(" * 20_000,
+    "dicom json elements": '"00100010": {"vr": "PN", "Value": [{"Alphabetic": "' * 20_000,
     "person calls": 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * 10_000,
 }
 

@@ -25,7 +25,7 @@ from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import ERROR_MESSAGE_HINT, CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
-from phiwarden.detect.structure import fhir, hl7, parametrize, rows, sql, tabular, x12
+from phiwarden.detect.structure import dicom_json, fhir, hl7, parametrize, rows, sql, tabular, x12
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
 from phiwarden.detect.vocabulary import placeholders
@@ -59,6 +59,7 @@ _STRUCTURE_TRIGGERS = {
     "html_table": tabular.HTML_HINT,
     "record_rows": rows.HINT,
     "record_calls": rows.CALL_HINT,
+    "dicom_json": dicom_json.HINT,
     "error_message": ERROR_MESSAGE_HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
 }
@@ -161,6 +162,8 @@ class Engine:
             out += self._verdict_values("x12", x12.iter_fields(data))
         if "fhir" in triggers:
             out += self._verdict_values("fhir", fhir.iter_values(data))
+        if "dicom_json" in triggers:
+            out += self._verdict_values("dicom", dicom_json.iter_values(data))
         return out
 
     def _verdict_values(self, prefix: str, items: Iterator[tuple[FieldClass, bytes, int]]) -> list[Candidate]:

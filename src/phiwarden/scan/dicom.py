@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from phiwarden.detect.fields import FieldClass
+from phiwarden.detect.structure.dicom_json import phi_tags
 from phiwarden.detect.values import CHECKS
 
 
@@ -23,33 +23,6 @@ class DicomValue:
     start: int  # byte offsets in the file
     end: int
     value: str
-
-
-def _field(category: str, kind: str = "") -> FieldClass:
-    return FieldClass(category, "strong", kind, f"dicom.{category}")
-
-
-# (group, element) -> (keyword, meaning)
-_TAGS: dict[int, tuple[str, FieldClass]] = {
-    0x00100010: ("PatientName", _field("name", "hl7")),
-    0x00100020: ("PatientID", _field("mrn")),
-    0x00100021: ("IssuerOfPatientID", _field("other_id")),
-    0x00100030: ("PatientBirthDate", _field("date", "birth")),
-    0x00101000: ("OtherPatientIDs", _field("mrn")),
-    0x00101001: ("OtherPatientNames", _field("name", "hl7")),
-    0x00101005: ("PatientBirthName", _field("name", "hl7")),
-    0x00101040: ("PatientAddress", _field("address", "street")),
-    0x00101060: ("PatientMotherBirthName", _field("name", "hl7")),
-    0x00101090: ("MedicalRecordLocator", _field("mrn")),
-    0x00102154: ("PatientTelephoneNumbers", _field("phone")),
-    0x00102297: ("ResponsiblePerson", _field("name", "hl7")),
-    0x00080050: ("AccessionNumber", _field("other_id")),
-    0x00080020: ("StudyDate", _field("date", "event")),
-    0x00080021: ("SeriesDate", _field("date", "event")),
-    0x00080022: ("AcquisitionDate", _field("date", "event")),
-    0x00080023: ("ContentDate", _field("date", "event")),
-    0x00380010: ("AdmissionID", _field("account")),
-}
 
 
 class DicomError(ValueError):
@@ -72,7 +45,8 @@ def read_header(source: Path | BinaryIO) -> Iterator[DicomValue]:
     if len(dataset) == 0:
         # pydicom reads a truncated header without complaint; nothing read is not "nothing found".
         raise DicomError("unreadable DICOM header: no data elements")
-    for tag, (keyword, verdict) in _TAGS.items():
+    for hex_tag, (keyword, verdict) in phi_tags().items():
+        tag = int(hex_tag, 16)
         try:
             raw = dataset.get_item(tag)
         except (KeyError, ValueError):
