@@ -182,6 +182,13 @@ def test_section_numbers_in_a_record_are_not_addresses() -> None:
     assert values('mrn = "MRN-40981723"  # remote client 81.2.69.160\n', "ip") == ["81.2.69.160"]
 
 
+def test_a_table_row_of_index_and_names_is_no_street_address() -> None:
+    # pandas prints the row index, then columns two or more spaces apart; no house is number 0.
+    row = "   first_name  last_name\n0       Imani     Brooks\n1      Viktor   Petrenko\n"
+    assert values(row, "address") == []
+    assert values("Patient lives at 18 Willow  Brook, Tulsa", "address") != []
+
+
 def test_age_over_89_is_a_date_category() -> None:
     assert values("patient is a 93 year-old female", "date") == ["93"]
 
