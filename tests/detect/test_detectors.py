@@ -37,6 +37,14 @@ POSITIVE = [
         "secret",
     ),
     (
+        "secret.azure_storage_key",
+        "DefaultEndpointsProtocol=https;AccountName=ehrblobs;AccountKey="
+        + "q3Yx9Kf2Lm8Zp1Rt7Wv4By6Nc0Hd5Jg2Ks9EaT3uI8oP1sD4fG7hJ0kL3zX6cV9bN2mQ5wE8rT1yU4iO7pAbCd"
+        + "==;EndpointSuffix=core.windows.net",
+        "secret",
+    ),
+    ("secret.vault_token", "VAULT_TOKEN=hvs.CAESIJ7kq2Lm9Zp1Rt7Wv4By6Nc0Hd5Jg2Ks9EaT3uI8oP1s", "secret"),
+    (
         "secret.url_credentials",
         "DATABASE_URL=postgres://svc_claims:Tq8#vL2pZx9w@db.prod.internal:5432/claims",
         "secret",
@@ -254,3 +262,12 @@ def _token(length: int, alphabet: str = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY") -> s
 )
 def test_more_vendor_tokens(vendor: str, token: str) -> None:
     assert values(f"curl -H 'x: {token}' https://api.example.org", "secret") == [token], vendor
+
+
+def test_machine_and_role_mailboxes_are_no_persons_email() -> None:
+    account = '{"client_email": "etl@ehr-prod.iam.gserviceaccount.com", "mrn": "MRN-40981723"}'
+    assert values(account, "email") == []
+    assert values("From: Front Desk <frontdesk@sunrise-clinic.com>\npt MRN 40981723", "email") == []
+    assert values('{"email": "ana.ruiz84@gmail.com", "mrn": "MRN-40981723"}', "email") == [
+        "ana.ruiz84@gmail.com"
+    ]

@@ -432,6 +432,10 @@ def is_personal_email(address: str) -> bool:
         return False
     if any(domain.endswith("." + d) for d in data.email_domains):
         return False
+    if domain in data.email_machine_domains or any(
+        domain.endswith("." + d) for d in data.email_machine_domains
+    ):
+        return False
     if any(label in data.email_domain_words for label in domain.split(".")):
         return False
     base = local.split("+", 1)[0]

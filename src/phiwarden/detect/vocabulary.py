@@ -36,6 +36,7 @@ class Placeholders:
     unused_zip_prefixes: frozenset[str]
     date_values: frozenset[str]
     email_domains: frozenset[str]
+    email_machine_domains: frozenset[str]
     email_domain_words: frozenset[str]
     email_top_level_domains: frozenset[str]
     email_role_local_parts: frozenset[str]
@@ -62,6 +63,7 @@ def placeholders() -> Placeholders:
         unused_zip_prefixes=frozenset(data["zip"]["unused_prefixes"]),
         date_values=frozenset(data["dates"]["values"]),
         email_domains=_lower_set(data["email"]["domains"]),
+        email_machine_domains=_lower_set(data["email"]["machine_domains"]),
         email_domain_words=_lower_set(data["email"]["domain_words"]),
         email_top_level_domains=_lower_set(data["email"]["top_level_domains"]),
         email_role_local_parts=_lower_set(data["email"]["role_local_parts"]),
