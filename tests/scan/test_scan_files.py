@@ -119,7 +119,8 @@ def test_unreadable_files_are_counted_not_fatal(tmp_path: Path, monkeypatch: pyt
         (b"plain text\n", "text", False),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "binary", False),
         (b"log line\n" * 50 + b"a stray \x00 NUL\n", "text", False),
-        (b"caf\xe9 latin-1 bytes\n", "text", True),
+        (b"caf\xe9 latin-1 bytes\n", "text", False),  # read as Windows-1252
+        (b"caf\xc3\xa9 then a stray \xff\n", "text", True),
         ("ssn = 518-42-7731\n".encode("utf-16"), "text", False),
         (bytes(128) + b"DICM" + bytes(64), "dicom", False),
     ],
@@ -131,12 +132,21 @@ def test_decoding(data: bytes, kind: str, invalid: bool) -> None:
 
 
 def test_invalid_utf8_is_scanned_and_noted() -> None:
-    result = FileScanner(Policy()).scan_bytes(b'\xfa\xfb\xfc garbage\nssn = "518-42-7731"\n', "bad.txt")
+    data = b'caf\xc3\xa9 \xfa\xfb\xfc garbage\nssn = "518-42-7731"\n'
+    result = FileScanner(Policy()).scan_bytes(data, "bad.txt")
     assert result.skipped is None
     assert result.note is not None and "invalid UTF-8" in result.note
     assert [f.category for f in result.findings] == ["ssn"]
     # Offsets count each undecodable byte as one character.
-    assert result.findings[0].start == len('\xfa\xfb\xfc garbage\nssn = "')
+    assert result.findings[0].start == len('café \xfa\xfb\xfc garbage\nssn = "')
+
+
+def test_single_byte_exports_are_read_as_windows_1252() -> None:
+    data = "Nachname;Vorname;Geburtsdatum\nMüller;Jürgen;14.03.1961\n".encode("cp1252")
+    result = FileScanner(Policy()).scan_bytes(data, "export.csv")
+    assert result.note == "decoded as windows-1252"
+    text = data.decode("cp1252")
+    assert {text[f.start : f.end] for f in result.findings} == {"Müller", "Jürgen", "14.03.1961"}
 
 
 def test_utf16_files_are_decoded() -> None:

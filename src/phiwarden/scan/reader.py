@@ -57,4 +57,12 @@ def decode(data: bytes) -> Decoded:
     try:
         return Decoded("text", data.decode("utf-8"))
     except UnicodeDecodeError:
-        return Decoded("text", data.decode("utf-8", "surrogateescape"), invalid_utf8=True)
+        text = data.decode("utf-8", "surrogateescape")
+    # Not one byte above ASCII made a UTF-8 character: a single-byte encoding, as Excel and older
+    # systems export (Windows-1252, a superset of Latin-1's letters). Read so, `Müller` is a name,
+    # and offsets stay those of one character per byte.
+    try:
+        text.encode("ascii", "surrogateescape")  # fails on any character that UTF-8 did make
+        return Decoded("text", data.decode("cp1252"), encoding="windows-1252")
+    except UnicodeError:
+        return Decoded("text", text, invalid_utf8=True)
