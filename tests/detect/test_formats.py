@@ -283,6 +283,8 @@ def test_headers_in_other_languages_with_or_without_accents() -> None:
     assert_all_found(french, ["Lefèvre", "Amélie", "03/09/1979"], path="export.csv")
     portuguese = "nome,sobrenome,data_nascimento,celular\nJoão,Carvalho,1988-05-30,(11) 98765-4321\n"
     assert_all_found(portuguese, ["João", "Carvalho", "1988-05-30", "(11) 98765-4321"], path="pacientes.csv")
+    german = "Nachname;Vorname;Geburtsdatum;Straße\nMüller;Jürgen;14.03.1961;Hauptstraße 5\n"
+    assert_all_found(german, ["Müller", "Jürgen", "14.03.1961", "Hauptstraße 5"], path="export.csv")
     spanish = "nombre,teléfono,fecha_nacimiento\nLucía,030 5528 1190,1985-07-22\n"
     assert_all_found(spanish, ["Lucía", "030 5528 1190", "1985-07-22"], path="pacientes.csv")
 
