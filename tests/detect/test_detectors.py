@@ -75,6 +75,7 @@ POSITIVE = [
     ("name.relative", "Spoke with patient's son, Daniel Okonkwo, at the bedside.", "name"),
     ("name.before_identifier", "Marisol Okonkwo (MRN 40981723) missed her visit", "name"),
     ("name.before_label", "Seen today: Marisol Okonkwo DOB 07/19/1984, chest pain", "name"),
+    ("name.before_label", '# TODO: drop test user "Rahul Mehta" born 1990-01-15 before release', "name"),
     ("name.after_age", "72 y/o F, Marisol Okonkwo, presents with SOB.", "name"),
     ("name.after_member", "Eligibility check for member Marisol Okonkwo (plan PPO-22) failed", "name"),
     ("name.relative_given", "Pt's wife, Marjorie, called back after the appointment.", "name"),
@@ -195,6 +196,10 @@ def test_a_table_row_of_index_and_names_is_no_street_address() -> None:
     row = "   first_name  last_name\n0       Imani     Brooks\n1      Viktor   Petrenko\n"
     assert values(row, "address") == []
     assert values("Patient lives at 18 Willow  Brook, Tulsa", "address") != []
+
+
+def test_born_with_a_year_alone_names_no_one() -> None:
+    assert values("Open Source born 2010 in Berkeley; Kelly Slater born in 1972", "name") == []
 
 
 def test_age_over_89_is_a_date_category() -> None:
