@@ -276,3 +276,15 @@ def test_machine_and_role_mailboxes_are_no_persons_email() -> None:
     assert values('{"email": "ana.ruiz84@gmail.com", "mrn": "MRN-40981723"}', "email") == [
         "ana.ruiz84@gmail.com"
     ]
+
+
+def test_fhir_resource_types_in_prose_are_no_names() -> None:
+    assert values("A reference to a patient, Practitioner, Encounter or Device resource", "name") == []
+    assert values("patient Ana Ruiz, DOB 07/19/1984", "name") == ["Ana Ruiz"]
+
+
+def test_a_quoted_key_beside_other_tuple_items_is_no_pair() -> None:
+    fields = "    'LOC_7': ('sequence', DATATYPES_STRUCTS['CE'], 'CE', 'LICENSE_NUMBER', 'HL70461', -1),\n"
+    assert found(fields, path="hl7/fields.py") == []
+    assert values('m.put("mrn", "40981723");', "mrn") == ["40981723"]
+    assert values('{{"dob", "1984-07-19"}, {"mrn", "40981723"}}', "mrn") == ["40981723"]

@@ -329,6 +329,11 @@ def bare_items(data: bytes, first_end: int) -> Iterator[tuple[int, int]]:
         pos = end
 
 
+def _before(data: bytes, pos: int) -> bytes:
+    """The last byte before `pos` that is not a space or a tab (looking back a little way)."""
+    return data[max(0, pos - 64) : pos].rstrip(b" \t")[-1:]
+
+
 def _skip_space(data: bytes, pos: int) -> int:
     limit = min(len(data), pos + 200)
     while pos < limit and data[pos] in b" \t\r\n":
@@ -396,8 +401,14 @@ class KeyedScanner:
         if sep_start < 0 and groups.block_sep >= 0:
             sep_start, sep_end = m.group_span(groups.block_sep)
             opener = groups.block_open
-        # `f(dob, x)` is a call; only a quoted key before a comma is a pair: put("dob", "…").
-        if data[sep_start:sep_end] == b"," and (groups.quote < 0 or m.group_span(groups.quote)[0] < 0):
+        # `f(dob, x)` is a call; only a quoted key that opens a call or a bracket before a comma is
+        # a pair: put("dob", "…"), {"dob", "…"}; in `('CE', 'LICENSE_NUMBER', 'HL70461')` it is a
+        # tuple's item beside another.
+        if data[sep_start:sep_end] == b"," and (
+            groups.quote < 0
+            or m.group_span(groups.quote)[0] < 0
+            or _before(data, m.group_span(groups.quote)[0]) not in (b"(", b"[", b"{")
+        ):
             return None
         key, soft = cls._key(m, data, groups)
         open_at = m.group_span(groups.soft if soft else opener)[0]

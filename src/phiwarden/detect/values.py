@@ -145,7 +145,8 @@ def check_date(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 @functools.cache
 def _word_lists() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     data = load_data_file("words.toml")
-    return frozenset(data["never"]), frozenset(data["common"]), frozenset(data["particles"])
+    never = frozenset(data["never"]) | {t.lower() for t in data["resource_types"]}
+    return never, frozenset(data["common"]), frozenset(data["particles"])
 
 
 @functools.cache
