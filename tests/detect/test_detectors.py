@@ -288,3 +288,17 @@ def test_a_quoted_key_beside_other_tuple_items_is_no_pair() -> None:
     assert found(fields, path="hl7/fields.py") == []
     assert values('m.put("mrn", "40981723");', "mrn") == ["40981723"]
     assert values('{{"dob", "1984-07-19"}, {"mrn", "40981723"}}', "mrn") == ["40981723"]
+
+
+def test_specification_element_names_and_urns_are_neither_names_nor_secrets() -> None:
+    x12 = (
+        "<element><name>Patient Responsibility Amount</name></element>\n"
+        "<element><name>Billing Provider Postal Zone or ZIP Code</name></element>\n"
+        '<segment xid="AMT" name="Total MSP Patient Liability Met Amount"/>\n'
+    )
+    assert found(x12, path="map/835.xml") == []
+    valueset = (
+        '{"code": "urn:ihe:pat:apsr:cancer:urinary_bladder:2010", "display": "Patient: Feeling Better"}'
+    )
+    assert found(valueset, path="valuesets.json") == []
+    assert values('kms_key = "arn:aws:kms:us-west-2:111122223333:key/1a2b3c4d"', "secret") == []

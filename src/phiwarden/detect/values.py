@@ -802,6 +802,11 @@ def check_secret(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
         return None
     if value.replace(".", "").replace("-", "").isdigit():
         return None
+    # `urn:ihe:pat:apsr:cancer:breast:2010`: lower-case words between colons are a URN's segments,
+    # read from its `pat:`.
+    segments = value.split(":")
+    if len(segments) >= 3 and all(segment.islower() or segment.isdigit() for segment in segments):
+        return None
     return ValueSpan(*m.span("v"))
 
 
