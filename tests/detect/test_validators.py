@@ -180,3 +180,9 @@ def test_payment_cards_exclude_published_test_numbers() -> None:
 def test_national_phone_numbers(number: str, ok: bool) -> None:
     assert v.phone(number, national=True) is ok
     assert v.phone(number) is False  # without a country code, only under a phone field name
+
+
+def test_machine_integer_limits_are_no_phone_numbers() -> None:
+    assert v.phone("4294967295") is False
+    assert v.phone("2147483647") is False
+    assert v.phone("(503) 246-6384") is True

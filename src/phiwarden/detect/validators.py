@@ -126,7 +126,7 @@ def nanp(value: str) -> bool:
     digits = digits_of(value)
     if len(digits) == 11 and digits[0] == "1":
         digits = digits[1:]
-    if len(digits) != 10:
+    if len(digits) != 10 or digits in vocabulary.placeholders().integer_limits:
         return False
     npa, nxx, line = digits[:3], digits[3:6], digits[6:]
     if npa[0] in "01" or nxx[0] in "01" or npa[1:] == "11" or nxx[1:] == "11":

@@ -32,6 +32,7 @@ class Placeholders:
     record_surnames: frozenset[str]
     ssn_values: frozenset[str]
     toll_free_area_codes: frozenset[str]
+    integer_limits: frozenset[str]
     zip_values: frozenset[str]
     unused_zip_prefixes: frozenset[str]
     date_values: frozenset[str]
@@ -59,6 +60,7 @@ def placeholders() -> Placeholders:
         record_surnames=_lower_set(data["names"]["record_surnames"]),
         ssn_values=frozenset(data["ssn"]["values"]),
         toll_free_area_codes=frozenset(data["phone"]["toll_free_area_codes"]),
+        integer_limits=frozenset(data["phone"]["integer_limits"]),
         zip_values=frozenset(data["zip"]["values"]),
         unused_zip_prefixes=frozenset(data["zip"]["unused_prefixes"]),
         date_values=frozenset(data["dates"]["values"]),
