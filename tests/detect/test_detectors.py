@@ -302,3 +302,9 @@ def test_specification_element_names_and_urns_are_neither_names_nor_secrets() ->
     )
     assert found(valueset, path="valuesets.json") == []
     assert values('kms_key = "arn:aws:kms:us-west-2:111122223333:key/1a2b3c4d"', "secret") == []
+
+
+def test_a_connection_string_template_holds_no_password() -> None:
+    template = 'conn = "DRIVER={0};SERVER={1};DATABASE={2};USER={3};PWD={4}".format(*parts)'
+    assert values(template, "secret") == []
+    assert values('cs = "Server=db;Database=ehr;Password=${DB_PASSWORD};"', "secret") == []

@@ -91,10 +91,14 @@ def connection_password(value: str) -> bool:
     for part in value.split(";"):
         key, _, secret = part.partition("=")
         if key.strip().lower() in ("password", "pwd"):
-            secret = secret.strip().strip("'\"{}")
+            written = secret.strip().strip("'\"")
+            # A template's slot, not a password: PWD={4}, {password}, %s, ${DB_PASSWORD}, <password>, @pwd.
+            if written.startswith(("{", "$", "%", "<", "@", ":", "?")):
+                return False
+            secret = written.strip("{}")
             lowered = secret.lower()
             data = placeholders()
-            if not secret or lowered in data.secret_values or any(m in lowered for m in data.secret_markers):
+            if len(secret) < 4 or lowered in data.secret_values or any(m in lowered for m in data.secret_markers):
                 return False
-            return not secret.startswith(("$", "%"))
+            return True
     return False
