@@ -308,3 +308,9 @@ def test_a_connection_string_template_holds_no_password() -> None:
     template = 'conn = "DRIVER={0};SERVER={1};DATABASE={2};USER={3};PWD={4}".format(*parts)'
     assert values(template, "secret") == []
     assert values('cs = "Server=db;Database=ehr;Password=${DB_PASSWORD};"', "secret") == []
+
+
+def test_fhir_search_bounds_in_a_url_name_no_one() -> None:
+    assert values("# /Patient?birthdate=gt1944&birthdate=lt1964", "url") == []
+    assert values("https://ehr.acme-health.com/fhir/Patient?birthdate=ge2019-11-19", "url") == []
+    assert values("https://portal.acme-health.com/chart?mrn=40981723", "url") != []

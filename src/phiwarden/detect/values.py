@@ -720,8 +720,15 @@ def url_carries_identifier(url: str) -> bool:
             continue
         qv = m.group("qv")
         if qv and not qv.startswith(("{", ":", "<", "$", "%7B")) and not is_placeholder_identifier(qv):
+            # FHIR search bounds (`birthdate=gt1944`, `birthdate=lt2019-11-19`) select a range of
+            # people; `eq` and a bare value name one.
+            if _SEARCH_BOUND.match(qv) is not None:
+                continue
             return True
     return False
+
+
+_SEARCH_BOUND = ShortTextPattern(r"(?:gt|lt|ge|le|ne|sa|eb|ap)[0-9]")
 
 
 def check_url(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
