@@ -98,7 +98,6 @@ def connection_password(value: str) -> bool:
             secret = written.strip("{}")
             lowered = secret.lower()
             data = placeholders()
-            if len(secret) < 4 or lowered in data.secret_values or any(m in lowered for m in data.secret_markers):
-                return False
-            return True
+            placeholder = lowered in data.secret_values or any(m in lowered for m in data.secret_markers)
+            return len(secret) >= 4 and not placeholder
     return False
