@@ -54,6 +54,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "unclosed_person_calls": lambda n: 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * (n // 50),
     "block_dates": lambda n: "dob { Date.new(" * (n // 15),
     "dicom_json_elements": lambda n: '"00100010": {"vr": "PN", "Value": [{"Alphabetic": "' * (n // 51),
+    "sas_data_steps": lambda n: "input mrn $ first $ dob;\ndatalines;\n" * (n // 37),
     "person_calls": lambda n: 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * (n // 43),
 }
 

@@ -304,6 +304,24 @@ def test_dicom_json_elements_by_tag() -> None:
     assert not covered(text, '"CT"', path="study.json")
 
 
+def test_sas_inline_data_by_the_input_statement() -> None:
+    program = (
+        "data patients;\n  input mrn $ first $ last $ dob :yymmdd10. visits;\n  format dob yymmdd10.;\n"
+        f"  datalines;\n40981723 {NAME_FIRST} Okafor {DOB} 3\n00481224 Yuki Nakamura 1989-11-27 1\n;\nrun;\n"
+        "data visits;\n  input site $ count;\n  datalines;\nBOSTON 12\n;\nrun;\n"
+    )
+    assert_all_found(
+        program, ["40981723", NAME_FIRST, "Okafor", DOB, "Yuki", "Nakamura", "1989-11-27"], path="load.sas"
+    )
+    assert not covered(program, "BOSTON", path="load.sas")
+
+
+def test_matlab_date_numbers() -> None:
+    assert_all_found(
+        "patient.dob = datenum(1958, 6, 21);\npatient.mrn = 'MRN00991234';\n", ["1958, 6, 21"], path="p.m"
+    )
+
+
 def test_synthea_patients_csv() -> None:
     text = (
         "Id,BIRTHDATE,DEATHDATE,SSN,DRIVERS,PASSPORT,PREFIX,FIRST,LAST,SUFFIX,MAIDEN,ADDRESS,CITY,STATE,ZIP\n"

@@ -42,6 +42,7 @@ ADVERSARIAL = {
     "unclosed person calls": 'Patient("Ana", "Ruiz", LocalDate.of(1984, 7, 19), ' * 10_000,
     "block dates": "dob { Date.new(" * 20_000,
     "dicom json elements": '"00100010": {"vr": "PN", "Value": [{"Alphabetic": "' * 20_000,
+    "sas data steps": "input mrn $ first $ dob;\ndatalines;\n" * 20_000,
     "person calls": 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * 10_000,
 }
 

@@ -25,7 +25,7 @@ from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import ERROR_MESSAGE_HINT, CustomCheck, KeyedScanner, KeyedValue
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
-from phiwarden.detect.structure import dicom_json, fhir, hl7, parametrize, rows, sql, tabular, x12
+from phiwarden.detect.structure import dicom_json, fhir, hl7, parametrize, rows, sas, sql, tabular, x12
 from phiwarden.detect.text import Text
 from phiwarden.detect.values import ValueSpan
 from phiwarden.detect.vocabulary import placeholders
@@ -60,6 +60,7 @@ _STRUCTURE_TRIGGERS = {
     "record_rows": rows.HINT,
     "record_calls": rows.CALL_HINT,
     "dicom_json": dicom_json.HINT,
+    "sas_datalines": sas.HINT,
     "error_message": ERROR_MESSAGE_HINT,
     "fhir": r"\"resourceType\"|value=\"|extension=\"|\"value\"",
 }
@@ -140,6 +141,8 @@ class Engine:
             cells.append(("row", rows.record_row_cells(data)))
         if "record_calls" in triggers:
             cells.append(("row", rows.record_call_cells(data)))
+        if "sas_datalines" in triggers:
+            cells.append(("table", sas.datalines_cells(data)))
         if "sql" in triggers:
             cells.append(("sql", sql.insert_cells(data)))
             cells.append(("sql", sql.copy_cells(data)))

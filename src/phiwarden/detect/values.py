@@ -67,8 +67,9 @@ DATE_PATTERN = ShortTextPattern(
     + _TIME
     + ")"
     # Constructors: Java/Kotlin `LocalDate.of`, C# `new DateTime`, Go `time.Date`, Rust chrono's
-    # `NaiveDate::from_ymd_opt` and the time crate's `Date::from_calendar_date(…, Month::June, …)`.
-    r"|(?P<ctor>(?:new\s+)?(?:[A-Za-z_][\w.]*(?:\.|::))?(?:of|date|datetime|DateTime|DateOnly|Date|new|LocalDate|LocalDateTime|Date\.new|Time\.new|DateTime\.new|datetime\.date|datetime\.datetime|parse|Parse|fromisoformat|from_ymd|from_ymd_opt|from_calendar_date)\s*[(]\s*"
+    # `NaiveDate::from_ymd_opt` and the time crate's `Date::from_calendar_date(…, Month::June, …)`,
+    # MATLAB's `datenum(1958, 6, 21)`.
+    r"|(?P<ctor>(?:new\s+)?(?:[A-Za-z_][\w.]*(?:\.|::))?(?:of|date|datetime|datenum|DateTime|DateOnly|Date|new|LocalDate|LocalDateTime|Date\.new|Time\.new|DateTime\.new|datetime\.date|datetime\.datetime|parse|Parse|fromisoformat|from_ymd|from_ymd_opt|from_calendar_date)\s*[(]\s*"
     r"(?P<y9>\d{4})\s*,\s*(?:time\.|Month::)?(?P<m9>\d{1,2}|[A-Z][a-z]+)\s*,\s*(?P<d9>\d{1,2})[^)\r\n]{0,40}[)])"
     r"|(?P<newdate>new\s+Date\s*[(]\s*(?P<y10>\d{4})\s*,\s*(?P<m10>\d{1,2})\s*,\s*(?P<d10>\d{1,2})[^)\r\n]{0,40}[)])"
 )
