@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from phiwarden.detect.rx import Pattern
+from phiwarden.detect.fields import split_words
+from phiwarden.detect.rx import Match, Pattern
 from phiwarden.detect.structure.tabular import Cell
 from phiwarden.detect.values import is_name, parse_date
 
@@ -41,7 +42,6 @@ _CALL_PERSON_WORDS = frozenset(
     {"patient", "patients", "member", "members", "person", "persons", "people", "subscriber",
      "subscribers", "beneficiary", "beneficiaries", "enrollee", "enrollees", "guarantor", "guarantors"}
 )  # fmt: skip
-_IDENTIFIER_WORDS = Pattern(r"[A-Z]?[a-z]+|[A-Z]+(?:[a-z]+)?")
 # The argument list read: enough for a record's fields, one per line.
 _MAX_ARGUMENTS_BYTES = 600
 # What an argument list is read by: strings (whose commas and brackets do not count), brackets, commas.
@@ -91,8 +91,7 @@ def record_call_cells(data: bytes) -> Iterator[Cell]:
 
 
 def _builds_a_person(callee: bytes) -> bool:
-    words = _IDENTIFIER_WORDS.finditer(callee)
-    return any(callee[w.start : w.end].lower().decode() in _CALL_PERSON_WORDS for w in words)
+    return any(word in _CALL_PERSON_WORDS for word in split_words(callee.decode("utf-8", "replace")))
 
 
 def _arguments(data: bytes, start: int) -> tuple[list[tuple[bytes, int]], int]:
@@ -125,16 +124,12 @@ def _argument(data: bytes, start: int, end: int) -> tuple[bytes, int] | None:
     offset = start + (len(raw) - len(raw.lstrip()))
     item = _ITEM.match(text)
     if item is not None and (item.end == len(text) or text[item.end : item.end + 1] == b"."):
-        for group in ("d", "s"):
-            g_start, g_end = item.group_span(_ITEM.group_index[group])
-            if g_start >= 0:
-                return text[g_start:g_end], offset + g_start
+        g_start, g_end = _string_span(item)
+        return text[g_start:g_end], offset + g_start
     inner = _ITEM.search(text)
     if inner is not None and text.endswith(b")") and text.count(b'"') + text.count(b"'") == 2:
-        for group in ("d", "s"):
-            g_start, g_end = inner.group_span(_ITEM.group_index[group])
-            if g_start >= 0:
-                return text[g_start:g_end], offset + g_start
+        g_start, g_end = _string_span(inner)
+        return text[g_start:g_end], offset + g_start
     if text.endswith(b")") and _birth_date(text.decode("utf-8", "surrogatepass")):
         return text, offset
     return None
@@ -185,12 +180,16 @@ def _placeholders(after_values: bytes) -> bool:
 def _row(data: bytes, start: int, end: int) -> Iterator[Cell]:
     strings = []  # (text, raw bytes, offset)
     for item in _ITEM.finditer(data, start, end):
-        for group in ("d", "s"):
-            s_start, s_end = item.group_span(_ITEM.group_index[group])
-            if s_start >= 0:
-                raw = data[s_start:s_end]
-                strings.append((raw.decode("utf-8", "surrogatepass"), raw, s_start))
+        s_start, s_end = _string_span(item)
+        raw = data[s_start:s_end]
+        strings.append((raw.decode("utf-8", "surrogatepass"), raw, s_start))
     yield from _cells(strings)
+
+
+def _string_span(item: Match) -> tuple[int, int]:
+    """The text of a matched string literal, inside its double or single quotes."""
+    double = item.group_span(_ITEM.group_index["d"])
+    return double if double[0] >= 0 else item.group_span(_ITEM.group_index["s"])
 
 
 def _cells(strings: list[tuple[str, bytes, int]]) -> Iterator[Cell]:
