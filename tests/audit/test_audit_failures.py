@@ -154,3 +154,45 @@ def test_writers_take_turns_on_the_lock_file_and_time_out_behind_a_stuck_one(
         assert verify_log(store, public_key(settings), workers=1).ok
     finally:
         store.close()
+
+
+def _hold_writer_lock(db: Path) -> int:
+    import fcntl
+
+    fd = os.open(f"{db}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_queued_writer_waits_in_the_kernel_and_proceeds_when_the_lock_is_free(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    with AuditLog.open(AuditSettings(store=f"sqlite:///{db}", witnesses=())) as log:
+        fill(log, 2)
+        fd = _hold_writer_lock(db)  # another open file description: contends like another process
+        threading.Timer(0.3, os.close, (fd,)).start()
+        began = time.monotonic()
+        assert log.append(make_event(7)).sequence == 3
+        assert 0.25 <= time.monotonic() - began < 5
+        # The lock taken by the helper thread was released: the next append takes it at once.
+        began = time.monotonic()
+        assert log.append(make_event(8)).sequence == 4
+        assert time.monotonic() - began < 0.25
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_writer_lock_timeout_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phiwarden.audit import store_sqlite
+
+    db = tmp_path / "audit.db"
+    with AuditLog.open(AuditSettings(store=f"sqlite:///{db}", witnesses=())) as log:
+        fill(log, 2)
+        monkeypatch.setattr(store_sqlite, "BUSY_TIMEOUT_MS", 200)
+        fd = _hold_writer_lock(db)
+        try:
+            with pytest.raises(AuditStoreError, match="another writer has held the store"):
+                log.append(make_event(7))
+        finally:
+            os.close(fd)
+        # The abandoned waiter drops the lock it gets: appends go on, nothing was half-written.
+        assert log.append(make_event(8)).sequence == 3
