@@ -165,7 +165,7 @@ def _hold_writer_lock(db: Path) -> int:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="flock")
-def test_queued_writer_waits_in_the_kernel_and_proceeds_when_the_lock_is_free(tmp_path: Path) -> None:
+def test_queued_writer_proceeds_when_the_lock_is_free(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     with AuditLog.open(AuditSettings(store=f"sqlite:///{db}", witnesses=())) as log:
         fill(log, 2)
@@ -174,7 +174,7 @@ def test_queued_writer_waits_in_the_kernel_and_proceeds_when_the_lock_is_free(tm
         began = time.monotonic()
         assert log.append(make_event(7)).sequence == 3
         assert 0.25 <= time.monotonic() - began < 5
-        # The lock taken by the helper thread was released: the next append takes it at once.
+        # The queued writer released the lock: the next append takes it at once.
         began = time.monotonic()
         assert log.append(make_event(8)).sequence == 4
         assert time.monotonic() - began < 0.25
@@ -194,5 +194,5 @@ def test_writer_lock_timeout_fails_closed(tmp_path: Path, monkeypatch: pytest.Mo
                 log.append(make_event(7))
         finally:
             os.close(fd)
-        # The abandoned waiter drops the lock it gets: appends go on, nothing was half-written.
+        # The failed append left nothing behind: appends go on, nothing was half-written.
         assert log.append(make_event(8)).sequence == 3

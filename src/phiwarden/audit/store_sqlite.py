@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -28,6 +28,9 @@ SCAN_MMAP_BYTES = 1 << 30
 PAGE_SIZE = 8192
 # The WAL is folded back into the database at about 40 MB, whatever the page size.
 WAL_CHECKPOINT_BYTES = 40 << 20
+# Polling of the writers' lock file: the first retry after 50 us, doubling to at most 1 ms.
+LOCK_POLL_FIRST_S = 50e-6
+LOCK_POLL_MAX_S = 1e-3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -136,47 +139,37 @@ class SQLiteStore(AuditStore):
 
         SQLite's busy handler sleeps 1, 2, 5, … up to 100 ms between tries, so a writer queued behind
         others keeps sleeping long after the store is free. Writers of this store first take an
-        exclusive lock on a file beside it; BEGIN IMMEDIATE then rarely waits. A queued writer sleeps
-        in the kernel (a blocking flock) and is woken when the lock is free, rather than polling it.
-        The lock only orders writers: SQLite's lock still guards the data, and the OS drops the lock
-        of a killed process.
+        exclusive lock on a file beside it, polled at most every millisecond; BEGIN IMMEDIATE then
+        rarely waits. The lock only orders writers: SQLite's lock still guards the data, and the OS
+        drops the lock of a killed process.
         """
         fd = self._writer_lock
-        held = None if fd is None else self._take_writer_lock(fd)
+        locked = fd is not None and self._take_writer_lock(fd)
         try:
             yield
         finally:
-            if held is not None and sys.platform != "win32":
-                fcntl.flock(held, fcntl.LOCK_UN)
-                if held != fd:
-                    os.close(held)
+            if locked and fd is not None and sys.platform != "win32":
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _take_writer_lock(self, fd: int) -> int | None:
-        """The descriptor holding the lock once held; None where the file system has no flock.
-
-        Uncontended, the lock is taken on the store's own descriptor without blocking. Otherwise a
-        helper thread blocks in flock on a descriptor of its own, which the caller waits for with a
-        timeout: past it the append fails (the thread, when it gets the lock, drops it at once).
-        """
+    def _take_writer_lock(self, fd: int) -> bool:
+        """True once held; False where the file system has no flock (SQLite's lock alone orders)."""
         if sys.platform == "win32":
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            pass
-        except OSError:
-            return None
-        waiter = _LockWaiter(f"{self.path}-writer")
-        held = waiter.wait(BUSY_TIMEOUT_MS / 1000)
-        if held is None:
-            if waiter.error is not None:
-                # No flock on this file system after all: SQLite's lock alone orders writers.
-                return None
-            raise AuditStoreError(
-                f"{self.path}: another writer has held the store for {BUSY_TIMEOUT_MS // 1000} s"
-            )
-        return held
+            return False
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = LOCK_POLL_FIRST_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AuditStoreError(
+                        f"{self.path}: another writer has held the store for {BUSY_TIMEOUT_MS // 1000} s"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, LOCK_POLL_MAX_S)
+            except OSError:
+                return False
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
@@ -235,48 +228,6 @@ class SQLiteStore(AuditStore):
         if self._writer_lock is not None:
             os.close(self._writer_lock)
             self._writer_lock = None
-
-
-class _LockWaiter:
-    """A blocking flock on a fresh descriptor of the lock file, in a thread the caller can give up on."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._done = threading.Event()
-        self._guard = threading.Lock()
-        self._abandoned = False
-        self._fd: int | None = None
-        self.error: OSError | None = None
-        threading.Thread(target=self._run, name="phiwarden-audit-writer-lock", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            self.error = exc
-            self._done.set()
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError as exc:
-            os.close(fd)
-            self.error = exc
-            self._done.set()
-            return
-        with self._guard:
-            if self._abandoned:
-                os.close(fd)  # closing the descriptor drops the lock
-                return
-            self._fd = fd
-        self._done.set()
-
-    def wait(self, timeout: float) -> int | None:
-        """The descriptor holding the lock, or None after `timeout` seconds (or an error)."""
-        self._done.wait(timeout)
-        with self._guard:
-            if self._fd is None:
-                self._abandoned = True
-            return self._fd
 
 
 def _open_writer_lock(path: Path) -> int | None:
