@@ -314,3 +314,13 @@ def test_fhir_search_bounds_in_a_url_name_no_one() -> None:
     assert values("# /Patient?birthdate=gt1944&birthdate=lt1964", "url") == []
     assert values("https://ehr.acme-health.com/fhir/Patient?birthdate=ge2019-11-19", "url") == []
     assert values("https://portal.acme-health.com/chart?mrn=40981723", "url") != []
+
+
+def test_the_display_name_of_a_coded_value_is_no_person() -> None:
+    cda = (
+        "<patient><name><given>Ana</given><family>Ruiz</family></name>"
+        '<maritalStatusCode code="S" displayName="Never Married" codeSystem="2.16.840.1.113883.5.2"/>'
+        '<birthTime value="19840719"/><raceCode code="2106-3" displayName="White"/></patient>'
+    )
+    assert values(cda, "name", path="ccd.xml") == ["Ana", "Ruiz"]
+    assert values('{"displayName": "Ana Ruiz", "mrn": "MRN-40981723"}', "name") == ["Ana Ruiz"]

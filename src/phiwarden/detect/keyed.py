@@ -329,6 +329,16 @@ def bare_items(data: bytes, first_end: int) -> Iterator[tuple[int, int]]:
         pos = end
 
 
+def _names_a_code(data: bytes, pos: int, key: str) -> bool:
+    """Whether `key` at `pos` is the display name of a coded value: CDA's
+    `<maritalStatusCode code="S" displayName="Never Married"/>` names the code, not a person."""
+    if key.lower().replace("_", "") != "displayname":
+        return False
+    tag = data[max(0, pos - 400) : pos]
+    opened = tag.rfind(b"<")
+    return opened >= 0 and tag.rfind(b">") < opened and b"code=" in tag[opened:]
+
+
 def _before(data: bytes, pos: int) -> bytes:
     """The last byte before `pos` that is not a space or a tab (looking back a little way)."""
     return data[max(0, pos - 64) : pos].rstrip(b" \t")[-1:]
@@ -463,6 +473,8 @@ class KeyedScanner:
                 key, soft = self._key(m, data, groups)
                 verdict = classify(key)
                 if verdict is None or (soft and verdict.category not in _SOFT_CATEGORIES):
+                    continue
+                if verdict.category == "name" and _names_a_code(data, m.start, key):
                     continue
                 item = self._read(m, data, groups)
                 if item is not None:

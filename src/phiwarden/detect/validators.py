@@ -128,12 +128,14 @@ def nanp(value: str) -> bool:
         digits = digits[1:]
     if len(digits) != 10 or digits in vocabulary.placeholders().integer_limits:
         return False
-    npa, nxx, line = digits[:3], digits[3:6], digits[6:]
+    npa, nxx = digits[:3], digits[3:6]
     if npa[0] in "01" or nxx[0] in "01" or npa[1:] == "11" or nxx[1:] == "11":
         return False
     if npa == "555" or npa[1] == "9":  # 555 and N9X area codes are not in service
         return False
-    if nxx == "555" and (line.startswith("01") or line == "1212"):
+    # The 555 exchange is fiction's and directory assistance's: 555-01xx is reserved for it, and
+    # samples and tests use the rest of it the same way.
+    if nxx == "555":
         return False
     if len(set(digits)) <= 2 or _is_sequential(digits):
         return False
@@ -159,8 +161,12 @@ def international_phone(value: str) -> bool:
 
 def national_phone(value: str) -> bool:
     """A number as written inside its own country, without the country code: `(11) 98765-4321`,
-    `030 5528 1190`, `06 12 34 56 78`. Grouped 3-3-4 it is a North American number and NANP decides."""
+    `030 5528 1190`, `06 12 34 56 78`. It opens with the trunk prefix 0 or a two-digit area code in
+    parentheses; grouped 3-3-4 it is a North American number and NANP decides."""
     digits = digits_of(value)
+    written = value.lstrip()
+    if not (written.startswith("0") or (written[:1] == "(" and written[3:4] == ")")):
+        return False
     groups = [len(g) for g in "".join(ch if ch.isdigit() else " " for ch in value).split()]
     if value.count(".") == 3 and len(groups) == 4 and max(groups) <= 3:
         return False  # an IPv4 address
