@@ -55,6 +55,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "block_dates": lambda n: "dob { Date.new(" * (n // 15),
     "dicom_json_elements": lambda n: '"00100010": {"vr": "PN", "Value": [{"Alphabetic": "' * (n // 51),
     "sas_data_steps": lambda n: "input mrn $ first $ dob;\ndatalines;\n" * (n // 37),
+    "hl7_explicit_nulls": lambda n: 'IN1|""' * (n // 6),
     "person_calls": lambda n: 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * (n // 43),
 }
 

@@ -131,6 +131,15 @@ def test_hl7_message_in_a_file() -> None:
     assert not covered(text, "1234567893")  # the attending physician's NPI
 
 
+def test_hl7_explicit_nulls_do_not_end_a_segment() -> None:
+    # `""` is HL7's "delete this value", not the end of a quoted test string.
+    text = (
+        'msg = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\\r'
+        f'IN1|1|PLAN1|""|ACME INSURANCE||||||||||||{NAME_LAST.upper()}^{NAME_FIRST.upper()}|SPO|19510203"\n'
+    )
+    assert_all_found(text, [f"{NAME_LAST.upper()}^{NAME_FIRST.upper()}"], path="test_adt.py")
+
+
 def test_hl7_inside_a_test_string() -> None:
     text = (
         "const msg = [\n"

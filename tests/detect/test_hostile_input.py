@@ -43,6 +43,7 @@ ADVERSARIAL = {
     "block dates": "dob { Date.new(" * 20_000,
     "dicom json elements": '"00100010": {"vr": "PN", "Value": [{"Alphabetic": "' * 20_000,
     "sas data steps": "input mrn $ first $ dob;\ndatalines;\n" * 20_000,
+    "hl7 explicit nulls": 'IN1|""' * 50_000,
     "person calls": 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * 10_000,
 }
 

@@ -81,19 +81,39 @@ def _segment_end(data: bytes, start: int) -> int:
     limit = min(len(data), start + 4096)
     end = limit
     for marker in _SEGMENT_END:
-        found = data.find(marker, start, end)
+        found = _find_end_marker(data, marker, start, end)
         if found >= 0:
             end = found
     return end
 
 
+def _find_end_marker(data: bytes, marker: bytes, start: int, end: int) -> int:
+    """Where `marker` ends the segment; `|""|` is HL7's explicit null inside it, not a closing quote
+    (a few of them per segment: a run of them is read as quotes again, which keeps this bounded)."""
+    found = data.find(marker, start, end)
+    for _ in range(_MAX_NULLS):
+        if marker != b'"' or found < 0 or data[found : found + 2] != b'""':
+            break
+        if data[found - 1 : found] not in (b"|", b"^", b"~"):
+            break
+        found = data.find(marker, found + 2, end)
+    return found
+
+
+_MAX_NULLS = 16
+
+
 def iter_fields(data: bytes) -> Iterator[tuple[FieldClass, bytes, int]]:
     """(meaning, value, byte offset) for each PHI-bearing HL7 field component."""
+    read_to = 0
     for m in _SEGMENT.finditer(data):
         seg_start, seg_end = m.group_span(_SEGMENT.group_index["seg"])
+        # Segments do not nest: a segment id inside the segment just read is one of its values.
+        if seg_start < read_to:
+            continue
         segment = data[seg_start:seg_end].decode()
         body_start = seg_end + 1
-        end = _segment_end(data, body_start)
+        end = read_to = _segment_end(data, body_start)
         offset = body_start
         # MSH-1 is the field separator itself, so MSH field numbers are one off; MSH holds no PHI.
         if segment == "MSH":
