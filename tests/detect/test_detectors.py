@@ -324,3 +324,14 @@ def test_the_display_name_of_a_coded_value_is_no_person() -> None:
     )
     assert values(cda, "name", path="ccd.xml") == ["Ana", "Ruiz"]
     assert values('{"displayName": "Ana Ruiz", "mrn": "MRN-40981723"}', "name") == ["Ana Ruiz"]
+
+
+def test_stand_in_people_and_masked_names_in_records() -> None:
+    cda = '<patient><name><given>Adam</given><family>Everyman</family></name><birthTime value="19540503"/></patient>'
+    assert values(cda, "name", path="ccd.xml") == []
+    assert values('{"family_name": "Hong", "given_name": "Gildong", "dob": "1984-07-19"}', "name") == []
+    assert values("PID|1||0000112234^^^100^A||XXXXXXXXXX^^^^^^S||19540503", "name", path="a.hl7") == []
+    real = (
+        '<patient><name><given>Ana</given><family>Ruiz</family></name><birthTime value="19840719"/></patient>'
+    )
+    assert values(real, "name", path="ccd.xml") == ["Ana", "Ruiz"]

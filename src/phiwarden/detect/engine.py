@@ -90,10 +90,11 @@ class Engine:
         self.min_confidence = settings.min_confidence
         self.salt = settings.fingerprint_salt.encode()
         # A quoted stand-in surname ('Doe', 'Mouse', 'Mustermann') makes its record a placeholder.
+        # XML writes it as an element's text: <family>Everyman</family>.
         self._placeholder_names = compile_pattern(
-            "[\"'](?i:(?:[a-z]\\.?[ ])?(?:"
+            "(?:[\"']|>)(?i:(?:[a-z]\\.?[ ])?(?:"
             + literal_alternation(sorted(placeholders().record_surnames))
-            + "))[\"']"
+            + "))(?:[\"']|</)"
         )
 
     def _enabled(self, detector: Detector) -> bool:

@@ -267,6 +267,9 @@ def is_name(value: str, *, min_tokens: int = 1, allow_common: bool = False) -> b
     data = placeholders()
     if any(t in never or t in data.name_words for t in lowered):
         return False
+    # A masked value: one letter over and over (XXXXXXXXXX, ***).
+    if any(len(t) >= 3 and len(set(t)) == 1 for t in lowered):
+        return False
     if any(t in _words("label_words") for t in lowered):
         return False
     # "DOB", "SSN MRN": the labels of a record's fields (a column list), not a person; "Wed Mar" is
