@@ -313,6 +313,12 @@ def test_dicom_json_elements_by_tag() -> None:
     assert not covered(text, '"CT"', path="study.json")
 
 
+def test_delimited_exports_named_txt_are_read_by_their_header() -> None:
+    text = "nome|data_nascimento|cpf\nJoaquim Souza Pereira|24/02/1978|003.258.862-24\n"
+    assert_all_found(text, ["Joaquim Souza Pereira", "24/02/1978", "003.258.862-24"], path="pacientes_sp.txt")
+    assert found("Release notes | 2024-01-02 | v1.2\nfixed | crash | on start\n", path="NOTES.txt") == []
+
+
 def test_sas_inline_data_by_the_input_statement() -> None:
     program = (
         "data patients;\n  input mrn $ first $ last $ dob :yymmdd10. visits;\n  format dob yymmdd10.;\n"

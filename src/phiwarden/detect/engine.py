@@ -43,6 +43,9 @@ _MAX_PROPAGATED_VALUES = 512
 _MIN_PROPAGATED_DIGITS = 6
 
 _DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
+# Exports that are often delimited under another name: read as a table when the first line is a
+# header (plain column names, two of them naming PHI), as text of unknown origin is.
+_MAYBE_DELIMITED_EXTENSIONS = (".txt", ".dat", ".out", ".exp")
 _PRAGMA = Pattern(
     r"phiwarden:[ \t]*(?P<kind>allow-next-line|allow)(?:[ \t]+(?P<cats>[a-z_]+(?:[ \t]*,[ \t]*[a-z_]+)*))?"
 )
@@ -126,7 +129,7 @@ class Engine:
         lower_path = (path or "").lower()
         if lower_path.endswith(_DELIMITED_EXTENSIONS):
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
-        elif not path and b"\n" in data[:4096]:
+        elif (not path or lower_path.endswith(_MAYBE_DELIMITED_EXTENSIONS)) and b"\n" in data[:4096]:
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column, sniff=True)))
         if "pipe_table" in triggers:
             cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
