@@ -17,7 +17,7 @@ from phiwarden.detect.vocabulary import load_data_file
 # The structure trigger: the value representation key that every element of DICOM JSON has.
 HINT = r"\"vr\"[ \t]*:[ \t]*\"[A-Z]{2}\""
 _ELEMENT = Pattern(
-    r"\"(?P<tag>[0-9A-Fa-f]{8})\"\s*:\s*\{\s*\"vr\"\s*:\s*\"(?P<vr>[A-Z]{2})\"\s*,\s*\"Value\"\s*:\s*\["
+    r"\"(?P<tag>[0-9A-Fa-f]{8})\"\s*:\s*\{\s*\"vr\"\s*:\s*\"[A-Z]{2}\"\s*,\s*\"Value\"\s*:\s*\["
 )
 # The strings of a value list, up to its end; a person name's groups by their keys.
 _STRING = Pattern(r"\"(?P<key>Alphabetic|Ideographic|Phonetic)\"\s*:\s*\"|\"|\]")

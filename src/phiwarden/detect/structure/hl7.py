@@ -91,10 +91,10 @@ def _find_end_marker(data: bytes, marker: bytes, start: int, end: int) -> int:
     """Where `marker` ends the segment; `|""|` is HL7's explicit null inside it, not a closing quote
     (a few of them per segment: a run of them is read as quotes again, which keeps this bounded)."""
     found = data.find(marker, start, end)
+    if marker != b'"':
+        return found
     for _ in range(_MAX_NULLS):
-        if marker != b'"' or found < 0 or data[found : found + 2] != b'""':
-            break
-        if data[found - 1 : found] not in (b"|", b"^", b"~"):
+        if found < 0 or data[found : found + 2] != b'""' or data[found - 1 : found] not in (b"|", b"^", b"~"):
             break
         found = data.find(marker, found + 2, end)
     return found
