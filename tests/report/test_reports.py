@@ -26,7 +26,8 @@ SCHEMA_MEMBER = "sarif_pydantic-0.6.2/sarif-schema-2.1.0.json"
 
 @pytest.fixture(scope="session")
 def sarif_schema(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    cache = pytestconfig.cache
+    # Absent when the run disables the cache plugin (-p no:cacheprovider).
+    cache = getattr(pytestconfig, "cache", None)
     directory = cache.mkdir("sarif-schema") if cache is not None else tmp_path_factory.mktemp("sarif-schema")
     schema_path = directory / "sarif-schema-2.1.0.json"
     if not schema_path.exists():
