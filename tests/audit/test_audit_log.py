@@ -117,9 +117,13 @@ def test_a_writer_with_another_key_is_refused(settings: AuditSettings, tmp_path:
         AuditLog.open(other)
 
 
-def test_value_hashes_are_keyed_normalized_and_not_plain_sha256(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_value_hashes_are_keyed_normalized_and_not_plain_sha256(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import hashlib
 
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHIWARDEN_AUDIT_HMAC_KEY", "cd" * 32)
     first = hash_value("123-45-6789")
     assert first == hash_value("123 45 6789") == hash_value("123456789")
     assert first != hashlib.sha256(b"123456789").hexdigest()

@@ -376,16 +376,21 @@ def enrich(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _validate(event: AuditEvent) -> None:
-    if event.decision.action not in ACTIONS:
-        raise EventError(f"action must be one of {', '.join(ACTIONS)}, got {event.decision.action!r}")
-    if event.classification.tier not in TIERS:
-        raise EventError(f"tier must be one of {', '.join(TIERS)}, got {event.classification.tier!r}")
-    if event.status not in STATUSES:
-        raise EventError(f"status must be one of {', '.join(STATUSES)}, got {event.status!r}")
-    if event.activity not in ACTIVITIES:
-        raise EventError(f"activity must be one of {', '.join(ACTIVITIES)}, got {event.activity!r}")
-    if event.approval is not None and event.approval.decision not in ("approved", "denied"):
-        raise EventError(f"approval decision must be 'approved' or 'denied', got {event.approval.decision!r}")
+    # Messages name the field and say what is wrong with its value without quoting it: whatever was
+    # passed where a category or a hash belongs may be the very value that must not be logged.
+    for label, value, allowed in (
+        ("decision.action", event.decision.action, ACTIONS),
+        ("classification.tier", event.classification.tier, TIERS),
+        ("status", event.status, STATUSES),
+        ("activity", event.activity, ACTIVITIES),
+        (
+            "approval.decision",
+            None if event.approval is None else event.approval.decision,
+            get_args(ApprovalDecision),
+        ),
+    ):
+        if value is not None and value not in allowed:
+            raise EventError(f"{label} must be one of {', '.join(allowed)}; got {describe(value)}")
     if not event.actor.user_id or not event.operation:
         raise EventError("an event needs an actor user id and an operation")
     for label, number in (("latency_ms", event.latency_ms), ("src_endpoint.port", event.src_endpoint.port)):
@@ -395,21 +400,63 @@ def _validate(event: AuditEvent) -> None:
     _check_strings(event)
     to_ms(event.time)
     for name, count in event.classification.categories.items():
-        if not _CATEGORY.fullmatch(name):
-            raise EventError(f"category names are short lowercase identifiers, got {name!r}")
-        _check_int(f"categories[{name!r}]", count)
+        _check_category("classification.categories", name)
+        _check_int(f"classification.categories[{name!r}]", count)
     # The stored total must be in range too, not only each count it adds up.
-    _check_int("categories total", sum(event.classification.categories.values()))
+    _check_int("the total of classification.categories", sum(event.classification.categories.values()))
     for name, hashes in event.classification.value_hashes.items():
-        if not _CATEGORY.fullmatch(name):
-            raise EventError(f"category names are short lowercase identifiers, got {name!r}")
+        _check_category("classification.value_hashes", name)
         for digest in hashes:
             # Anything but an HMAC here could be a raw value: refuse it rather than store PHI.
             if not isinstance(digest, str) or not _HMAC.fullmatch(digest):
                 raise EventError(
-                    f"value_hashes[{name!r}] holds something that is not an HMAC-SHA256 hex digest "
-                    "(use hash_value(); raw values are never recorded)"
+                    f"classification.value_hashes[{name!r}] holds {describe(digest)}, not an HMAC-SHA256 "
+                    "hex digest (use hash_value(); raw values are never recorded)"
                 )
+
+
+def is_category(name: object) -> bool:
+    """A category name: a short lowercase identifier ("ssn", "mrn", "npi")."""
+    return isinstance(name, str) and _CATEGORY.fullmatch(name) is not None
+
+
+def _check_category(label: str, name: object) -> None:
+    if not is_category(name):
+        raise EventError(
+            f"{label}: category names must be short identifiers (a lowercase letter, then up to 31 "
+            f"lowercase letters, digits or underscores); got {describe(name)}"
+        )
+
+
+def describe(value: object) -> str:
+    """What a rejected value looks like, without the value: its type, length and kinds of characters."""
+    if isinstance(value, str):
+        kinds = [
+            kind
+            for kind, present in (
+                ("letters", any(ch.isalpha() for ch in value)),
+                ("digits", any(ch.isdigit() for ch in value)),
+                ("spaces", any(ch.isspace() for ch in value)),
+                ("dashes", "-" in value),
+                ("other symbols", any(not (ch.isalnum() or ch.isspace() or ch == "-") for ch in value)),
+            )
+            if present
+        ]
+        made_of = f" with {', '.join(kinds[:-1])} and {kinds[-1]}" if len(kinds) > 1 else ""
+        made_of = made_of or (f" with {kinds[0]}" if kinds else "")
+        size = f"{len(value)} character{'s' if len(value) > 1 else ''}"
+        return f"{size}{made_of}" if value else "an empty value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return (
+            "a negative number"
+            if value < 0
+            else "a number above 2**53-1"
+            if value > MAX_COUNT
+            else "a number"
+        )
+    return f"a value of type {type(value).__name__}"
 
 
 def _check_int(label: str, value: object) -> None:
@@ -417,23 +464,30 @@ def _check_int(label: str, value: object) -> None:
     if value is None:
         return
     if type(value) is not int or not 0 <= value <= MAX_COUNT:
-        raise EventError(f"{label} must be a whole number between 0 and 2**53-1, got {value!r}")
+        raise EventError(f"{label} must be a whole number between 0 and 2**53-1; got {describe(value)}")
 
 
 def _check_strings(event: AuditEvent) -> None:
     """Every text field is a str: the event is encoded without a second type walk when sealed."""
-    texts: list[object] = [
-        event.operation, event.uid, event.correlation_id, event.message,
-        event.decision.policy_id, event.decision.policy_version, event.decision.rule, event.decision.reason,
-        *(getattr(event.actor, name) for name in Actor.__slots__),
-        *(getattr(event.src_endpoint, name) for name in ("hostname", "ip", "name", "service")),
+    texts: list[tuple[str, object]] = [
+        ("operation", event.operation), ("uid", event.uid), ("correlation_id", event.correlation_id),
+        ("message", event.message), ("decision.policy_id", event.decision.policy_id),
+        ("decision.policy_version", event.decision.policy_version), ("decision.rule", event.decision.rule),
+        ("decision.reason", event.decision.reason),
+        *((f"actor.{name}", getattr(event.actor, name)) for name in Actor.__slots__),
+        *((f"src_endpoint.{name}", getattr(event.src_endpoint, name)) for name in _ENDPOINT_TEXTS),
     ]  # fmt: skip
     if event.dst_endpoint is not None:
-        texts.extend(getattr(event.dst_endpoint, name) for name in ("hostname", "ip", "name", "service"))
-    for resource in event.resources:
-        texts.extend((resource.type, resource.name, resource.uid))
+        texts.extend((f"dst_endpoint.{name}", getattr(event.dst_endpoint, name)) for name in _ENDPOINT_TEXTS)
+    for index, resource in enumerate(event.resources):
+        texts.extend(
+            (f"resources[{index}].{name}", getattr(resource, name)) for name in ("type", "name", "uid")
+        )
     if event.approval is not None:
-        texts.append(event.approval.approver)
-    for text in texts:
+        texts.append(("approval.approver", event.approval.approver))
+    for label, text in texts:
         if text is not None and type(text) is not str:
-            raise EventError(f"expected text, got {type(text).__name__}: {text!r}")
+            raise EventError(f"{label} must be text; got {describe(text)}")
+
+
+_ENDPOINT_TEXTS = ("hostname", "ip", "name", "service")

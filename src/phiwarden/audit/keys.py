@@ -146,7 +146,13 @@ class HmacKey:
 
     @classmethod
     def load(cls, path: Path, *, create: bool) -> HmacKey:
-        if create and not path.exists():
+        if not path.exists():
+            if not create:
+                raise AuditKeyError(
+                    f"the HMAC key {path} does not exist: no audit log has used it. Hash with the log's "
+                    "key: run where the log's policy is found, pass its [audit] settings, or set "
+                    f"${HMAC_KEY_FILE_ENV} as the writers have it"
+                )
             _write_secret(path, os.urandom(HMAC_KEY_BYTES).hex().encode())
         return cls.from_text(_read_secret(path, "HMAC key").decode("ascii", "replace"), source=str(path))
 
@@ -183,25 +189,37 @@ def resolve_signing_key_path(configured: Path | None) -> Path:
     return Path(env) if env else configured or default_signing_key()
 
 
-def load_hmac_key(configured: Path | None, *, create: bool) -> HmacKey:
+def resolve_hmac_key_path(configured: Path | None) -> Path:
     from phiwarden.audit.paths import default_hmac_key
 
+    env = os.environ.get(HMAC_KEY_FILE_ENV)
+    return Path(env) if env else configured or default_hmac_key()
+
+
+def load_hmac_key(configured: Path | None, *, create: bool, database: Path | None = None) -> HmacKey:
+    """The HMAC key in force: $PHIWARDEN_AUDIT_HMAC_KEY, else the file from the environment, the
+    policy (`configured`) or the default path, which must not sit beside the SQLite `database`."""
     value = os.environ.get(HMAC_KEY_ENV)
     if value:
         return HmacKey.from_text(value, source=HMAC_KEY_ENV)
-    env = os.environ.get(HMAC_KEY_FILE_ENV)
-    path = Path(env) if env else configured or default_hmac_key()
+    path = resolve_hmac_key_path(configured)
+    check_apart(path, database, "HMAC key", setting=f"[audit] hmac_key or ${HMAC_KEY_FILE_ENV}")
     return HmacKey.load(path, create=create)
 
 
-def check_apart(key_path: Path, database: Path | None, what: str) -> None:
-    """Refuse a key file sitting in the database's directory: whoever copies one would get both."""
+def check_apart(key_path: Path, database: Path | None, what: str, *, setting: str | None = None) -> None:
+    """Refuse a key file sitting in the database's directory: whoever copies one would get both.
+
+    `setting` names where the key's location is configured, for the message.
+    """
     if database is None:
         return
     if key_path.resolve().parent == database.resolve().parent:
+        where = f" and point {setting} at it" if setting else ""
         raise AuditKeyError(
             f"the {what} {key_path} is in the same directory as the audit database {database}; "
-            "keep keys apart from the data (another directory, ideally other storage)"
+            "whoever copies that directory would get both. Move the key to another directory, "
+            f"ideally on other storage such as a secrets mount{where}"
         )
 
 

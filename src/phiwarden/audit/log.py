@@ -23,6 +23,9 @@ from phiwarden.audit.checkpoint import Checkpoint, SignedCheckpoint, sign
 from phiwarden.audit.errors import AuditConfigError, AuditKeyError, SinkError
 from phiwarden.audit.event import AuditEvent
 from phiwarden.audit.keys import (
+    HMAC_KEY_ENV,
+    HMAC_KEY_FILE_ENV,
+    SIGNING_KEY_FILE_ENV,
     HmacKey,
     SigningKey,
     VerifyKey,
@@ -31,6 +34,7 @@ from phiwarden.audit.keys import (
     resolve_signing_key_path,
 )
 from phiwarden.audit.ledger import Head, Receipt, prepare
+from phiwarden.audit.redact import redact_url
 from phiwarden.audit.store import AuditStore
 from phiwarden.audit.witness import Witness, open_witness
 from phiwarden.policy.audit import AuditSettings
@@ -74,15 +78,27 @@ def signing_key_path(settings: AuditSettings) -> Path:
 
 def load_signing_key(settings: AuditSettings, url: str, *, create: bool) -> SigningKey:
     path = signing_key_path(settings)
-    check_apart(path, sqlite_path(url), "signing key")
+    check_apart(
+        path, sqlite_path(url), "signing key", setting=f"[audit] signing_key or ${SIGNING_KEY_FILE_ENV}"
+    )
     return SigningKey.load(path, create=create)
 
 
 def load_value_key(settings: AuditSettings, url: str | None = None, *, create: bool = True) -> HmacKey:
+    """The HMAC key of the log at `url` (a key file beside its SQLite database is refused)."""
     configured = settings.path(settings.hmac_key) if settings.hmac_key else None
-    if configured is not None and url is not None:
-        check_apart(configured, sqlite_path(url), "HMAC key")
-    return load_hmac_key(configured, create=create)
+    return load_hmac_key(configured, create=create, database=sqlite_path(url) if url else None)
+
+
+def check_value_key(store: AuditStore, key: HmacKey) -> None:
+    """Refuse to hash for a store written under another HMAC key: every lookup would miss."""
+    recorded = store.meta("hmac_key_id")
+    if recorded is not None and recorded != key.id:
+        raise AuditKeyError(
+            f"the store's values were hashed with HMAC key {recorded}, but the key loaded here is "
+            f"{key.id}: a lookup with it would find nothing. Use the log's key (the policy's hmac_key, "
+            f"or ${HMAC_KEY_ENV} / ${HMAC_KEY_FILE_ENV} as the writers have them)"
+        )
 
 
 def public_key(settings: AuditSettings, explicit: Path | None = None) -> VerifyKey:
@@ -105,12 +121,22 @@ def witnesses(settings: AuditSettings) -> list[Witness]:
     return [open_witness(target, base_dir=base) for target in settings.witnesses]
 
 
-def hash_value(value: str, settings: AuditSettings | None = None) -> str:
-    """HMAC-SHA256 (hex) of a value under the audit HMAC key; the key is created on first use.
+def policy_settings() -> AuditSettings:
+    """The `[audit]` settings of the policy the CLI would use here (phiwarden.toml up to the git root)."""
+    from phiwarden.policy import find_policy, load_policy
 
+    return load_policy(find_policy(Path.cwd())).audit
+
+
+def hash_value(value: str, settings: AuditSettings | None = None) -> str:
+    """HMAC-SHA256 (hex) of a value under the HMAC key of the log in force.
+
+    Without `settings`, the policy is found as the CLI finds it. The key is never created here: a key
+    made up by a caller that missed the log's policy would give hashes that no lookup matches.
     Enforcement points that hold an `AuditLog` use `AuditLog.hash_value`, which keeps the key loaded.
     """
-    return load_value_key(settings or AuditSettings()).hash_value(value)
+    settings = settings if settings is not None else policy_settings()
+    return load_value_key(settings, store_url(settings), create=False).hash_value(value)
 
 
 class AuditLog:
@@ -283,6 +309,6 @@ def _claim_key(store: AuditStore, name: str, key_id: str, what: str) -> None:
     recorded = store.claim_meta(name, key_id)
     if recorded != key_id:
         raise AuditKeyError(
-            f"{store.url} was written with {what} {recorded}, but the configured {what} is {key_id}; "
-            f"configure the same {what} on every writer"
+            f"{redact_url(store.url)} was written with {what} {recorded}, but the configured {what} is "
+            f"{key_id}; configure the same {what} on every writer"
         )
