@@ -4,8 +4,9 @@
     receipt = log.append(event)                # returns once the event is durable; else AuditError
     digest = log.hash_value(value)             # HMAC for Classification.value_hashes
 
-Appends seal a checkpoint every `checkpoint_every` events or `checkpoint_interval` seconds (checked
-on append and on close), sign it and publish it to the witnesses.
+Appends seal a checkpoint every `checkpoint_every` events of the log or `checkpoint_interval`
+seconds after the newest stored checkpoint (checked on append), and a writer closing seals its own
+events if no checkpoint covers them yet; checkpoints are signed and published to the witnesses.
 """
 
 from __future__ import annotations
@@ -160,9 +161,13 @@ class AuditLog:
         self.log_id = store.log_id
         _claim_key(store, "signing_key_id", signing_key.public.id, "signing key")
         _claim_key(store, "hmac_key_id", value_key.id, "HMAC key")
-        latest = store.latest_checkpoint()
-        self._sealed_size = latest.statement.tree_size if latest else 0
-        self._sealed_at = time.monotonic()
+        # The newest checkpoint this writer knows of (any writer's): its size, and its signing time
+        # (wall clock, shared by writers on other hosts) from which the interval runs; the open time
+        # for a log not sealed yet.
+        self._sealed_size = 0
+        self._sealed_ms = _now_ms()
+        self._know(store.latest_checkpoint())
+        # The newest event this writer appended (or the head at open).
         self._size = store.head().size
         # A checkpoint the witnesses took, marked published in the next append's transaction
         # rather than in a commit of its own.
@@ -203,9 +208,9 @@ class AuditLog:
                 return []
             self._unmarked = None
             self._size = max(self._size, appended.receipts[-1].sequence)
-            self._sealed_size = appended.sealed_size
+            self._sealed_size = max(self._sealed_size, appended.sealed_size)
             if appended.checkpoint is not None:
-                self._sealed_at = time.monotonic()
+                self._know(appended.checkpoint)
                 # Published only now that it is committed: a witness never holds a checkpoint of
                 # events that a failed commit took back.
                 if self._publish(appended.checkpoint, strict=False):
@@ -223,18 +228,33 @@ class AuditLog:
     def _seal_if_due(self, head: Head, sealed_size: int) -> SignedCheckpoint | None:
         """Inside the append's transaction: a signed checkpoint of `head` when one is due.
 
-        Due counts every writer's events since the newest stored checkpoint, so replicas together
-        seal once per `checkpoint_every` events rather than each on its own count.
+        Due counts every writer's events since the newest stored checkpoint, and the time since it
+        was signed, so replicas together seal once per `checkpoint_every` events (or interval)
+        rather than each on its own count and clock.
         """
-        unsealed = head.size - sealed_size
-        if unsealed <= 0:
+        self._sealed_size = max(self._sealed_size, sealed_size)
+        if not self._due(head.size):
             return None
-        if (
-            unsealed < self.checkpoint_every
-            and time.monotonic() - self._sealed_at < self.checkpoint_interval_seconds
-        ):
+        # The size read with the head can predate a checkpoint that the writer before this one
+        # committed while this one waited for the head's lock (PostgreSQL evaluates it in the
+        # statement's snapshot): eight queued writers then each sealed one event after the other.
+        # This transaction's next statement sees that checkpoint.
+        self._know(self.store.latest_checkpoint())
+        if not self._due(head.size):
             return None
         return sign(self._statement(head), self.signing_key)
+
+    def _due(self, size: int) -> bool:
+        unsealed = size - self._sealed_size
+        return unsealed > 0 and (
+            unsealed >= self.checkpoint_every
+            or _now_ms() - self._sealed_ms >= self.checkpoint_interval_seconds * 1000
+        )
+
+    def _know(self, signed: SignedCheckpoint | None) -> None:
+        if signed is not None and signed.statement.tree_size >= self._sealed_size:
+            self._sealed_size = signed.statement.tree_size
+            self._sealed_ms = signed.statement.time_ms
 
     def _statement(self, head: Head) -> Checkpoint:
         return Checkpoint(
@@ -242,7 +262,7 @@ class AuditLog:
             tree_size=head.size,
             root_hash=head.frontier.root(),
             last_hash=head.last_hash,
-            time_ms=int(time.time() * 1000),
+            time_ms=_now_ms(),
             key_id=self.signing_key.public.id,
         )
 
@@ -256,9 +276,8 @@ class AuditLog:
         else:
             signed = sign(self._statement(head), self.signing_key)
             self.store.add_checkpoint(signed)
-        self._sealed_size = signed.statement.tree_size
+        self._know(signed)
         self._size = max(self._size, head.size)
-        self._sealed_at = time.monotonic()
         if self._publish(signed, strict=strict):
             self.store.mark_published(signed.statement.tree_size)
         return signed
@@ -287,9 +306,15 @@ class AuditLog:
         return False
 
     def close(self) -> None:
-        """Seal what is not sealed yet, then close the store."""
+        """Seal this writer's events unless a checkpoint covers them already, then close the store.
+
+        Only its own: a writer that sealed every other writer's newest events on its way out added
+        a checkpoint a few events after the last one each time a replica or a CLI run closed.
+        """
         try:
             with self._lock:
+                if self._size > self._sealed_size:
+                    self._know(self.store.latest_checkpoint())
                 if self._size > self._sealed_size:
                     self._checkpoint(strict=False)
                 self._mark_pending()
@@ -303,6 +328,10 @@ class AuditLog:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _claim_key(store: AuditStore, name: str, key_id: str, what: str) -> None:
