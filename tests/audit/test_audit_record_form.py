@@ -72,7 +72,7 @@ FULL = AuditEvent(
 )
 
 FULL_RECORD = (
-    b'{"event":{"action_id":2,"activity_id":1,"actor":{"app_name":"Claude Code","idp":{"name":"okta"},'
+    b'{"event":{"action_id":1,"activity_id":1,"actor":{"app_name":"Claude Code","idp":{"name":"okta"},'
     b'"session":{"uid":"s-1"},"user":{"uid":"ana@example.org"}},"ai_agent":{"name":"coder"},'
     b'"ai_model":{"name":"claude-sonnet-4"},"api":{"operation":"anthropic.messages.create"},'
     b'"category_uid":6,"class_uid":6003,"data_classification":{"category_id":1,"confidentiality_id":6,'

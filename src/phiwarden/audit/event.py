@@ -42,14 +42,16 @@ _ACTIVITY_IDS: dict[Activity, int] = {"create": 1, "read": 2, "update": 3, "dele
 _ACTIVITY_NAMES: dict[int, Activity] = {v: k for k, v in _ACTIVITY_IDS.items()}
 _STATUS_IDS: dict[Status, int] = {"success": 1, "failure": 2, "unknown": 0}
 _STATUS_NAMES: dict[int, Status] = {v: k for k, v in _STATUS_IDS.items()}
-# security_control profile: action_id 1 Allowed / 2 Denied, and a disposition_id of the OCSF enum.
+# security_control profile: action_id 1 Allowed / 2 Denied, and a disposition_id of the OCSF enum
+# that conforms to it. A hold waits for approval: OCSF files Delayed (14) under Allowed, and the
+# approval's outcome is recorded with the event.
 _CONTROLS: dict[Action, tuple[int, int]] = {
     "allow": (1, 1),
     "mask": (1, 11),
     "pseudonymize": (1, 11),
     "route": (1, 7),
     "block": (2, 2),
-    "hold": (2, 14),
+    "hold": (1, 14),
 }
 _SEVERITIES: dict[Action, int] = {"allow": 1, "mask": 2, "pseudonymize": 2, "route": 2, "hold": 3, "block": 3}
 # data_classification.confidentiality_id: 1 Not Confidential, 2 Confidential, 6 Restricted.
@@ -60,7 +62,7 @@ _CAPTIONS: dict[str, dict[int, str]] = {
     "activity_id": {1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other", 0: "Unknown"},
     "severity_id": {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical"},
     "status_id": {0: "Unknown", 1: "Success", 2: "Failure", 99: "Other"},
-    "action_id": {0: "Unknown", 1: "Allowed", 2: "Denied"},
+    "action_id": {0: "Unknown", 1: "Allowed", 2: "Denied", 99: "Other"},
     "disposition_id": {1: "Allowed", 2: "Blocked", 7: "Custom Action", 11: "Corrected", 14: "Delayed"},
 }
 _CAPTION_NAMES = {
