@@ -41,7 +41,7 @@ def test_processes_sharing_a_store_seal_once_per_checkpoint_every_events(setting
     assert settings.witnesses is not None
     writers, each = 6, 60
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(settings.store), settings.witnesses[0], str(each)],

@@ -184,4 +184,5 @@ def test_pci_style_archive_keeps_segments_out_of_the_store(big: AuditSettings, t
     assert result.plan is not None and result.plan.archive is not None
     files = list((tmp_path / "archive").glob("*.jsonl"))
     lines = files[0].read_text().splitlines()
-    assert len(lines) == result.removed + 1 and "phiwarden.audit.prune/v1" in lines[-1]
+    assert len(lines) == result.removed + 2 and "phiwarden.audit.prune/v1" in lines[-1]
+    assert "phiwarden.audit.archive/v1" in lines[0]

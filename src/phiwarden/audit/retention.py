@@ -5,24 +5,44 @@ older than the retention period (and not beyond what every SIEM sink has acknowl
 log, and replaces events 1..boundary with a prune record signed by the log key: range, count, chain
 hash and Merkle root at the boundary, and the frontier from which later events still extend the tree.
 With `online_days` shorter than `retention_days`, older segments are first written to `archive_dir`
-as verifiable JSON lines (with the prune record), then removed from the store.
-A legal hold stops all of it.
+(see `archive.py`), then removed from the store; archives whose newest event is past
+`retention_days` are deleted, each leaving a prune record of its range signed again.
+A legal hold stops all of it (a dry run still says what would go).
+
+A prune that died between writing an archive and changing the store is finished by the next one:
+the archive already there is used when it holds exactly the events being pruned, under a prune
+record of the same range and boundary signed by this key.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Generator
+from contextlib import closing
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from phiwarden.audit.checkpoint import PruneRecord, SignedCheckpoint, sign
+from phiwarden.audit.archive import (
+    ArchiveError,
+    ArchiveFile,
+    ArchiveHeader,
+    archive_files,
+    archive_name,
+    archive_range,
+    expired_name,
+    file_sha256,
+    newest_logged_ms,
+    read_events,
+    remove_stale_temporaries,
+    write_atomically,
+)
+from phiwarden.audit.checkpoint import PruneRecord, SignedCheckpoint, SignedPrune, sign
 from phiwarden.audit.errors import AuditError
 from phiwarden.audit.export import render
 from phiwarden.audit.keys import SigningKey
 from phiwarden.audit.merkle import Frontier
 from phiwarden.audit.proof import subtree_resolver
-from phiwarden.audit.sinks import FileTransport
-from phiwarden.audit.store import AuditStore
+from phiwarden.audit.store import AuditStore, StoredRecord
 from phiwarden.audit.verify import verify_log
 from phiwarden.policy.audit import AuditSettings
 
@@ -48,14 +68,26 @@ class PrunePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Expiry:
+    """An archive file past `retention_days`."""
+
+    archive: Path
+    newest_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class PruneResult:
     plan: PrunePlan | None
     removed: int = 0
+    expired: tuple[Expiry, ...] = ()
+    # A dry run under a legal hold: this is what would go without it.
+    held: bool = False
+
+
+HOLD = "a legal hold is in force ([audit] legal_hold = true): nothing is pruned"
 
 
 def plan_prune(store: AuditStore, settings: AuditSettings, *, now_ms: int | None = None) -> PrunePlan | None:
-    if settings.legal_hold:
-        raise RetentionError("a legal hold is in force ([audit] legal_hold = true): nothing is pruned")
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     prunes = store.prunes()
     first = prunes[-1].statement.last_sequence + 1 if prunes else 1
@@ -69,8 +101,8 @@ def plan_prune(store: AuditStore, settings: AuditSettings, *, now_ms: int | None
         and settings.online_days < settings.retention_days
         and settings.archive_dir
     ):
-        # Archived segments leave the store once they are no longer needed online; the archive's own
-        # lifecycle (object lock, expiry) keeps them for the rest of retention_days.
+        # Archived segments leave the store once they are no longer needed online; the archive keeps
+        # them for the rest of retention_days (then `plan_expiry` picks them).
         cutoff = now - settings.online_days * DAY_MS
         archive = settings.path(settings.archive_dir)
         reason = f"archived after {settings.online_days} days"
@@ -89,6 +121,27 @@ def plan_prune(store: AuditStore, settings: AuditSettings, *, now_ms: int | None
     return None
 
 
+def plan_expiry(store: AuditStore, settings: AuditSettings, *, now_ms: int | None = None) -> list[Expiry]:
+    """This log's archive files whose newest event is older than `retention_days`."""
+    if not settings.archive_dir:
+        return []
+    directory = settings.path(settings.archive_dir)
+    if not directory.is_dir():
+        return []
+    cutoff = (now_ms if now_ms is not None else int(time.time() * 1000)) - settings.retention_days * DAY_MS
+    prunes = store.prunes()
+    pruned_to = prunes[-1].statement.last_sequence if prunes else 0
+    expired = []
+    for path in archive_files(directory, store.log_id):
+        # Only ranges gone from the store: an archive an interrupted prune left is the next prune's.
+        if archive_range(path)[1] > pruned_to:
+            continue
+        newest = newest_logged_ms(path)
+        if newest < cutoff:
+            expired.append(Expiry(path, newest))
+    return expired
+
+
 def prune(
     store: AuditStore,
     settings: AuditSettings,
@@ -97,14 +150,40 @@ def prune(
     now_ms: int | None = None,
     dry_run: bool = False,
 ) -> PruneResult:
-    plan = plan_prune(store, settings, now_ms=now_ms)
-    if plan is None or dry_run:
-        return PruneResult(plan)
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    plan = plan_prune(store, settings, now_ms=now)
+    expired = tuple(plan_expiry(store, settings, now_ms=now))
+    if settings.legal_hold:
+        if dry_run:
+            return PruneResult(plan, expired=expired, held=True)
+        raise RetentionError(HOLD)
+    if dry_run:
+        return PruneResult(plan, expired=expired)
+    removed = 0 if plan is None else _prune_store(store, key, plan, now)
+    for expiry in expired:
+        _expire(expiry, settings, key, now)
+    return PruneResult(plan, removed, expired)
+
+
+def _prune_store(store: AuditStore, key: SigningKey, plan: PrunePlan, now_ms: int) -> int:
     report = verify_log(store, key.public)
     if not report.ok:
         raise RetentionError(
             f"the log does not verify (first bad event {report.first_bad}); nothing is pruned until it does"
         )
+    target = (
+        None if plan.archive is None else plan.archive / archive_name(store.log_id, plan.first, plan.last)
+    )
+    if target is not None and target.exists():
+        signed = _finished_archive(store, plan, target, key)
+    else:
+        signed = sign(_record(store, plan, key, now_ms), key)
+        if target is not None:
+            _archive(store, plan, target, signed, key)
+    return store.apply_prune(signed)
+
+
+def _record(store: AuditStore, plan: PrunePlan, key: SigningKey, now_ms: int) -> PruneRecord:
     statement = plan.checkpoint.statement
     resolver = subtree_resolver(store)
     frontier = Frontier(
@@ -113,7 +192,7 @@ def prune(
     )
     if frontier.root() != statement.root_hash:
         raise RetentionError(f"the tree at {statement.tree_size} does not match its checkpoint; run verify")
-    record = PruneRecord(
+    return PruneRecord(
         log_id=statement.log_id,
         first_sequence=plan.first,
         last_sequence=plan.last,
@@ -121,15 +200,10 @@ def prune(
         boundary_root=statement.root_hash,
         boundary_hash=statement.last_hash,
         frontier=tuple(h for _, _, h in frontier.pieces()),
-        time_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+        time_ms=now_ms,
         key_id=key.public.id,
         reason=plan.reason,
     )
-    signed = sign(record, key)
-    if plan.archive is not None:
-        _archive(store, plan, plan.archive, signed.to_line())
-    removed = store.apply_prune(signed)
-    return PruneResult(plan, removed)
 
 
 def _decomposition(size: int) -> list[tuple[int, int]]:
@@ -143,16 +217,86 @@ def _decomposition(size: int) -> list[tuple[int, int]]:
     return out
 
 
-def _archive(store: AuditStore, plan: PrunePlan, archive: Path, prune_line: str) -> None:
-    target = archive / f"phiwarden-audit-{store.log_id}-{plan.first:012d}-{plan.last:012d}.jsonl"
-    if target.exists():
-        raise RetentionError(f"{target} already exists; not overwriting an archive")
-    transport = FileTransport(str(target))
-    batch: list[bytes] = []
-    for stored in store.records(plan.first, plan.last):
-        batch.append(render(stored, "jsonl"))
-        if len(batch) >= 5000:
-            transport.send(batch)
-            batch = []
-    batch.append(prune_line.encode("utf-8"))
-    transport.send(batch)
+def _archive(store: AuditStore, plan: PrunePlan, target: Path, signed: SignedPrune, key: SigningKey) -> None:
+    header = ArchiveHeader(
+        log_id=store.log_id,
+        first=plan.first,
+        last=plan.last,
+        hmac_key_id=store.meta("hmac_key_id"),
+        signing_key_id=key.public.id,
+    )
+    remove_stale_temporaries(target)
+    lines = (
+        header.to_line(),
+        *(render(stored, "jsonl") for stored in store.records(plan.first, plan.last)),
+        signed.to_line().encode("utf-8"),
+    )
+    write_atomically(target, iter(lines))
+
+
+def _finished_archive(store: AuditStore, plan: PrunePlan, target: Path, key: SigningKey) -> SignedPrune:
+    """The prune record of an archive an interrupted prune wrote, once it proves to hold this range."""
+    content = ArchiveFile(target)
+    problem = None
+    with closing(_records(store, plan.first, plan.last)) as stored:
+        try:
+            for archived in read_events(target, content):
+                mine = next(stored, None)
+                if mine is None or (archived.seq, archived.record, archived.hash) != (
+                    mine.seq,
+                    mine.record,
+                    mine.hash,
+                ):
+                    problem = f"event {archived.seq} differs from the store's"
+                    break
+            else:
+                if next(stored, None) is not None:
+                    problem = "it ends before the range does"
+        except ArchiveError as exc:
+            problem = str(exc)
+    signed = content.prune
+    statement = plan.checkpoint.statement
+    if problem is None and (
+        signed is None
+        or not signed.verify(key.public)
+        or (signed.statement.first_sequence, signed.statement.last_sequence) != (plan.first, plan.last)
+        or signed.statement.boundary_root != statement.root_hash
+        or signed.statement.boundary_hash != statement.last_hash
+    ):
+        problem = "its prune record is not this range's, signed by this key"
+    if problem is not None or signed is None:
+        raise RetentionError(
+            f"{target} already exists but does not hold events {plan.first}..{plan.last} as the store "
+            f"has them ({problem}); not overwriting an archive: check it, move it aside, and prune again"
+        )
+    return signed
+
+
+def _records(store: AuditStore, first: int, last: int) -> Generator[StoredRecord, None, None]:
+    # A generator of our own can be closed when left early, which lets the store's cursor go.
+    yield from store.records(first, last)
+
+
+def _expire(expiry: Expiry, settings: AuditSettings, key: SigningKey, now_ms: int) -> None:
+    """Delete an archive past retention, leaving its prune record signed again beside it."""
+    content = ArchiveFile(expiry.archive)
+    try:
+        for _ in read_events(expiry.archive, content):
+            pass
+    except ArchiveError as exc:
+        raise RetentionError(f"not deleting {expiry.archive}: {exc}") from None
+    if content.prune is None or not content.prune.verify(key.public):
+        raise RetentionError(
+            f"not deleting {expiry.archive}: its prune record does not verify with the log's key"
+        )
+    record = replace(
+        content.prune.statement,
+        time_ms=now_ms,
+        key_id=key.public.id,
+        reason=(
+            f"archive {expiry.archive.name} (SHA-256 {file_sha256(expiry.archive)}) deleted: "
+            f"past retention_days = {settings.retention_days}"
+        ),
+    )
+    write_atomically(expired_name(expiry.archive), iter([sign(record, key).to_line().encode("utf-8")]))
+    expiry.archive.unlink()

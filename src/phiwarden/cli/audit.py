@@ -30,6 +30,7 @@ examples:
   phiwarden audit export --format cef --since 2025-01-01 -o audit.cef
   phiwarden audit forward --sink siem
   phiwarden audit prune --dry-run
+  phiwarden audit verify-archive /mnt/archive/phiwarden --public-key audit-signing.pub
 """
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -92,7 +93,10 @@ def register(subparsers: Any) -> None:
 
     search = command("search", "find events by actor, tool, destination, action, category, time", _search)
     _filters(search)
-    search.add_argument("--limit", type=int, default=100, metavar="N", help="at most N events (default 100)")
+    search.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="the newest N matches (default 100)"
+    )
+    _archive_option(search)
     _format(search)
 
     stats = command("stats", "counts by action, tier, tool, destination, actor and category", _stats)
@@ -103,6 +107,7 @@ def register(subparsers: Any) -> None:
     lookup.add_argument(
         "--value", required=True, metavar="-", help="must be '-': the value is read from stdin"
     )
+    _archive_option(lookup)
     _format(lookup)
 
     export = command("export", "write events as jsonl, OCSF JSON, CEF, syslog or Splunk HEC", _export)
@@ -123,6 +128,15 @@ def register(subparsers: Any) -> None:
     prune.add_argument("--dry-run", action="store_true", help="only say what would be pruned")
     _format(prune)
 
+    archived = command(
+        "verify-archive", "check archive files offline: hashes, chain, signed prune records", _verify_archive
+    )
+    archived.add_argument(
+        "archive", nargs="+", metavar="PATH", help="archive file(s), or the archive directory"
+    )
+    archived.add_argument("--public-key", metavar="FILE", help="public key (default: the configured key's)")
+    _format(archived)
+
     key = command(
         "public-key", "print the public key auditors use to check checkpoints and proofs", _public_key
     )
@@ -141,11 +155,16 @@ def _format(parser: argparse.ArgumentParser) -> None:
 def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", metavar="USER", help="actor user id")
     parser.add_argument("--tool", metavar="NAME", help='client tool, e.g. "Claude Code"')
-    parser.add_argument("--destination", metavar="NAME", help="destination name or host")
+    parser.add_argument(
+        "--destination",
+        metavar="NAME",
+        help="the destination's name (anthropic-enterprise); an event whose destination has no name, "
+        "by its host (then IP)",
+    )
     parser.add_argument(
         "--action", choices=("allow", "mask", "pseudonymize", "route", "block", "hold"), help="decision"
     )
-    parser.add_argument("--category", metavar="CAT", help="PHI category, e.g. ssn")
+    parser.add_argument("--category", metavar="CAT", help="PHI category name, exactly, e.g. ssn")
     parser.add_argument("--tier", choices=("public", "internal", "restricted"))
     parser.add_argument("--since", type=_when, metavar="TIME", help="ISO date/time (UTC) or 30m, 24h, 7d ago")
     parser.add_argument("--until", type=_when, metavar="TIME", help="ISO date/time (UTC) or 30m, 24h, 7d ago")
@@ -156,19 +175,21 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def _when(text: str) -> int:
+    """Milliseconds since the epoch; argparse reports a bad value as "argument --since: …", exit 2."""
     match = _RELATIVE.fullmatch(text.strip())
-    if match:
-        moment = datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    else:
-        try:
+    shown = repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+    try:
+        if match:
+            moment = datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        else:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not a time: {text!r} (2025-01-31, 2025-01-31T12:00Z, 7d)"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"out of range: {shown} (dates run from year 1 to 9999)") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {shown} (2025-01-31, 2025-01-31T12:00Z, 7d)") from None
 
 
 class _Usage(Exception):
@@ -278,6 +299,13 @@ def _prove(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = _open(args, settings)
     try:
+        if (
+            args.consistency_from is None
+            and args.sequence is not None
+            and store.record(args.sequence) is None
+        ):
+            print(f"phiwarden audit: {_no_event(store, args.sequence)}", file=sys.stderr)
+            return EXIT_FAIL
         if args.consistency_from is not None:
             checkpoints = {c.statement.tree_size: c for c in store.checkpoints()}
             if args.consistency_from not in checkpoints or not checkpoints:
@@ -293,10 +321,36 @@ def _prove(args: argparse.Namespace) -> int:
         store.close()
     text = json.dumps(proof, indent=2, sort_keys=True) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write_output(Path(args.output), text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _no_event(store: Any, seq: int) -> str:
+    first, last = store.first_sequence(), store.last_sequence()
+    if first is None:
+        return f"no event {seq}: the log holds no events"
+    if 1 <= seq < first and store.prunes():
+        return f"event {seq} was pruned: the log holds events {first}..{last}"
+    return f"no event {seq}: the log holds events {first}..{last}"
+
+
+def _read_input(name: str) -> str:
+    """A file the user named (- for stdin), or a one-line usage error."""
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Usage(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise _Usage(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @_guard
@@ -305,8 +359,7 @@ def _check_proof(args: argparse.Namespace) -> int:
     from phiwarden.audit.proof import check_proof
 
     key = VerifyKey.load(Path(args.public_key))
-    text = sys.stdin.read() if args.proof == "-" else Path(args.proof).read_text(encoding="utf-8")
-    result = check_proof(text, key)
+    result = check_proof(_read_input(args.proof), key)
     lines = [("OK" if result.ok else "FAILED") + ": " + "; ".join(result.messages)]
     if result.ok and result.event is not None:
         lines.append(_describe(result.event))
@@ -315,9 +368,9 @@ def _check_proof(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace, limit: int | None = None) -> Any:
-    from phiwarden.audit.store import Query
+    from phiwarden.audit.search import Filter
 
-    return Query(
+    return Filter(
         actor=args.actor,
         tool=args.tool,
         destination=args.destination,
@@ -349,16 +402,51 @@ def _describe(event: dict[str, Any]) -> str:
 
 @_guard
 def _search(args: argparse.Namespace) -> int:
+    from phiwarden.audit.archive import search_archives
+    from phiwarden.audit.event import enrich
     from phiwarden.audit.export import Exported
 
-    store = _open(args, _settings(args))
-    try:
-        found = store.search(_query(args, args.limit))
-    finally:
-        store.close()
-    events = [Exported.of(r).event for r in found]
-    _print(args, events, "\n".join(_describe(e) for e in events) or "no events found")
+    query = _query(args, args.limit)
+    if args.archive:
+        archived, total = search_archives(_archive_paths(args.archive), query)
+        events = [enrich(item.event) for item in archived]
+    else:
+        store = _open(args, _settings(args))
+        try:
+            found = store.search(query)
+            total = len(found) if len(found) < args.limit else store.stats(query.unlimited)["events"]
+        finally:
+            store.close()
+        events = [Exported.of(r).event for r in found]
+    nothing = "no events found" + (
+        " (--destination matches the destination's name; its host only when it has no name)"
+        if args.destination
+        else ""
+    )
+    _print(args, events, "\n".join(_describe(e) for e in events) or nothing)
+    if total > len(events):
+        print(
+            f"phiwarden audit: showing the newest {len(events)} of {total} matches; --limit to see more",
+            file=sys.stderr,
+        )
     return EXIT_OK if events else EXIT_FAIL
+
+
+def _archive_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--archive",
+        metavar="PATH",
+        help="read archive files (a file or the archive directory), not the store",
+    )
+
+
+def _archive_paths(name: str) -> list[Path]:
+    from phiwarden.audit.archive import archive_files
+
+    paths = archive_files(Path(name))
+    if not paths:
+        raise _Usage(f"no archive files (phiwarden-audit-*.jsonl) in {name}")
+    return paths
 
 
 @_guard
@@ -368,6 +456,9 @@ def _stats(args: argparse.Namespace) -> int:
         data = store.stats(_query(args))
     finally:
         store.close()
+    if not data["events"]:
+        _print(args, data, "no events match")
+        return EXIT_FAIL
     lines = [f"events: {data['events']} (sequence {data['first_seq']}..{data['last_seq']})"]
     for key in ("by_action", "by_tier", "by_tool", "by_destination", "by_actor", "values_by_category"):
         if data.get(key):
@@ -379,8 +470,10 @@ def _stats(args: argparse.Namespace) -> int:
 
 @_guard
 def _lookup(args: argparse.Namespace) -> int:
+    from phiwarden.audit.archive import lookup_archives
+    from phiwarden.audit.event import enrich
     from phiwarden.audit.export import Exported
-    from phiwarden.audit.log import load_value_key, store_url
+    from phiwarden.audit.log import check_value_key, load_value_key, store_url
 
     if args.value != "-":
         # A value in argv ends up in shell history and process listings: refuse it.
@@ -389,14 +482,22 @@ def _lookup(args: argparse.Namespace) -> int:
     if not value:
         raise _Usage("no value on stdin")
     settings = _settings(args)
-    digest = load_value_key(settings, store_url(settings, args.store), create=False).hash_value(value)
+    key = load_value_key(settings, store_url(settings, args.store), create=False)
+    digest = key.hash_value(value)
     del value
-    store = _open(args, settings)
-    try:
-        seqs = store.lookup(digest)
-        events = [Exported.of(r).event for s in seqs if (r := store.record(s)) is not None]
-    finally:
-        store.close()
+    if args.archive:
+        archived = lookup_archives(_archive_paths(args.archive), digest, key.id)
+        seqs = [item.seq for item in archived]
+        events = [enrich(item.event) for item in archived]
+    else:
+        store = _open(args, settings)
+        try:
+            # Under another key every lookup misses: that must not read as "never recorded".
+            check_value_key(store, key)
+            seqs = store.lookup(digest)
+            events = [Exported.of(r).event for s in seqs if (r := store.record(s)) is not None]
+        finally:
+            store.close()
     text = "\n".join(_describe(e) for e in events) if events else "never recorded"
     _print(args, {"found": bool(seqs), "sequences": seqs, "events": events}, text)
     return EXIT_OK if seqs else EXIT_FAIL
@@ -504,23 +605,70 @@ def _prune(args: argparse.Namespace) -> int:
     finally:
         store.close()
     plan = result.plan
-    if plan is None:
-        _print(args, {"pruned": 0}, "nothing to prune: no sealed segment is past retention")
-        return EXIT_OK
-    verb = "would remove" if args.dry_run else "removed"
-    where = f", archived to {plan.archive}" if plan.archive else ""
+    would = args.dry_run or result.held
+    lines = []
+    if plan is not None:
+        where = f", archived to {plan.archive}" if plan.archive else ""
+        lines.append(
+            f"{'would remove' if would else 'removed'} events {plan.first}..{plan.last} "
+            f"({plan.count}; {plan.reason}{where})"
+        )
+    for expiry in result.expired:
+        newest = datetime.fromtimestamp(expiry.newest_ms / 1000, UTC).strftime("%Y-%m-%d")
+        lines.append(
+            f"{'would delete' if would else 'deleted'} archive {expiry.archive} (newest event {newest}; "
+            f"past retention_days = {settings.retention_days}; a signed record stays beside it)"
+        )
+    if not lines:
+        lines.append("nothing to prune: no sealed segment is past retention")
+    if result.held:
+        lines.append("a legal hold is in force ([audit] legal_hold = true): nothing is pruned")
     _print(
         args,
         {
-            "first": plan.first,
-            "last": plan.last,
-            "count": plan.count,
+            "first": plan.first if plan else None,
+            "last": plan.last if plan else None,
+            "count": plan.count if plan else 0,
             "removed": result.removed,
+            "expired_archives": [str(e.archive) for e in result.expired],
             "dry_run": args.dry_run,
+            "legal_hold": result.held,
         },
-        f"{verb} events {plan.first}..{plan.last} ({plan.count}; {plan.reason}{where})",
+        "\n".join(lines),
     )
     return EXIT_OK
+
+
+@_guard
+def _verify_archive(args: argparse.Namespace) -> int:
+    from phiwarden.audit.archive import archive_files, expired_files, verify_archives
+    from phiwarden.audit.keys import VerifyKey
+    from phiwarden.audit.log import public_key
+
+    # With --public-key the auditor needs nothing else: no policy, no store, no private key.
+    key = VerifyKey.load(Path(args.public_key)) if args.public_key else public_key(_settings(args))
+    paths: list[Path] = []
+    expired: list[Path] = []
+    for name in args.archive:
+        path = Path(name)
+        if path.name.endswith(".expired.json"):
+            expired.append(path)
+            continue
+        paths.extend(archive_files(path))
+        if path.is_dir():
+            expired.extend(expired_files(path))
+    report = verify_archives(paths, key, expired)
+    if report.ok:
+        lines = [
+            f"OK: {report.files} archive file(s), {report.events} events verified "
+            f"(sequence {report.first}..{report.last}), {report.expired} deleted past retention "
+            "under signed records"
+        ]
+    else:
+        lines = ["FAILED", *(f"  {problem}" for problem in report.problems)]
+    lines.extend(f"warning: {w}" for w in report.warnings)
+    _print(args, report.to_json(), "\n".join(lines))
+    return EXIT_OK if report.ok else EXIT_FAIL
 
 
 @_guard
@@ -529,7 +677,7 @@ def _public_key(args: argparse.Namespace) -> int:
 
     pem = public_key(_settings(args)).pem()
     if args.output:
-        Path(args.output).write_bytes(pem)
+        _write_output(Path(args.output), pem)
     else:
         sys.stdout.write(pem.decode("ascii"))
     return EXIT_OK
