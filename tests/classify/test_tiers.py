@@ -61,6 +61,60 @@ def test_phi_adjacent_code_is_restricted(text: str, reason: str) -> None:
     assert reason in result.reasons
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "def mask_ssn(patient): return patient.ssn[-4:]",
+        "const d = getDob(user);",
+        "if (!isValidSsn(value)) throw new Error()",
+        'payload = {"mrn": record_id}',
+        "ssn = request.form.get('x')",
+        "interface Member { ssn?: string }",
+        "    dob: Incomplete",
+        'row := Record{Mrn: "MRN-000000"}',
+        "TEST_PATIENT_DOB=1900-01-01",
+        "CREATE TABLE people (id int, dob DATE)",
+        "SELECT id, ssn FROM people",
+        "SELECT name FROM people ORDER BY dob",
+        "patientSSN := load()",
+    ],
+)
+def test_field_names_used_as_code_are_phi_adjacent(code: str) -> None:
+    result = classify_text(code)
+    assert result.tier == "restricted"
+    assert "code that handles DOB, SSN, MRN, diagnosis-code or insurance fields" in result.reasons
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        # What is left of a pseudonymized prompt: field words and MRN-… surrogates in sentences.
+        "Patient Jordan Avery, SSN 287-65-4321, MRN-11223344, needs a reminder email",
+        "Patient name, DOB, SSN and address are required on the intake form.",
+        "What is the format of an SSN? Her DOB and MRN are on file.",
+        "SSN: 287-65-4321 (please write the letter)",
+        # Random text (certificates, hashes) holding the letters of a field name.
+        "EoHNN/q/xWA5brXethbdXwFeilHfkCoMRN3zUA7tFFHei4R40 kfaPobXvviGabgadXmsqThKuofKHmZ4Dobnr1olJX",
+    ],
+)
+def test_field_names_in_prose_are_not_phi_adjacent(prose: str) -> None:
+    assert classify_text(prose).tier == "public"
+
+
+def test_a_pasted_record_with_labelled_fields_stays_restricted() -> None:
+    record = "Patient: Jordan Avery\nDOB: 1984-07-12\nSSN: 287-65-4321\nSummarize the chart."
+    result = classify_text(record)
+    assert result.tier == "restricted"
+    assert result.reasons == ("a patient record (several labelled DOB, SSN, MRN or insurance lines)",)
+
+
+def test_prose_with_values_is_restricted_until_they_are_replaced() -> None:
+    prose = "Patient Marisol Okonkwo, SSN 518-42-7731, MRN-00482913, needs a reminder email"
+    assert tier(prose) == "restricted"
+    # The residual tier: the same text classified without its values (what pseudonymization leaves).
+    assert classify_text(prose).tier == "public"
+
+
 def test_access_control_alone_is_not_phi_adjacent() -> None:
     assert tier("@login_required\ndef settings(request): ...", "app/settings.py") == "internal"
 

@@ -1,8 +1,11 @@
 """Tiers: public, internal or restricted, always with the reasons.
 
 - restricted: PHI values or credentials were found, or the content is PHI-adjacent (patient
-  endpoints, schemas of patient/claims/provider tables, code handling DOB/SSN/MRN/diagnosis codes,
-  access control guarding those, de-identification and log-scrubbing logic), or the policy says so.
+  endpoints, schemas of patient/claims/provider tables, code handling DOB/SSN/MRN/diagnosis-code
+  fields, access control guarding those, de-identification and log-scrubbing logic), or the policy
+  says so. A field name counts where code uses it (`patient.ssn`, `"dob":`, `get_mrn(`) or labels the
+  lines of a pasted record, not as a word in a sentence: prose about a patient is restricted by its
+  values, and shareable once they are replaced.
 - internal: proprietary code without PHI (the default for files of a repository).
 - public: generic content (the default for text without a path, such as a question to a model),
   third-party and license files, and paths the policy declares public.
@@ -66,7 +69,11 @@ class Classifier:
         self._signals: list[_Signal] = []
         patterns = []
         for entry in data["signal"]:
-            pattern = entry["pattern"].replace("%{tables}", tables)
+            # A pattern may be a list of alternatives, one form per line, for reading.
+            pattern = entry["pattern"] if isinstance(entry["pattern"], str) else "|".join(entry["pattern"])
+            for name in ("fields", "identifier_fields", "labels"):
+                pattern = pattern.replace(f"%{{{name}}}", data[name])
+            pattern = pattern.replace("%{tables}", tables)
             if entry.get("case_sensitive"):
                 pattern = f"(?-i:{pattern})"
             patterns.append(pattern)
