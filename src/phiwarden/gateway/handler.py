@@ -88,7 +88,7 @@ async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principa
         )
     gateway = runtime.gateway
     if token.startswith("pwk_"):
-        known, record = runtime.keys.cached(token)
+        known, record = runtime.keys.verify_now(token)
         if not known:
             record = await asyncio.to_thread(runtime.keys.verify, token)
         if record is None:
@@ -102,6 +102,7 @@ async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principa
             key_id=record.key_id,
             destinations=record.destinations,
             tiers=record.tiers,
+            repositories=record.repositories,
         )
     if looks_like_jwt(token) and runtime.oidc:
         try:

@@ -18,3 +18,5 @@ class Principal:
     # Key scopes: destinations (empty: any the groups allow) and tiers it may send.
     destinations: tuple[str, ...] = ()
     tiers: tuple[str, ...] = TIERS
+    # Repositories whose rollout mode the key may claim (x-phiwarden-repository).
+    repositories: tuple[str, ...] = ()

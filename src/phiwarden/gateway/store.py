@@ -7,7 +7,6 @@ key hashes and pins are stored: no raw value, no key, no vendor credential.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from phiwarden.identity.keys import KeyRecord
+from phiwarden.identity.keys import KeyRecord, with_scopes
 from phiwarden.transform.vault import SealedRow
 
 _SCHEMA = """
@@ -199,8 +198,7 @@ _KEY_COLUMNS = (
 
 
 def _key(row: Sequence[Any]) -> KeyRecord:
-    scopes = json.loads(row[8])
-    return KeyRecord(
+    record = KeyRecord(
         key_id=row[0],
         identity=row[1],
         kind=row[2],
@@ -209,10 +207,9 @@ def _key(row: Sequence[Any]) -> KeyRecord:
         created_at=float(row[5]),
         expires_at=None if row[6] is None else float(row[6]),
         revoked_at=None if row[7] is None else float(row[7]),
-        destinations=tuple(scopes.get("destinations", ())),
-        tiers=tuple(scopes.get("tiers", ())),
         rotated_from=row[9],
     )
+    return with_scopes(record, row[8])
 
 
 def _redact(url: str) -> str:
