@@ -34,6 +34,9 @@ CLOUD = '[[destination]]\nid = "c"\nprovider = "anthropic"\nbase_url = "https://
         (CLOUD + '[gateway.actions]\nrestricted = "route"\n', None, "route_to"),
         (CLOUD + '[[identity]]\nid = "a"\ngroups = ["ghosts"]\n', 8, "no [[group]] named"),
         (CLOUD + CLOUD, None, "defined twice"),
+        (CLOUD + '[[gateway.repository]]\nname = "a"\ngroups = ["ghosts"]\n', 8, "no [[group]] named"),
+        (CLOUD + '[[gateway.repository]]\nname = "a"\n' * 2, None, "repository 'a' is defined twice"),
+        (CLOUD + '[[gateway.repository]]\nname = "a"\nusers = ["x"]\n', 8, "unknown key"),
         (
             '[[gateway.oidc]]\nissuer = "i"\naudience = "a"\njwks_url = "http://evil.example.com/jwks"\n',
             4,
@@ -99,22 +102,207 @@ def test_monitor_mode_forwards_as_it_came_and_records_what_enforce_would_do(gate
     assert "478-22-9134" in gateway.provider.all_text()  # monitor: not enforced
     decision = gateway.wait_events(before + 2)[before]
     assert decision.decision.action == "allow"
-    assert decision.decision.rule is not None and decision.decision.rule.startswith("monitor:would-route")
+    # What enforce would do: the values pseudonymized (nothing restricted remains in the text).
+    assert decision.decision.rule == "monitor:would-pseudonymize:tier-action"
 
 
-def test_repository_rollout_mode(make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(
-        gateway_extra='[[gateway.repository]]\nname = "acme/ehr-legacy"\nmode = "monitor"\n'
-    )
-    body = {
-        "model": "gpt-5",
-        "messages": [{"role": "user", "content": "Patient: Maria Garcia\nSSN: 478-22-9134"}],
-    }
-    headers = {"authorization": f"Bearer {gw.key}", "x-phiwarden-repository": "acme/ehr-legacy"}
-    response = httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers)
+REPOSITORIES = """
+[[gateway.repository]]
+name = "acme/ehr-legacy"
+mode = "monitor"
+groups = ["clinical-eng"]
+
+[[gateway.repository]]
+name = "acme/bound"
+mode = "monitor"
+
+[[gateway.repository]]
+name = "acme/strict"
+"""
+PHI = "Patient: Marisol Okonkwo SSN 518-42-7731 MRN-00482913"
+IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+DATA_URL_IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+def _chat(gw: Gateway, key: str, content: Any, repository: str | None = None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"}
+    if repository:
+        headers["x-phiwarden-repository"] = repository
+    body = {"model": "gpt-5", "messages": [{"role": "user", "content": content}]}
+    return httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers)
+
+
+def _messages(gw: Gateway, key: str, content: Any, model: str = "claude-test-sonnet") -> httpx.Response:
+    body = {"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": content}]}
+    return httpx.post(gw.url + "/v1/messages", json=body, headers={"x-api-key": key})
+
+
+def test_repository_rollout_mode_applies_only_to_callers_it_lists(make_gateway: Any) -> None:
+    gw: Gateway = make_gateway(gateway_extra=REPOSITORIES)
+    # ana is in clinical-eng, which the repository lists: monitor, forwarded as it came, audited.
+    response = _chat(gw, gw.key, PHI, "acme/ehr-legacy")
+    assert response.status_code == 200
     assert response.headers["x-phiwarden-decision"].endswith("mode=monitor")
+    assert "518-42-7731" in gw.provider.all_text()
     events = gw.wait_events(2)
     assert ("repository", "acme/ehr-legacy") in {(r.type, r.name) for r in events[0].resources}
+    # Anyone else naming it stays in enforce mode: the header is the client's word, not a grant.
+    gw.provider.reset()
+    bob = gw.new_key("bob@example.org")
+    response = _chat(gw, bob, PHI, "acme/ehr-legacy")
+    assert response.headers["x-phiwarden-decision"].endswith("mode=enforce")
+    assert "518-42-7731" not in gw.provider.all_text()
+    # A key bound to a repository may claim it.
+    gw.provider.reset()
+    assert _chat(gw, bob, PHI, "acme/bound").headers["x-phiwarden-decision"].endswith("mode=enforce")
+    bound = gw.new_key("bob@example.org", repositories=("acme/bound",))
+    assert _chat(gw, bound, PHI, "acme/bound").headers["x-phiwarden-decision"].endswith("mode=monitor")
+    # The stricter mode wins: a monitor group in an enforce repository is enforced.
+    pilot = gw.new_key("rollout@example.org")
+    assert _chat(gw, pilot, "hello").headers["x-phiwarden-decision"].endswith("mode=monitor")
+    assert _chat(gw, pilot, "hello", "acme/strict").headers["x-phiwarden-decision"].endswith("mode=enforce")
+
+
+def test_monitor_mode_never_lifts_a_key_scope(make_gateway: Any) -> None:
+    """Review t19: a public-only agent key naming a monitor repository sent PHI to the vendor."""
+    gw: Gateway = make_gateway(gateway_extra=REPOSITORIES)
+    agent = gw.new_key("ci-bot", kind="agent", tiers=("public",), destinations=("openai-baa",))
+    bound = gw.new_key(
+        "ci-bot", kind="agent", tiers=("public",), destinations=("openai-baa",), repositories=("acme/bound",)
+    )
+    for key, repository in (
+        (agent, None),
+        (agent, "acme/ehr-legacy"),
+        (agent, "acme/bound"),
+        (bound, "acme/bound"),
+    ):
+        response = _chat(gw, key, PHI, repository)
+        assert response.status_code == 403, repository
+        assert "this API key may send only public content" in response.json()["error"]["message"]
+    assert gw.provider.received == []
+    # Monitor mode applied to the bound key, and the key's scope was enforced in it.
+    decision = gw.wait_events(4)[-1]
+    assert decision.decision.rule == "monitor:key-scope" and decision.decision.action == "block"
+    assert _chat(gw, bound, "hello", "acme/bound").headers["x-phiwarden-decision"].endswith("mode=monitor")
+
+
+def test_monitor_mode_keeps_the_destinations_content_rule(gateway: Gateway) -> None:
+    """Review t06: in monitor mode an image went to openai-baa, whose content does not list images."""
+    pilot = gateway.new_key("rollout@example.org")
+    response = _chat(gateway, pilot, [{"type": "text", "text": "what is this?"}, DATA_URL_IMAGE])
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert "images (messages[0].content[1]) may not go to 'openai-baa'" in message
+    assert "use a model served by anthropic-baa" in message and "rule content-type" in message
+    assert gateway.provider.received == []
+    # Where content allows images, monitor mode relaxes the tier they count as, and forwards them.
+    response = _messages(gateway, pilot, [{"type": "text", "text": "what is this?"}, IMAGE])
+    assert response.status_code == 200
+    assert response.headers["x-phiwarden-decision"].endswith("destination=anthropic-baa; mode=monitor")
+    assert [r.prefix for r in gateway.provider.received] == ["anthropic"]
+
+
+def test_images_blocked_by_binary_tier_say_where_they_are_and_what_to_change(gateway: Gateway) -> None:
+    response = _messages(gateway, gateway.key, [{"type": "text", "text": "what is in this diagram?"}, IMAGE])
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    # The image's block (the gateway may name the field inside it that holds the data).
+    assert message.startswith("phiwarden blocked this request: images (messages[0].content[1]")
+    assert (
+        'cannot be inspected for PHI; [gateway] binary_tier = "restricted" treats them as restricted, '
+        "which never goes to a cloud destination ('anthropic-baa')"
+    ) in message
+    assert "may not go to 'local-llm'" in message and "rule binary-tier" in message
+    assert (
+        'to allow images to anthropic-baa (content = ["images"]), your administrator can set '
+        '[gateway] binary_tier = "internal"'
+    ) in message
+    assert gateway.provider.received == []
+
+
+def test_images_with_binary_tier_internal_go_where_content_allows_them(make_gateway: Any) -> None:
+    gw: Gateway = make_gateway(gateway_extra='binary_tier = "internal"')
+    response = _messages(gw, gw.key, [{"type": "text", "text": "what is in this diagram?"}, IMAGE])
+    assert response.status_code == 200
+    assert [r.prefix for r in gw.provider.received] == ["anthropic"]
+    response = _chat(gw, gw.key, [{"type": "text", "text": "what is this?"}, DATA_URL_IMAGE])
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert "does not list images in content" in message and "rule content-type" in message
+    assert "What to do: send the text instead, or use a model served by anthropic-baa" in message
+
+
+RESTRICTED_CODE = "def mask_ssn(patient):\n    return patient.ssn[-4:]\n"
+
+
+def test_a_route_goes_only_to_a_local_destination_the_key_may_use(gateway: Gateway) -> None:
+    """Review t13: a key scoped to openai-baa had restricted code routed to local-llm."""
+    scoped = gateway.new_key("dave@example.org", destinations=("openai-baa",))
+    response = _chat(gateway, scoped, RESTRICTED_CODE)
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert "the local destination 'local-llm' is outside what you may use" in message
+    assert "phiwarden keys create --destination local-llm" in message
+    assert gateway.provider.received == []
+    assert (
+        _chat(gateway, gateway.key, RESTRICTED_CODE)
+        .headers["x-phiwarden-decision"]
+        .startswith("route; tier=restricted; destination=local-llm")
+    )
+
+
+def test_a_route_to_a_local_destination_past_its_review_is_refused(make_gateway: Any, provider: Any) -> None:
+    """Review t22: restricted content was routed to a local destination whose review date had passed."""
+    gw: Gateway = make_gateway(
+        extra=f"""
+[[destination]]
+id = "stale-local"
+provider = "vllm"
+apis = ["messages", "chat_completions", "responses"]
+base_url = "{provider[1].url}/local"
+local = true
+model = "llama-stale"
+models = ["stale-*"]
+review_by = 2020-01-01
+tiers = ["public", "internal", "restricted"]
+
+[[group]]
+name = "stale"
+route_to = "stale-local"
+
+[[identity]]
+id = "stale@example.org"
+groups = ["stale"]
+"""
+    )
+    key = gw.new_key("stale@example.org")
+    response = _messages(gw, key, RESTRICTED_CODE)
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert (
+        "the local destination 'stale-local' is disabled: its vendor review date 2020-01-01 has passed"
+        in message
+    )
+    assert "ask your administrator to review 'stale-local' (review_by in phiwarden.toml)" in message
+    assert gw.provider.received == []
+
+
+def test_prose_about_a_patient_is_pseudonymized_and_code_stays_local(gateway: Gateway) -> None:
+    """Review item 9: the words SSN and MRN kept a pseudonymized prompt restricted."""
+    prose = "Patient Marisol Okonkwo, SSN 518-42-7731, MRN-00482913, needs a reminder email"
+    response = _messages(gateway, gateway.key, prose)
+    assert response.status_code == 200
+    assert response.headers["x-phiwarden-decision"].startswith(
+        "pseudonymize; tier=restricted; destination=anthropic-baa"
+    )
+    sent = gateway.provider.all_text()
+    assert "SSN" in sent and "MRN-" in sent
+    assert not any(v in sent for v in ("Marisol Okonkwo", "518-42-7731", "MRN-00482913"))
+    gateway.provider.reset()
+    response = _messages(gateway, gateway.key, RESTRICTED_CODE)
+    assert response.headers["x-phiwarden-decision"].startswith(
+        "route; tier=restricted; destination=local-llm"
+    )
 
 
 def test_oidc_callers_through_the_gateway(make_gateway: Any) -> None:

@@ -218,7 +218,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
             model=parsed.model,
             tier=inspection.tier,
             residual_tier=inspection.residual_tier,
-            binary_kinds=inspection.binary_kinds,
+            binaries=parsed.binaries,
             counts=inspection.counts,
             pinned=pinned,
             repository=facts.repository,
@@ -405,20 +405,11 @@ def _block_message(runtime: Runtime, decision: Decision, where: dict[str, Counte
     )
     more = f" (+{len(where) - 12} more locations)" if len(where) > 12 else ""
     policy = runtime.policy
-    what_to_do = {
-        "key-scope": "use a key scoped for this tier, or remove the sensitive content",
-        "content-type": "send the text instead of the image or document, or a destination that accepts it",
-        "no-route": "remove the values (use synthetic data), or ask your administrator for a local route",
-    }.get(
-        decision.rule,
-        "remove the values or replace them with synthetic data (placeholders such as [SSN] work), "
-        "or work on this with the approved local model",
-    )
     return (
         f"phiwarden blocked this request: {decision.reason}. "
         + (f"Found {found}{more}. " if found else "")
         + f"Policy {policy.policy_id} revision {policy.revision}, rule {decision.rule}. "
-        + f"What to do: {what_to_do}. "
+        + f"What to do: {decision.advice}. "
         "Values are never shown or stored; the audit trail records categories and keyed hashes."
     )
 

@@ -12,7 +12,7 @@ trains_on_prompts = false
 region = "us"
 subprocessors = ["AWS", "Google Cloud"]
 evidence = ["https://trust.example.com/baa.pdf"]
-review_by = 2026-06-30                # alias: review_date; once passed, the gateway stops using it
+review_by = 2027-06-30                # alias: review_date; once passed, the gateway stops using it
 tiers = ["public", "internal"]        # what it may receive (a cloud destination never gets restricted)
 content = ["images"]                  # non-text content it may receive: images, documents, audio
 api_key_env = "ANTHROPIC_API_KEY"     # the variable holding the vendor credential (never the value)
@@ -27,6 +27,12 @@ route_to = "local-llama"              # the local destination of the `route` act
 public = "allow"
 internal = "pseudonymize"
 restricted = "route"
+
+[[gateway.repository]]                # x-phiwarden-repository names it; the client sets that header, so
+name = "acme/ehr-legacy"              # a monitor mode applies only to the callers it lists (and keys
+mode = "monitor"                      # bound to it: `phiwarden keys create --repository`)
+groups = ["clinical-eng"]
+identities = ["ana@example.org"]
 
 [[identity]]                          # people and agents; keys are made with `phiwarden keys`
 id = "ana@example.org"
@@ -178,10 +184,26 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class RepositoryRollout:
-    """A repository (named by the `x-phiwarden-repository` header) with its own rollout mode."""
+    """A repository (named by the `x-phiwarden-repository` header) with its own rollout mode.
+
+    The client sets that header, so naming a repository proves nothing: its mode applies to the callers
+    listed here (identities, members of groups) and to keys bound to it. An `enforce` repository needs
+    no list, since claiming it can only make a caller stricter.
+    """
 
     name: str
     mode: Mode
+    groups: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+
+    def admits(self, identity: str, groups: tuple[str, ...], repositories: tuple[str, ...]) -> bool:
+        """Whether a caller (its identity, groups and the repositories its key is bound to) may claim it."""
+        return (
+            self.mode == "enforce"
+            or identity in self.identities
+            or bool(set(groups) & set(self.groups))
+            or self.name in repositories
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +256,9 @@ class GatewayPolicy:
     def group(self, name: str) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)
 
+    def repository(self, name: str) -> RepositoryRollout | None:
+        return next((r for r in self.settings.repositories if r.name == name), None)
+
 
 def parse(root: Table) -> GatewayPolicy:
     """Read `[gateway]`, `[[destination]]`, `[[identity]]` and `[[group]]` from the policy root."""
@@ -242,12 +267,12 @@ def parse(root: Table) -> GatewayPolicy:
         if sum(1 for d in destinations if d.id == destination.id) > 1:
             raise entry.error("id", f"destination {destination.id!r} is defined twice")
     names = {d.id for d in destinations}
-    settings = _settings(root.table("gateway"), names, destinations)
     groups = tuple(_group(entry, names, destinations) for entry in root.tables("group"))
     group_names = [g.name for g in groups]
     for entry, group in zip(root.tables("group"), groups, strict=True):
         if group_names.count(group.name) > 1:
             raise entry.error("name", f"group {group.name!r} is defined twice")
+    settings = _settings(root.table("gateway"), names, destinations, set(group_names))
     identities = tuple(_identity(entry, set(group_names)) for entry in root.tables("identity"))
     ids = [i.id for i in identities]
     for entry, identity in zip(root.tables("identity"), identities, strict=True):
@@ -312,7 +337,9 @@ def _destination(table: Table) -> Destination:
     )
 
 
-def _settings(table: Table, names: set[str], destinations: tuple[Destination, ...]) -> GatewaySettings:
+def _settings(
+    table: Table, names: set[str], destinations: tuple[Destination, ...], groups: set[str]
+) -> GatewaySettings:
     table.only(_GATEWAY_KEYS)
     listen = table.string("listen", "127.0.0.1:8787")
     host, _, port = listen.rpartition(":")
@@ -344,7 +371,7 @@ def _settings(table: Table, names: set[str], destinations: tuple[Destination, ..
         extra_fields=table.strings("extra_fields"),
         graceful_timeout_seconds=table.number("graceful_timeout", 30.0, minimum=0.0, maximum=3600.0),
         oidc=tuple(_oidc(entry) for entry in table.tables("oidc")),
-        repositories=tuple(_repository(entry) for entry in table.tables("repository")),
+        repositories=_repositories(table, groups),
         base_dir=str(Path(source).parent) if source and Path(source).suffix == ".toml" else None,
     )
 
@@ -433,12 +460,27 @@ def _oidc(table: Table) -> OidcIssuer:
     )
 
 
-def _repository(table: Table) -> RepositoryRollout:
-    table.only(("name", "mode"))
+def _repositories(table: Table, groups: set[str]) -> tuple[RepositoryRollout, ...]:
+    out = tuple(_repository(entry, groups) for entry in table.tables("repository"))
+    names = [r.name for r in out]
+    for entry, rollout in zip(table.tables("repository"), out, strict=True):
+        if names.count(rollout.name) > 1:
+            raise entry.error("name", f"repository {rollout.name!r} is defined twice")
+    return out
+
+
+def _repository(table: Table, groups: set[str]) -> RepositoryRollout:
+    table.only(("name", "mode", "groups", "identities"))
     name = table.string("name", "").strip()
     if not name:
         raise table.error("name", "every [[gateway.repository]] needs a name")
-    return RepositoryRollout(name, cast(Mode, table.choice("mode", "enforce", MODES)))
+    members = table.strings("groups")
+    for index, group in enumerate(members):
+        if group not in groups:
+            raise table.document.error((*table.path, "groups", index), f"no [[group]] named {group!r}")
+    return RepositoryRollout(
+        name, cast(Mode, table.choice("mode", "enforce", MODES)), members, table.strings("identities")
+    )
 
 
 def _choices(table: Table, key: str, options: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
