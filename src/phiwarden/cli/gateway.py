@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from phiwarden.policy.gateway import Destination, GatewayPolicy
 
 DESCRIPTION = """\
 Serve the LLM gateway: every prompt (system prompt, messages, tool calls and results, files) is
 inspected, classified and handled by the policy in phiwarden.toml ([[destination]], [gateway],
 [[identity]], [[group]]) before it leaves; every request lands in the audit trail first.
 
+The policy is the phiwarden.toml found from the current directory up to the repository root, or
+--policy. A destination whose review_by date has passed is not used; the gateway warns about those and
+about reviews due within 30 days, and refuses to start when no destination is usable.
+
 Point tools at it: ANTHROPIC_BASE_URL=http://HOST:PORT (Claude Code, Anthropic SDKs) or the OpenAI
 base URL http://HOST:PORT/v1 (Cursor, Continue, aider, Codex, OpenAI SDKs), with a key from
 `phiwarden keys create`.
 """
+
+# A review due this soon is announced at start-up, before the destination silently stops working.
+REVIEW_NOTICE_DAYS = 30
 
 
 def register(subparsers: Any) -> None:
@@ -25,38 +36,52 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--policy", metavar="FILE", help="policy file (default: ./phiwarden.toml)")
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file (default: phiwarden.toml found from here up to the git root)",
+    )
     parser.add_argument(
         "--listen", metavar="HOST:PORT", help="address to listen on (default: [gateway] listen)"
     )
-    parser.add_argument("--workers", type=int, help="worker processes (default: [gateway] workers)")
     parser.add_argument(
-        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+        "--workers", type=int, metavar="N", help="worker processes (default: [gateway] workers)"
     )
-    parser.add_argument("--check", action="store_true", help="validate the policy and stores, then exit")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="server log level (default: info)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="validate the policy, destinations and stores, then exit"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from phiwarden.policy import PolicyError, load_policy
+    from phiwarden.policy import PolicyError, load_policy, require_policy
 
-    path = Path(args.policy) if args.policy else Path("phiwarden.toml")
-    if args.policy and not path.is_file():
-        print(f"phiwarden gateway: no policy file {path}", file=sys.stderr)
-        return 2
     try:
-        policy = load_policy(path if path.is_file() else None)
+        path = require_policy(args.policy, Path.cwd())
+        policy = load_policy(path)
     except PolicyError as exc:
         print(f"phiwarden gateway: {exc}", file=sys.stderr)
         return 2
     settings = policy.gateway.settings
-    usable = [d for d in policy.gateway.destinations if d.apis]
+    for warning in warnings(policy.gateway, dt.date.today()):
+        print(f"phiwarden gateway: warning: {warning}", file=sys.stderr)
+    usable = usable_destinations(policy.gateway, dt.date.today())
     if not usable:
         print(
-            "phiwarden gateway: the policy has no [[destination]] the gateway can call "
-            "(add base_url, models and apis/provider); nothing would be served",
+            f"phiwarden gateway: no usable [[destination]] in {path}: each needs base_url, models and "
+            "apis (or a provider the gateway speaks), and a review_by date not passed; nothing would be "
+            "served",
             file=sys.stderr,
         )
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("phiwarden gateway: --workers must be 1 or more", file=sys.stderr)
         return 2
     listen = args.listen or settings.listen
     host, _, port = listen.rpartition(":")
@@ -74,14 +99,14 @@ def run(args: argparse.Namespace) -> int:
         runtime.writer.close()
         runtime.store.close()
         print(
-            f"phiwarden gateway: policy {policy.policy_id} revision {policy.revision} OK; "
-            f"{len(usable)} destination(s)"
+            f"phiwarden gateway: policy {policy.policy_id} revision {policy.revision} ({path}) OK; "
+            f"{len(usable)} usable destination(s): {', '.join(d.id for d in usable)}"
         )
         return 0
     from phiwarden.gateway.server import serve
 
     serve(
-        path if path.is_file() else None,
+        path,
         host=host.strip("[]"),
         port=int(port),
         workers=args.workers or settings.workers,
@@ -89,3 +114,37 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     return 0
+
+
+def usable_destinations(gateway: GatewayPolicy, today: dt.date) -> list[Destination]:
+    """Destinations the gateway can call today."""
+    return [d for d in gateway.destinations if d.apis and not d.expired(today)]
+
+
+def warnings(gateway: GatewayPolicy, today: dt.date) -> list[str]:
+    """What will refuse requests, or soon will: passed and coming reviews, unclaimable monitor modes."""
+    out = []
+    routes = {gateway.settings.route_to, *(g.route_to for g in gateway.groups)} - {None}
+    for destination in gateway.destinations:
+        if not destination.apis or destination.review_by is None:
+            continue
+        routed = " and restricted content cannot be routed to it" if destination.id in routes else ""
+        if destination.expired(today):
+            out.append(
+                f"destination {destination.id!r} is disabled: its vendor review date "
+                f"{destination.review_by} has passed; requests for its models are refused{routed} until "
+                "the vendor matrix entry is reviewed (review_by)"
+            )
+        elif (destination.review_by - today).days <= REVIEW_NOTICE_DAYS:
+            days = (destination.review_by - today).days
+            out.append(
+                f"destination {destination.id!r} is due for review on {destination.review_by} "
+                f"(in {days} day{'' if days == 1 else 's'}); after that date the gateway stops using it"
+            )
+    for rollout in gateway.settings.repositories:
+        if rollout.mode == "monitor" and not (rollout.groups or rollout.identities):
+            out.append(
+                f"repository {rollout.name!r} is in monitor mode but lists no groups or identities: "
+                "only keys bound to it (phiwarden keys create --repository) get monitor mode there"
+            )
+    return out

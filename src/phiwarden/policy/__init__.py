@@ -1,7 +1,14 @@
 """The policy file, `phiwarden.toml`: what is detected, scanned, classified, allowed and audited."""
 
 from phiwarden.policy.audit import AuditSettings
-from phiwarden.policy.loader import POLICY_FILE, find_policy, load_policy, parse_policy
+from phiwarden.policy.loader import (
+    POLICY_FILE,
+    PolicyNotFound,
+    find_policy,
+    load_policy,
+    parse_policy,
+    require_policy,
+)
 from phiwarden.policy.model import (
     ClassifySettings,
     DetectionSettings,
@@ -17,8 +24,10 @@ __all__ = [
     "DetectionSettings",
     "Policy",
     "PolicyError",
+    "PolicyNotFound",
     "ScanSettings",
     "find_policy",
     "load_policy",
     "parse_policy",
+    "require_policy",
 ]

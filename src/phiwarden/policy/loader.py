@@ -27,18 +27,50 @@ POLICY_FILE = "phiwarden.toml"
 SUPPORTED_VERSIONS = (1,)
 
 
+class PolicyNotFound(PolicyError):
+    """No policy file where a command that needs one looked (the message says where)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.args = (message,)  # no file and line to name
+
+
 def find_policy(start: Path) -> Path | None:
     """The policy of the repository holding `start`: the nearest `phiwarden.toml` up to the git root."""
-    here = start.resolve()
-    if here.is_file():
-        here = here.parent
-    for directory in (here, *here.parents):
+    for directory in policy_directories(start):
         candidate = directory / POLICY_FILE
         if candidate.is_file():
             return candidate
-        if (directory / ".git").exists():
-            return None
     return None
+
+
+def policy_directories(start: Path) -> list[Path]:
+    """Where `find_policy` looks, nearest first: `start` and its parents up to the git root."""
+    here = start.resolve()
+    if here.is_file():
+        here = here.parent
+    out = []
+    for directory in (here, *here.parents):
+        out.append(directory)
+        if (directory / ".git").exists():
+            break
+    return out
+
+
+def require_policy(given: str | None, start: Path) -> Path:
+    """The policy file of a command that cannot run on the defaults (its keys and stores are named
+    there): `given`, else the one `find_policy` finds from `start`; PolicyError saying where it looked."""
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise PolicyNotFound(f"no policy file {given}")
+        return path
+    found = find_policy(start)
+    if found is None:
+        looked = policy_directories(start)
+        where = ", ".join(str(d) for d in looked[:4]) + (f", … {looked[-1]}" if len(looked) > 4 else "")
+        raise PolicyNotFound(f"no {POLICY_FILE} found (looked in {where}); pass --policy FILE")
+    return found
 
 
 def load_policy(path: Path | None) -> Policy:
