@@ -215,7 +215,7 @@ def check_apart(key_path: Path, database: Path | None, what: str, *, setting: st
     if database is None:
         return
     if key_path.resolve().parent == database.resolve().parent:
-        where = f" and point {setting} at it" if setting else ""
+        where = f", and point {setting} at it" if setting else ""
         raise AuditKeyError(
             f"the {what} {key_path} is in the same directory as the audit database {database}; "
             "whoever copies that directory would get both. Move the key to another directory, "
