@@ -2,8 +2,10 @@
 
 Every append locks the single row of `audit_head` (`SELECT … FOR UPDATE`) in the transaction that
 inserts the events and moves the head: replicas take turns, numbering stays dense and there is one
-chain. The append returns after COMMIT with `synchronous_commit = on`. The schema is the first one on
-the connection's search_path (set it per log with `?options=-csearch_path%3Dmy_schema`).
+chain. The append returns after COMMIT with `synchronous_commit = on`. A lost connection fails the
+operation in progress (an interrupted COMMIT says its outcome is unknown) and the next one
+reconnects. The schema is the first one on the connection's search_path (set it per log with
+`?options=-csearch_path%3Dmy_schema`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from psycopg import sql
 
 from phiwarden.audit.errors import AuditStoreError
 from phiwarden.audit.ledger import EVENT_COLUMNS
+from phiwarden.audit.redact import redact_url, scrub
 from phiwarden.audit.store import AuditStore, StoredRecord
 
 CONNECT_TIMEOUT_S = 10
@@ -72,16 +75,9 @@ class PostgresStore(AuditStore):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._display = _redacted(url)
+        self._display = redact_url(url)
+        self._conn = self._connect()
         try:
-            self._conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=False)
-        except psycopg.Error as exc:
-            raise AuditStoreError(
-                f"cannot reach the audit store {self._display}: {_first_line(exc)}"
-            ) from None
-        try:
-            with self._conn.transaction():
-                self._conn.execute("SET synchronous_commit = on")
             with self._write() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_INIT_LOCK,))
                 schema = _target_schema(cur)
@@ -100,20 +96,56 @@ class PostgresStore(AuditStore):
         # may predate a checkpoint the previous holder stored, which at worst seals one extra.
         return super()._locked_head_sql() + " FOR UPDATE"
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new session, committing durably."""
+        try:
+            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=False)
+        except psycopg.Error as exc:
+            # The driver quotes parts of a URL it cannot parse, password included.
+            raise AuditStoreError(
+                f"cannot reach the audit store {self._display}: {scrub(_first_line(exc), self.url)}"
+            ) from None
+        try:
+            with conn.transaction():
+                conn.execute("SET synchronous_commit = on")
+        except psycopg.Error as exc:
+            conn.close()
+            raise AuditStoreError(f"{self._display}: cannot set up the session: {_first_line(exc)}") from None
+        return conn
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The session, opened anew once the last one was lost (backend terminated, server restart,
+        failover): the operation that met the loss failed, and the next one runs."""
+        if self._conn.broken:
+            self._conn.close()
+            self._conn = self._connect()
+        return self._conn
+
     @contextmanager
     def _write(self) -> Iterator[Any]:
+        conn = self._connection()
+        committing = False
         try:
-            with self._conn.transaction(), self._conn.cursor() as cur:
+            with conn.transaction(), conn.cursor() as cur:
                 yield cur
+                committing = True
         except psycopg.Error as exc:
+            if committing and conn.broken:
+                # COMMIT was sent and no answer came back: it may have been applied. The caller
+                # fails closed; retrying could record the batch twice.
+                raise AuditStoreError(
+                    f"{self._display}: the connection was lost while committing; the write may or may "
+                    f"not have been applied: {_first_line(exc)}"
+                ) from None
             raise AuditStoreError(
                 f"{self._display}: write failed, nothing was written: {_first_line(exc)}"
             ) from None
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
+        conn = self._connection()
         try:
-            with self._conn.transaction(), self._conn.cursor() as cur:
+            with conn.transaction(), conn.cursor() as cur:
                 yield cur
         except psycopg.Error as exc:
             raise AuditStoreError(f"{self._display}: read failed: {_first_line(exc)}") from None
@@ -147,10 +179,11 @@ class PostgresStore(AuditStore):
 
     def rows(self, start: int, end: int) -> Iterator[tuple[int, Any, Any]]:
         # A server-side cursor in binary format streams the records without hex-decoding bytea.
+        conn = self._connection()
         try:
             with (
-                self._conn.transaction(),
-                self._conn.cursor(name=f"phiwarden_scan_{uuid.uuid4().hex}", binary=True) as cur,
+                conn.transaction(),
+                conn.cursor(name=f"phiwarden_scan_{uuid.uuid4().hex}", binary=True) as cur,
             ):
                 cur.itersize = PAGE
                 cur.execute(
@@ -177,12 +210,3 @@ def _target_schema(cur: Any) -> str | None:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
