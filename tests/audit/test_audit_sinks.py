@@ -174,7 +174,7 @@ def test_forward_over_tcp_and_tls_with_octet_counting(
     stats = forward(sqlite_log.store, sink, transport, once=True)
     transport.close()
     frames = _octet_frames(listener.close())
-    assert stats.sent == 12 and stats.batches == 3 and sqlite_log.store.cursor("siem") == 12
+    assert stats.delivered == 12 and stats.batches == 3 and sqlite_log.store.cursor("siem") == 12
     assert len(frames) == 12 and all(b"CEF:0|phiwarden" in f for f in frames)
 
 

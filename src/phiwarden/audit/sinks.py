@@ -1,11 +1,17 @@
 """Transports to SIEMs and witnesses: files, syslog over UDP/TCP/TLS, Splunk HEC.
 
-`send` returns only once the destination has taken the batch as far as its protocol can tell:
+Forwarding hands a transport batches with `write` and asks `delivered` how many of them, oldest
+first, have since been delivered, so the next batch can be rendered while the last one settles;
+`send` is both at once for one-off callers (export, witnesses). Delivered means, per transport:
 - file: written and fsynced;
 - syslog UDP: handed to the network (UDP has no acknowledgement; prefer TCP or TLS);
-- syslog TCP/TLS: written with RFC 6587 octet counting, and the peer has not closed the connection;
+- syslog TCP/TLS: the receiver's TCP stack acknowledged every byte of the batch (Linux SIOCOUTQ
+  down to the batch's end; for TLS, the socket under it) and the connection was still open
+  `CLOSE_GRACE` seconds after that. Syslog has no application acknowledgement (RFC 6587/5425): a
+  receiver that crashes after its kernel took the bytes and before it read them loses them;
 - Splunk HEC: HTTP 200 with code 0, and with `ack` the indexer acknowledgement for the batch.
-Anything else raises `SinkError`, and the caller keeps the batch to send again.
+Anything else raises `SinkError`: every batch written and not yet delivered is then undelivered,
+and the caller sends it again (receivers see duplicates, never gaps).
 """
 
 from __future__ import annotations
@@ -15,28 +21,74 @@ import os
 import select
 import socket
 import ssl
+import struct
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from phiwarden.audit.errors import AuditConfigError, SinkError
 
 ACK_POLL_SECONDS = 0.2
+# How long a TCP receiver must keep the connection open after acknowledging a batch: a receiver that
+# reads a few messages and closes, or dies with unread data, resets the connection within this time
+# on any network with round trips well below it.
+CLOSE_GRACE = 0.05
+STREAM_POLL_SECONDS = 0.005
+# The largest UDP payload over IPv4 (65,535 minus the 8-byte UDP and 20-byte IP headers).
+UDP_MAX_PAYLOAD = 65_507
 
 
 class Transport(Protocol):
-    def send(self, messages: Sequence[bytes]) -> None: ...
+    # The largest message this transport can carry at all (None: no limit of its own).
+    max_message: int | None
+
+    def write(self, messages: Sequence[bytes]) -> None:
+        """Hand one batch over; it may still be in flight when this returns."""
+
+    def delivered(self, *, wait: bool = False) -> int:
+        """How many batches written since the last call are now delivered, oldest first.
+
+        With `wait`, block until at least one is (when any is in flight). Raises `SinkError` when
+        the batches in flight are lost; none of them counts as delivered then.
+        """
+
+    def send(self, messages: Sequence[bytes]) -> None:
+        """Write one batch and return once it is delivered."""
 
     def close(self) -> None: ...
 
 
-class FileTransport:
+class _Immediate(ABC):
+    """A transport whose `send` returns only once the batch is delivered."""
+
+    max_message: int | None = None
+    _done = 0
+
+    @abstractmethod
+    def send(self, messages: Sequence[bytes]) -> None: ...
+
+    def write(self, messages: Sequence[bytes]) -> None:
+        self.send(messages)
+        self._done += 1
+
+    def delivered(self, *, wait: bool = False) -> int:
+        done, self._done = self._done, 0
+        return done
+
+    def close(self) -> None:
+        self._done = 0
+
+
+class FileTransport(_Immediate):
     """Appends one message per line; `-` is standard output."""
 
     def __init__(self, target: str) -> None:
@@ -59,11 +111,16 @@ class FileTransport:
         except OSError as exc:
             raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
-    def close(self) -> None:
-        return None
+
+@dataclass(slots=True)
+class _InFlight:
+    end: int  # offset of the batch's last byte + 1 in the connection's byte stream
+    acked_at: float | None = None  # when the receiver's TCP stack was first seen to hold all of it
 
 
 class SyslogTransport:
+    """RFC 5424 messages over UDP (one per datagram), or TCP/TLS with RFC 6587 octet counting."""
+
     def __init__(self, url: str, *, ca_file: str | None = None, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("syslog+udp", "syslog+tcp", "syslog+tls") or not parts.hostname:
@@ -73,11 +130,15 @@ class SyslogTransport:
         self.port = parts.port or {"udp": 514, "tcp": 514, "tls": 6514}[self.protocol]
         self.ca_file = ca_file
         self.timeout = timeout
+        self.max_message: int | None = UDP_MAX_PAYLOAD if self.protocol == "udp" else None
         self._sock: socket.socket | None = None
+        self._written = 0
+        self._in_flight: deque[_InFlight] = deque()
 
     def _connect(self) -> socket.socket:
-        if self._sock is not None:
+        if self._sock is not None and (self._in_flight or not self._idle_connection_closed(self._sock)):
             return self._sock
+        self.close()
         try:
             if self.protocol == "udp":
                 sock = socket.socket(
@@ -91,27 +152,91 @@ class SyslogTransport:
                     sock = context.wrap_socket(sock, server_hostname=self.host)
             sock.settimeout(self.timeout)
         except (OSError, ssl.SSLError) as exc:
-            raise SinkError(
-                f"syslog {self.protocol}://{self.host}:{self.port}: cannot connect: {exc}"
-            ) from None
+            raise SinkError(f"{self._name()}: cannot connect: {exc}") from None
         self._sock = sock
         return sock
 
-    def send(self, messages: Sequence[bytes]) -> None:
+    def _idle_connection_closed(self, sock: socket.socket) -> bool:
+        # Receivers drop idle connections; nothing is in flight, so reconnecting loses nothing.
+        if self.protocol == "udp":
+            return False
+        try:
+            return _peer_closed(sock)
+        except (OSError, ssl.SSLError):
+            return True
+
+    def write(self, messages: Sequence[bytes]) -> None:
         sock = self._connect()
         try:
             if self.protocol == "udp":
                 for message in messages:
                     sock.send(message)
-                return
-            sock.sendall(b"".join(str(len(m)).encode() + b" " + m for m in messages))
+            else:
+                data = b"".join(str(len(m)).encode() + b" " + m for m in messages)
+                sock.sendall(data)
+                self._written += len(data)
+        except (OSError, ssl.SSLError) as exc:
+            self._fail(str(exc))
+        self._in_flight.append(_InFlight(self._written))
+
+    def delivered(self, *, wait: bool = False) -> int:
+        if self.protocol == "udp":
+            count = len(self._in_flight)
+            self._in_flight.clear()
+            return count
+        deadline = time.monotonic() + self.timeout
+        while True:
+            now = time.monotonic()
+            count = self._settle(now)
+            if count or not wait or not self._in_flight:
+                return count
+            if now >= deadline:
+                self._fail(f"the receiver did not acknowledge what was sent within {self.timeout:g}s")
+            time.sleep(STREAM_POLL_SECONDS)
+
+    def _settle(self, now: float) -> int:
+        """Mark batches the receiver's TCP stack holds; pop those still unreset CLOSE_GRACE later."""
+        if not self._in_flight or self._sock is None:
+            return 0
+        sock = self._sock
+        try:
+            unacked = _unacknowledged(sock)
+            acked = self._written - unacked if unacked is not None else self._written
+            for batch in self._in_flight:
+                if batch.end > acked:
+                    break
+                if batch.acked_at is None:
+                    batch.acked_at = now
+            # Checked after `now` was taken: the connection was open CLOSE_GRACE after each ack below.
             if _peer_closed(sock):
                 raise OSError("the receiver closed the connection")
         except (OSError, ssl.SSLError) as exc:
-            self.close()
-            raise SinkError(f"syslog {self.protocol}://{self.host}:{self.port}: {exc}") from None
+            self._fail(str(exc))
+        count = 0
+        while self._in_flight and (acked_at := self._in_flight[0].acked_at) is not None:
+            if acked_at + CLOSE_GRACE > now:
+                break
+            self._in_flight.popleft()
+            count += 1
+        return count
+
+    def send(self, messages: Sequence[bytes]) -> None:
+        self.write(messages)
+        while self._in_flight:
+            self.delivered(wait=True)
+
+    def _fail(self, reason: str) -> NoReturn:
+        lost = len(self._in_flight)
+        self.close()
+        suffix = f" ({lost} undelivered batch(es) will be sent again)" if lost else ""
+        raise SinkError(f"{self._name()}: {reason}{suffix}")
+
+    def _name(self) -> str:
+        return f"syslog {self.protocol}://{self.host}:{self.port}"
 
     def close(self) -> None:
+        self._in_flight.clear()
+        self._written = 0
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -119,25 +244,42 @@ class SyslogTransport:
                 self._sock = None
 
 
+def _unacknowledged(sock: socket.socket) -> int | None:
+    """Bytes written to a TCP socket that the receiver has not acknowledged; None if the OS cannot say.
+
+    Linux's SIOCOUTQ counts unsent plus sent-but-unacknowledged bytes; on a TLS socket the file
+    descriptor is the TCP socket under it, so the count includes the TLS records' own bytes.
+    """
+    if sys.platform != "linux":
+        return None
+    import fcntl
+    import termios
+
+    raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+    return int(struct.unpack("i", raw)[0])
+
+
 def _peer_closed(sock: socket.socket) -> bool:
-    """True if the receiver has closed its side: what we just wrote may never be read."""
+    """True if the receiver closed its side (FIN); a reset raises `ConnectionResetError`."""
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return False
     readable, _, _ = select.select([sock], [], [], 0)
     if not readable:
         return False
+    timeout = sock.gettimeout()
     try:
         sock.setblocking(False)
         try:
+            # A TLS socket cannot peek; a syslog receiver sends no application data to consume.
             data = sock.recv(1) if isinstance(sock, ssl.SSLSocket) else sock.recv(1, socket.MSG_PEEK)
         finally:
-            sock.setblocking(True)
+            sock.settimeout(timeout)
     except (BlockingIOError, ssl.SSLWantReadError):
         return False
     return data == b""
 
 
-class HecTransport:
+class HecTransport(_Immediate):
     """Splunk HTTP Event Collector: one POST per batch (events concatenated), token from the environment."""
 
     def __init__(
@@ -204,6 +346,3 @@ class HecTransport:
         if not isinstance(parsed, dict):
             raise SinkError(f"HEC {url}: unexpected reply")
         return parsed
-
-    def close(self) -> None:
-        return None

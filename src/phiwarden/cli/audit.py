@@ -505,21 +505,27 @@ def _lookup(args: argparse.Namespace) -> int:
 
 @_guard
 def _export(args: argparse.Namespace) -> int:
-    from phiwarden.audit.export import Envelope, render
-    from phiwarden.audit.forward import envelope, open_transport, wire_format
+    from functools import partial
+
+    from phiwarden.audit.export import render
+    from phiwarden.audit.forward import open_transport, renderer
+    from phiwarden.audit.oversize import Renderer
     from phiwarden.audit.sinks import FileTransport, Transport
 
     settings = _settings(args)
     transport: Transport
-    fmt, env = args.format, Envelope()
+    to_bytes: Callable[[Any], bytes]
+    limited: Renderer | None = None
     if args.sink:
         sink = next((s for s in settings.sinks if s.name == args.sink), None)
         if sink is None:
             raise _Usage(f"no [[audit.sink]] named {args.sink!r}")
         transport = open_transport(sink, Path(settings.base_dir) if settings.base_dir else None)
-        fmt, env = wire_format(sink), envelope(sink)
+        # The sink's own format, and its size limit: an oversized event goes out truncated.
+        to_bytes = limited = renderer(sink, transport)
     else:
         transport = FileTransport(args.output or "-")
+        to_bytes = partial(render, fmt=args.format)
     filtered = any(
         getattr(args, k) is not None
         for k in ("actor", "tool", "destination", "action", "category", "tier", "since", "until")
@@ -532,7 +538,7 @@ def _export(args: argparse.Namespace) -> int:
         for record in records:
             if filtered and not (args.from_seq <= record.seq <= (args.to_seq or record.seq)):
                 continue
-            batch.append(render(record, fmt, env))
+            batch.append(to_bytes(record))
             if len(batch) >= 1000:
                 transport.send(batch)
                 count += len(batch)
@@ -543,7 +549,9 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         store.close()
         transport.close()
-    print(f"phiwarden audit: exported {count} event(s)", file=sys.stderr)
+    truncated = limited.truncated if limited is not None else 0
+    note = f" ({truncated} too large for the sink, sent truncated)" if truncated else ""
+    print(f"phiwarden audit: exported {count} event(s){note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -552,7 +560,7 @@ def _forward(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from phiwarden.audit.forward import forward, open_transport
+    from phiwarden.audit.forward import SinkForwarder, forward_all, open_transport
 
     settings = _settings(args)
     sinks = [s for s in settings.sinks if not args.sink or s.name in args.sink]
@@ -561,33 +569,52 @@ def _forward(args: argparse.Namespace) -> int:
         raise _Usage(
             f"no such sink: {', '.join(sorted(unknown))}" if unknown else "no [[audit.sink]] in the policy"
         )
-    stop = threading.Event()
     base = Path(settings.base_dir) if settings.base_dir else None
-    store = _open(args, settings)
+    # Every sink's settings are checked (a missing HEC token) before anything is sent anywhere.
+    transports = [open_transport(sink, base) for sink in sinks]
+
+    def report(forwarder: SinkForwarder) -> None:
+        stats = forwarder.stats
+        truncated = f", {stats.truncated} sent truncated" if stats.truncated else ""
+        print(
+            f"phiwarden audit: {forwarder.sink.name}: delivered {stats.delivered}, "
+            f"cursor {stats.cursor}{truncated}",
+            file=sys.stderr,
+        )
+
+    stop = threading.Event()
+    stores: list[Any] = []
     # Restored on the way out: a handler left behind would outlive the command in a process that
     # runs it as a function (and in the processes that one forks, which would then ignore SIGTERM).
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.is_set():
-            for sink in sinks:
-                transport = open_transport(sink, base)
-                try:
-                    stats = forward(
-                        store, sink, transport, once=True, stop=stop, max_failures=5 if args.once else None
-                    )
-                finally:
-                    transport.close()
-                if stats.sent:
-                    print(
-                        f"phiwarden audit: {sink.name}: sent {stats.sent}, cursor {stats.cursor}",
-                        file=sys.stderr,
-                    )
-            if args.once:
-                break
-            stop.wait(args.poll)
+        # Each sink runs in its own thread, on its own store connection.
+        stores.extend(_open(args, settings) for _ in sinks)
+        outcomes = forward_all(
+            list(zip(stores, sinks, transports, strict=True)),
+            once=args.once,
+            max_failures=5 if args.once else None,
+            stop=stop,
+            poll_seconds=args.poll,
+            caught_up=None if args.once else report,
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
-        store.close()
+        for store in stores:
+            store.close()
+    for outcome in outcomes:
+        report(outcome.forwarder)
+        if outcome.error:
+            print(f"phiwarden audit: {outcome.forwarder.sink.name}: FAILED: {outcome.error}", file=sys.stderr)
+    failed = [o.forwarder.sink.name for o in outcomes if o.error]
+    if failed:
+        others = " (the other sinks got everything)" if len(failed) < len(outcomes) else ""
+        print(
+            f"phiwarden audit: not everything was delivered to {', '.join(failed)}{others}; "
+            "run again to resume from each sink's cursor",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 

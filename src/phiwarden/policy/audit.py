@@ -14,6 +14,8 @@ from phiwarden.policy.reader import Table
 DEFAULT_RETENTION_DAYS = 6 * 366
 DEFAULT_CHECKPOINT_EVERY = 1000
 DEFAULT_CHECKPOINT_INTERVAL = 300
+# The truncated form of an oversized event (seq, uid, hash, class, marker) must still fit.
+MIN_MESSAGE_BYTES = 2048
 SINK_FORMATS = ("jsonl", "ocsf", "cef", "syslog", "hec")
 WITNESS_SCHEMES = ("file://", "http://", "https://", "syslog+udp://", "syslog+tcp://", "syslog+tls://")
 SINK_SCHEMES = ("file://", "http://", "https://", "syslog+udp://", "syslog+tcp://", "syslog+tls://")
@@ -43,6 +45,9 @@ class SinkSettings:
     ack: bool = False
     batch_size: int = 500
     timeout_seconds: float = 10.0
+    # Larger events go out in a truncated form that names them (the receiver's own limit, e.g.
+    # rsyslog's 8 KB default); UDP sinks never send more than a datagram holds whatever this says.
+    max_message_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +130,7 @@ def parse(table: Table) -> AuditSettings:
 def _sink(table: Table) -> SinkSettings:
     table.only(
         ("name", "url", "format", "token_env", "ca_file", "facility", "app_name", "hostname", "index",
-         "sourcetype", "ack", "batch_size", "timeout")
+         "sourcetype", "ack", "batch_size", "timeout", "max_message_bytes")
     )  # fmt: skip
     if not table.has("name") or not table.has("url"):
         raise table.error(
@@ -159,4 +164,9 @@ def _sink(table: Table) -> SinkSettings:
         ack=table.boolean("ack", False),
         batch_size=table.integer("batch_size", 500, minimum=1, maximum=100_000),
         timeout_seconds=table.number("timeout", 10.0, minimum=0.1, maximum=600.0),
+        max_message_bytes=(
+            table.integer("max_message_bytes", 0, minimum=MIN_MESSAGE_BYTES, maximum=1 << 30)
+            if table.has("max_message_bytes")
+            else None
+        ),
     )
