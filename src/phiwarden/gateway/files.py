@@ -4,29 +4,30 @@ A tool call names a file (Read `file_path`, Edit, apply_patch); its result, in t
 holds the file's content. The gateway uses both: the result's text is classified with the file's path
 (repository code is internal, `patients.csv` is read as CSV), and the audit event lists the files of
 the latest turn per agent, as the per-file access record. Which tools and arguments name files is
-data (`data/tools.toml`).
+data (`data/tools.toml`); shell tool calls name theirs in their command lines (`shell.py`).
 """
 
 from __future__ import annotations
 
 import functools
-import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from phiwarden.gateway import shell
 from phiwarden.gateway.request import ParsedRequest, ToolCall
 
-_PATCH_FILE = re.compile(r"^\*\*\* (?:Update|Add|Delete) File: (.+)$", re.MULTILINE)
 MAX_PATH = 512
 
 
 @dataclass(frozen=True, slots=True)
 class _Tool:
-    operation: str
+    operation: str  # read, write, search, or shell (the command line names the files)
     path_keys: tuple[str, ...]
     patch_key: str | None
+    command_keys: tuple[str, ...]
+    lines_keys: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,13 @@ def _tools() -> dict[str, _Tool]:
     text = resources.files("phiwarden.gateway").joinpath("data", "tools.toml").read_text("utf-8")
     out: dict[str, _Tool] = {}
     for entry in tomllib.loads(text)["tool"]:
-        tool = _Tool(entry["operation"], tuple(entry.get("path_keys", ())), entry.get("patch_key"))
+        tool = _Tool(
+            entry["operation"],
+            tuple(entry.get("path_keys", ())),
+            entry.get("patch_key"),
+            tuple(entry.get("command_keys", ())),
+            tuple(entry.get("lines_keys", ())),
+        )
         for name in entry["names"]:
             out[name] = tool
     return out
@@ -52,6 +59,11 @@ def accesses(call: ToolCall) -> list[FileAccess]:
     if tool is None:
         return []
     arguments: Any = call.arguments
+    if tool.operation == "shell":
+        return [
+            FileAccess(a.path[:MAX_PATH], a.operation, f"{call.name}:{a.program}")
+            for a in shell.command_accesses(arguments, tool.command_keys, tool.lines_keys)
+        ]
     paths: list[str] = []
     if isinstance(arguments, dict):
         for key in tool.path_keys:
@@ -63,15 +75,17 @@ def accesses(call: ToolCall) -> list[FileAccess]:
     else:
         patch = arguments if tool.patch_key else None
     if isinstance(patch, str):
-        paths.extend(m.strip() for m in _PATCH_FILE.findall(patch))
+        paths.extend(shell.patch_paths(patch))
     return [FileAccess(p[:MAX_PATH], tool.operation, call.name) for p in paths]
 
 
 def attach_paths(request: ParsedRequest) -> None:
-    """Give each tool result the path of the file its call read."""
+    """Give each tool result the path of the file its call read. A shell command's output is not one
+    file's content (pipelines, several files, other output): it is inspected as text, without a path."""
     for call in request.tool_calls:
         results = request.tool_results.get(call.call_id)
-        if not results:
+        tool = _tools().get(call.name)
+        if not results or tool is None or tool.operation == "shell":
             continue
         found = [a for a in accesses(call) if a.operation == "read"]
         if found:
@@ -81,12 +95,26 @@ def attach_paths(request: ParsedRequest) -> None:
 
 def latest_accesses(request: ParsedRequest) -> list[FileAccess]:
     """Files touched by the tool calls of the latest turn (those whose results this request carries
-    last), so that each access is recorded once, in the request that first reports it."""
+    last), so that each access is recorded once, in the request that first reports it. A turn is one
+    assistant message's calls (Messages, Chat Completions) or, in a Responses input, the calls after
+    the last output item that precedes the latest call (calls made in parallel come together)."""
     if not request.tool_calls:
         return []
-    last_parent = request.tool_calls[-1].location.split(".content")[0].split(".tool_calls")[0]
-    out: list[FileAccess] = []
-    for call in request.tool_calls:
-        if call.location.startswith(last_parent):
-            out.extend(accesses(call))
-    return out
+    last = request.tool_calls[-1].location
+    item = _item_index(last)
+    if item is not None and last == f"input[{item}]":
+        outputs = (_item_index(p.location) for parts in request.tool_results.values() for p in parts)
+        boundary = max((i for i in outputs if i is not None and i < item), default=-1)
+        calls = [c for c in request.tool_calls if (_item_index(c.location) or -1) > boundary]
+    else:
+        parent = last.split(".content")[0].split(".tool_calls")[0]
+        calls = [c for c in request.tool_calls if c.location.startswith(parent)]
+    return [access for call in calls for access in accesses(call)]
+
+
+def _item_index(location: str) -> int | None:
+    """N of a Responses input item's location (input[N]…)."""
+    if not location.startswith("input["):
+        return None
+    number = location[6:].partition("]")[0]
+    return int(number) if number.isdigit() else None
