@@ -110,8 +110,10 @@ def test_anthropic_count_tokens_and_models(gateway: Gateway) -> None:
     assert counted.input_tokens > 0
     _assert_clean(gateway)
     models = [m.id for m in client.models.list()]
-    assert "claude-test-sonnet" in models and "gpt-5" in models
-    assert "old-model" not in models  # globs are not listed; expired destinations never
+    # The Anthropic shape lists the models of destinations that speak the Messages API: the local
+    # destination by its model (its `models` are globs), no OpenAI model, no expired destination.
+    assert models == ["claude-test-sonnet", "llama-local"]
+    assert client.models.retrieve("claude-opus-4").id == "claude-opus-4"  # served by claude-*
 
 
 def test_openai_chat_sync_stream_and_tools(gateway: Gateway) -> None:
@@ -177,7 +179,7 @@ def test_openai_responses_sync_and_stream(gateway: Gateway) -> None:
 
 def test_openai_models_list(gateway: Gateway) -> None:
     ids = [m.id for m in _openai(gateway).models.list()]
-    assert "gpt-5" in ids and "claude-test-sonnet" in ids
+    assert ids == ["gpt-5", "llama-local"]
 
 
 def test_restricted_record_goes_only_to_the_local_model_and_stays_there(gateway: Gateway) -> None:

@@ -5,31 +5,54 @@
     GET  /v1/models, /v1/models/{id}                 in the Anthropic or OpenAI shape
     GET  /healthz (process up), /readyz (audit trail and store reachable)
 
-Any other path is a 404 in the caller's API format: there is no generic proxying.
+Any other path is a 404, and another method on one of these paths a 405 (with `Allow`), in the
+caller's API format: there is no generic proxying. Every answer carries `x-phiwarden-request-id` and
+`x-phiwarden-overhead-ms`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
+import logging
 import os
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
+from phiwarden.gateway.auditing import probe_event
 from phiwarden.gateway.decide import allowed_destinations
 from phiwarden.gateway.errors import GatewayError, Style, error_body
-from phiwarden.gateway.handler import authenticate, handle
+from phiwarden.gateway.handler import (
+    OVERHEAD_HEADER,
+    Context,
+    authenticate,
+    handle,
+    record_counted_refusals,
+    refuse,
+)
+from phiwarden.gateway.principal import Principal
 from phiwarden.gateway.runtime import Runtime
+from phiwarden.policy.gateway import Api, Destination
 
 POLICY_ENV = "PHIWARDEN_GATEWAY_POLICY"
 PURGE_EVERY_SECONDS = 600.0
+logger = logging.getLogger("phiwarden.gateway")
+# The APIs of each shape: a model list in the Anthropic shape names only models of destinations that
+# speak the Messages API, one in the OpenAI shape those of destinations that speak OpenAI's.
+_FAMILIES: dict[Style, frozenset[Api]] = {
+    "anthropic": frozenset({"messages"}),
+    "openai": frozenset({"chat_completions", "responses"}),
+}
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _style(request: Request) -> Style:
@@ -43,10 +66,34 @@ def _style(request: Request) -> Style:
     return "openai"
 
 
-def _error(request: Request, error: GatewayError) -> Response:
+def _error(request: Request, error: GatewayError, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        error_body(_style(request), error), status_code=error.status, media_type="application/json"
+        error_body(_style(request), error),
+        status_code=error.status,
+        media_type="application/json",
+        headers=headers,
     )
+
+
+def _answered(endpoint: Endpoint) -> Endpoint:
+    """An endpoint whose every answer carries the request id and the gateway's time, and whose
+    failures are errors in the caller's API format (never a plain-text 500 or a traceback)."""
+
+    async def answer(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            logger.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+            response = _error(
+                request, GatewayError(500, f"phiwarden failed on this request ({type(exc).__name__})")
+            )
+        if "x-phiwarden-request-id" not in response.headers:
+            response.headers["x-phiwarden-request-id"] = str(uuid.uuid4())
+            response.headers[OVERHEAD_HEADER] = f"{(time.perf_counter() - started) * 1000:.3f}"
+        return response
+
+    return answer
 
 
 def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
@@ -63,28 +110,33 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
         return await handle(runtime, request, "responses")
 
     async def models(request: Request) -> Response:
+        style = _style(request)
+        ctx = Context(
+            runtime,
+            "messages" if style == "anthropic" else "chat_completions",
+            False,
+            style,
+            operation=f"{style}.models.list",
+            headers={k.lower(): v for k, v in request.headers.items()},
+            client_ip=request.client.host if request.client else None,
+        )
         try:
-            principal = await authenticate(runtime, {k.lower(): v for k, v in request.headers.items()})
+            principal = await authenticate(runtime, ctx.headers)
         except GatewayError as exc:
-            return _error(request, exc)
-        allowed = allowed_destinations(runtime.gateway, principal)
-        today = runtime.today
-        names: dict[str, str] = {}
-        for destination in runtime.gateway.destinations:
-            if not destination.apis or destination.expired(today):
-                continue
-            if allowed is not None and destination.id not in allowed:
-                continue
-            for model in destination.models:
-                if not any(ch in model for ch in "*?["):
-                    names.setdefault(model, destination.id)
+            return await refuse(ctx, exc)
+        names = _offered(runtime, principal, style)
         wanted = request.path_params.get("model_id")
         if wanted is not None:
             if wanted not in names:
-                return _error(request, GatewayError(404, f"model {wanted!r} is not offered by this gateway"))
-            return JSONResponse(_model(_style(request), wanted, names[wanted]))
-        data = [_model(_style(request), name, owner) for name, owner in names.items()]
-        if _style(request) == "anthropic":
+                owner = _serving(runtime, principal, style, wanted)
+                if owner is None:
+                    return _error(
+                        request, GatewayError(404, f"model {wanted!r} is not offered by this gateway")
+                    )
+                names = {wanted: owner}
+            return JSONResponse(_model(style, wanted, names[wanted]))
+        data = [_model(style, name, owner) for name, owner in names.items()]
+        if style == "anthropic":
             return JSONResponse(
                 {
                     "data": data,
@@ -102,17 +154,34 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
         problems = []
         if runtime.draining:
             problems.append("shutting down")
-        if not runtime.writer.healthy:
+        policy = runtime.policy
+        if not await runtime.writer.ready(lambda: probe_event(policy.policy_id, policy.revision)):
             problems.append("audit store failing")
-        try:
-            await asyncio.to_thread(runtime.store.pin_get, "readyz", time.time())
-        except Exception as exc:
-            problems.append(f"gateway store: {type(exc).__name__}")
+        store = await runtime.store_problem()
+        if store:
+            problems.append(store)
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     async def not_found(request: Request) -> Response:
+        allowed = sorted(
+            {
+                method
+                for route in routes
+                if isinstance(route, Route) and route.endpoint is not not_found_endpoint
+                and route.matches(request.scope)[0] == Match.PARTIAL
+                for method in route.methods or ()
+            }
+        )  # fmt: skip
+        if allowed:
+            return _error(
+                request,
+                GatewayError(
+                    405, f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+                ),
+                headers={"allow": ", ".join(allowed)},
+            )
         return _error(
             request,
             GatewayError(404, f"no route {request.method} {request.url.path} on the phiwarden gateway"),
@@ -120,35 +189,70 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        purge = asyncio.create_task(_purge(runtime))
+        tasks = [asyncio.create_task(_purge(runtime)), asyncio.create_task(_count_refusals(runtime))]
         try:
             yield
         finally:
             runtime.draining = True
-            purge.cancel()
+            for task in tasks:
+                task.cancel()
+            record_counted_refusals(runtime)
             if own_runtime:
                 await runtime.close()
 
+    not_found_endpoint = _answered(not_found)
     routes = [
-        Route("/v1/messages", messages, methods=["POST"]),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/v1/messages", _answered(messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", _answered(count_tokens), methods=["POST"]),
+        Route("/v1/chat/completions", _answered(chat), methods=["POST"]),
+        Route("/v1/responses", _answered(responses), methods=["POST"]),
         # Clients configured with a base URL that lacks /v1 (some OpenAI-compatible settings).
-        Route("/chat/completions", chat, methods=["POST"]),
-        Route("/responses", responses, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/v1/models/{model_id:path}", models, methods=["GET"]),
-        Route("/models", models, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
+        Route("/chat/completions", _answered(chat), methods=["POST"]),
+        Route("/responses", _answered(responses), methods=["POST"]),
+        Route("/v1/models", _answered(models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _answered(models), methods=["GET"]),
+        Route("/models", _answered(models), methods=["GET"]),
+        Route("/healthz", _answered(healthz), methods=["GET"]),
+        Route("/readyz", _answered(readyz), methods=["GET"]),
         Route(
-            "/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+            "/{path:path}",
+            not_found_endpoint,
+            methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
         ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     return app
+
+
+def _permitted(runtime: Runtime, principal: Principal, style: Style) -> list[Destination]:
+    """The destinations the caller may use that speak the APIs of `style`, in policy order."""
+    allowed = allowed_destinations(runtime.gateway, principal)
+    today = dt.date.today()
+    return [
+        d
+        for d in runtime.gateway.destinations
+        if _FAMILIES[style] & set(d.apis) and not d.expired(today) and (allowed is None or d.id in allowed)
+    ]
+
+
+def _offered(runtime: Runtime, principal: Principal, style: Style) -> dict[str, str]:
+    """Model -> the destination serving it. Globs (`claude-*`) cannot be listed: a destination
+    named only by globs is listed by its `model` (the name sent when a request is routed there)
+    when its globs take it, else not at all."""
+    names: dict[str, str] = {}
+    for destination in _permitted(runtime, principal, style):
+        listed = [m for m in destination.models if not any(ch in m for ch in "*?[")]
+        if not listed and destination.model and destination.serves(destination.model):
+            listed = [destination.model]
+        for model in listed:
+            names.setdefault(model, destination.id)
+    return names
+
+
+def _serving(runtime: Runtime, principal: Principal, style: Style, model: str) -> str | None:
+    """The destination serving `model` (globs included) for a caller, or None."""
+    return next((d.id for d in _permitted(runtime, principal, style) if d.serves(model)), None)
 
 
 def _model(style: Style, name: str, owner: str) -> dict[str, Any]:
@@ -163,6 +267,13 @@ async def _purge(runtime: Runtime) -> None:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(runtime.store.vault_purge, time.time())
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def _count_refusals(runtime: Runtime) -> None:
+    """Record, once per interval, the unauthenticated refusals the audit rate limit only counted."""
+    while True:
+        await asyncio.sleep(runtime.refusals.interval)
+        record_counted_refusals(runtime)
 
 
 def app_from_environment() -> Starlette:

@@ -12,6 +12,11 @@ the response left, put its fsync in front of the next request's decision event (
 the one event per request that is on the critical path). An outcome is still committed within the
 linger time when no request follows, and on shutdown; what a crash can lose is at most that window
 of outcome events, never a decision event.
+
+A request refused before a decision (credentials, shape, size, model, scope, an internal error) gets
+one event too (`refusal_event`): action block, a rule naming why, never the request's values. Refusals
+of unauthenticated requests are rate-limited per process (`RefusalLimiter`): a flood of bad keys is
+recorded one by one up to a burst, then as one counted event per interval, so it cannot fill the store.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -46,6 +51,27 @@ logger = logging.getLogger("phiwarden.gateway")
 MAX_BATCH = 256
 MAX_HASHES = 256
 LINGER_SECONDS = 0.1
+# A failed store is re-checked by /readyz at most this often, each check given this long.
+PROBE_INTERVAL_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 2.0
+
+# Why a request was refused before a decision: the rule (recorded as "enforce:<rule>") and its reason.
+REFUSALS = {
+    "auth-failed": "no valid phiwarden key or OIDC token",
+    "auth-failed-counted": "unauthenticated requests beyond the audit rate limit, recorded as a count",
+    "bad-request": "not a valid request of its API (JSON, UTF-8, fields or content blocks)",
+    "body-too-large": "the body exceeds [gateway] max_request_size",
+    "unsupported-media-type": "the body is not application/json",
+    "unknown-model": "no approved destination serves the model",
+    "api-mismatch": "the destination serving the model does not speak this API",
+    "destination-not-permitted": "the caller's groups or key scope do not include the destination",
+    "destination-expired": "the destination's vendor review date has passed",
+    "shutting-down": "the gateway is shutting down",
+    "store-unavailable": "the gateway store or the pseudonymization vault is unavailable",
+    "inspection-failed": "detection or classification failed",
+    "internal-error": "the gateway failed on this request",
+    "client-disconnected": "the client went away before its request was read",
+}
 
 
 @dataclass(slots=True)
@@ -61,8 +87,10 @@ class AuditWriter:
         self.linger = linger
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="phiwarden-audit", daemon=True)
-        self._thread.start()
+        self._probe: asyncio.Future[None] | None = None
+        self._probed = 0.0
         self.healthy = True
+        self._thread.start()
 
     async def write(self, event: AuditEvent) -> None:
         """Return once `event` is durable; raise `AuditError` otherwise."""
@@ -124,6 +152,29 @@ class AuditWriter:
         for job in jobs:
             if job.future is not None and job.loop is not None:
                 job.loop.call_soon_threadsafe(_settle, job.future, error)
+
+    async def ready(self, probe: Callable[[], AuditEvent]) -> bool:
+        """Whether the store takes events. Once a commit failed, each call (at most once per
+        `PROBE_INTERVAL_SECONDS`) writes the event `probe` makes: a worker with nothing else to write
+        does not stay unready once the store is back, and only a write shows that it is (a full disk
+        still reads). The event that succeeds marks, in the trail, where this worker's outage ended."""
+        if self.healthy:
+            return True
+        now = time.monotonic()
+        if (
+            self._probe is not None and not self._probe.done()
+        ) or now - self._probed < PROBE_INTERVAL_SECONDS:
+            return False
+        self._probed = now
+        self._probe = asyncio.ensure_future(self.write(probe()))
+        self._probe.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            # Shielded: a write that outlives the timeout still completes, and no second probe
+            # starts meanwhile.
+            await asyncio.wait_for(asyncio.shield(self._probe), PROBE_TIMEOUT_SECONDS)
+        except Exception:  # still failing, or too slow to count as working
+            return False
+        return self.healthy
 
     def close(self) -> None:
         self._queue.put(None)
@@ -237,6 +288,99 @@ def outcome_event(
         correlation_id=facts.correlation_id,
         message=f"{message} {note}".strip(),
     )
+
+
+def refusal_event(
+    facts: RequestFacts,
+    *,
+    rule: str,
+    status_code: int,
+    latency_ms: int,
+    tier: Tier | None = None,
+    counts: Counter[str] | None = None,
+    value_hashes: dict[str, tuple[str, ...]] | None = None,
+) -> AuditEvent:
+    """A request refused before any decision: `rule` is one of `REFUSALS`. `tier` and the counts are
+    given when the content was inspected before the refusal (an unknown model); otherwise the event
+    says so, with tier public and no categories (nothing was read, nothing was sent)."""
+    inspected = tier is not None
+    return AuditEvent(
+        actor=_actor(facts, None),
+        operation=facts.operation,
+        decision=Decision(
+            "block", facts.policy_id, facts.policy_revision, rule=f"enforce:{rule}", reason=REFUSALS[rule]
+        ),
+        classification=Classification(tier or "public", dict(counts or {}), value_hashes or {}),
+        src_endpoint=Endpoint(ip=facts.client_ip),
+        resources=_resources(facts, ()),
+        status="failure",
+        latency_ms=latency_ms,
+        activity="create",
+        correlation_id=facts.correlation_id,
+        message=f"refused with HTTP {status_code}"
+        + ("" if inspected else " before its content was inspected"),
+    )
+
+
+def counted_refusals_event(facts: RequestFacts, count: int, seconds: float) -> AuditEvent:
+    """The unauthenticated refusals the rate limit did not record one by one, as one event."""
+    return AuditEvent(
+        actor=_actor(facts, None),
+        operation=facts.operation,
+        decision=Decision(
+            "block",
+            facts.policy_id,
+            facts.policy_revision,
+            rule="enforce:auth-failed-counted",
+            reason=REFUSALS["auth-failed-counted"],
+        ),
+        classification=Classification("public"),
+        status="failure",
+        activity="create",
+        correlation_id=facts.correlation_id,
+        message=f"{count} more unauthenticated requests refused with HTTP 401 in the last {seconds:.0f} s",
+    )
+
+
+def probe_event(policy_id: str, policy_revision: str) -> AuditEvent:
+    """Written by /readyz on a worker whose last commit failed: when it succeeds, the store is back."""
+    return AuditEvent(
+        actor=Actor(user_id="phiwarden-gateway"),
+        operation="phiwarden.gateway.readiness",
+        decision=Decision("allow", policy_id, policy_revision, rule="audit-store-probe"),
+        classification=Classification("public"),
+        activity="other",
+        message="the audit store takes events again on this worker after a failed write",
+    )
+
+
+class RefusalLimiter:
+    """A token bucket, per process, for the refusals of unauthenticated requests: recorded one by one
+    while they come at most `rate` per second (bursts of up to `burst`); beyond that only counted,
+    the count recorded every `interval` seconds (`take_count`). Authenticated refusals are never
+    limited: their caller is known and its key can be revoked."""
+
+    def __init__(self, *, burst: int = 30, rate: float = 0.5, interval: float = 60.0) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.interval = interval
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._counted = 0
+
+    def admit(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self._counted += 1
+        return False
+
+    def take_count(self) -> int:
+        count, self._counted = self._counted, 0
+        return count
 
 
 def _actor(facts: RequestFacts, upstream_model: str | None) -> Actor:

@@ -2,6 +2,8 @@
 
 OpenAI:    {"error": {"message", "type", "param", "code"}}
 Anthropic: {"type": "error", "error": {"type", "message"}}
+
+Errors inside an SSE stream that has started are written by `sse.StreamRewriter.error_events`.
 """
 
 from __future__ import annotations
@@ -30,14 +32,24 @@ _TYPES = {
 
 
 class GatewayError(Exception):
+    """A refusal or failure answered in the API's format. `rule` names why in the audit trail (the
+    message, which may quote the request, is never recorded); without one, the status names it."""
+
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, param: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        rule: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.param = param
+        self.rule = rule
 
     @property
     def type(self) -> str:
@@ -52,11 +64,3 @@ def error_body(style: Style, error: GatewayError) -> bytes:
             "error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}
         }
     return json.dumps(data, ensure_ascii=False).encode("utf-8")
-
-
-def stream_error_event(style: Style, error: GatewayError) -> bytes:
-    """An error inside an already started SSE stream."""
-    body = error_body(style, error).decode("utf-8")
-    if style == "anthropic":
-        return f"event: error\ndata: {body}\n\n".encode()
-    return f"data: {body}\n\n".encode()

@@ -5,25 +5,35 @@ the request with an error in the API's own format; nothing is forwarded uninspec
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
+import logging
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from phiwarden.audit import AuditError
 from phiwarden.gateway import rewrite
-from phiwarden.gateway.auditing import MAX_HASHES, RequestFacts, decision_event, outcome_event
+from phiwarden.gateway.auditing import (
+    MAX_HASHES,
+    RequestFacts,
+    counted_refusals_event,
+    decision_event,
+    outcome_event,
+    refusal_event,
+)
 from phiwarden.gateway.clients import client_tool
 from phiwarden.gateway.conversation import conversation_id
 from phiwarden.gateway.decide import Decision, NoDestination, decide
-from phiwarden.gateway.errors import GatewayError, Style, error_body, stream_error_event
+from phiwarden.gateway.errors import GatewayError, Style, error_body
 from phiwarden.gateway.files import FileAccess, attach_paths, latest_accesses
 from phiwarden.gateway.inspect import Inspection
 from phiwarden.gateway.principal import Principal
@@ -45,6 +55,22 @@ from phiwarden.transform.restore import Restorer
 from phiwarden.transform.vault import Vault, VaultError
 
 OVERHEAD_HEADER = "x-phiwarden-overhead-ms"
+logger = logging.getLogger("phiwarden.gateway")
+_OPERATIONS = {
+    ("messages", False): "anthropic.messages.create",
+    ("messages", True): "anthropic.messages.count_tokens",
+    ("chat_completions", False): "openai.chat.completions.create",
+    ("responses", False): "openai.responses.create",
+}
+# Refusals without a rule of their own, by status (audit rule ids: auditing.REFUSALS).
+_RULES = {
+    400: "bad-request",
+    401: "auth-failed",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    500: "internal-error",
+    503: "store-unavailable",
+}
 
 
 @dataclass(slots=True)
@@ -55,6 +81,22 @@ class Context:
     style: Style
     started: float = field(default_factory=time.perf_counter)
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    operation: str = ""  # outside the API routes (the model list); else the API's
+    headers: dict[str, str] = field(default_factory=dict)
+    client_ip: str | None = None
+    principal: Principal | None = None
+    facts: RequestFacts | None = None
+    inspection: Inspection | None = None
+    decision: Decision | None = None
+    # What the outcome event records, once the decision event is written.
+    applied: str = ""
+    destination: Any = None
+    upstream_model: str | None = None
+    overhead: float | None = None
+    attempts: int = 0
+    # "new": nothing recorded yet; "decided": the decision event is written, not the outcome;
+    # "closed": the request's last event is written (a block, an outcome).
+    stage: str = "new"
 
 
 async def handle(runtime: Runtime, request: Request, api: Api, *, count_tokens: bool = False) -> Response:
@@ -62,16 +104,169 @@ async def handle(runtime: Runtime, request: Request, api: Api, *, count_tokens: 
     try:
         return await _handle(ctx, request)
     except GatewayError as exc:
-        return _error(ctx, exc)
+        error = exc
+    except ClientDisconnect:
+        error = GatewayError(
+            400, "the client disconnected before sending the whole request", rule="client-disconnected"
+        )
+    except Exception as exc:  # in the API's format, never a plain-text 500 or a traceback with values
+        logger.error("request %s failed: %s at %s", ctx.correlation_id, type(exc).__name__, _origin(exc))
+        error = GatewayError(
+            500,
+            f"phiwarden failed on this request ({type(exc).__name__}); it is recorded in the audit trail "
+            f"under request id {ctx.correlation_id}",
+            code="internal_error",
+            rule="internal-error",
+        )
+    return await refuse(ctx, error)
+
+
+async def refuse(ctx: Context, error: GatewayError) -> Response:
+    """The answer to a request that ends in `error`, once its event is durable (or failed to be)."""
+    await _record_failure(ctx, error)
+    return _error(ctx, error)
+
+
+def _origin(exc: BaseException) -> str:
+    """Where an exception was raised (file, line, function): its message may quote the request."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    last = frames[-1]
+    return f"{last.filename.rpartition('/')[2]}:{last.lineno} in {last.name}"
 
 
 def _error(ctx: Context, exc: GatewayError) -> Response:
+    overhead = ctx.overhead if ctx.overhead is not None else (time.perf_counter() - ctx.started) * 1000
+    headers = {OVERHEAD_HEADER: f"{overhead:.3f}", "x-phiwarden-request-id": ctx.correlation_id}
+    if ctx.decision is not None:
+        headers["x-phiwarden-decision"] = _decision_header(ctx.decision, ctx.destination)
     return Response(
-        error_body(ctx.style, exc),
-        status_code=exc.status,
-        media_type="application/json",
-        headers={"x-phiwarden-request-id": ctx.correlation_id},
+        error_body(ctx.style, exc), status_code=exc.status, media_type="application/json", headers=headers
     )
+
+
+async def _record_failure(ctx: Context, error: GatewayError) -> None:
+    """One event for a request that ends in `error`: a refusal before any decision, or the outcome
+    of a forwarded one; none when an event already records its end, or when the audit store itself
+    failed (its writer logs that). A refusal stands whether or not it could be recorded."""
+    if ctx.stage == "closed" or error.code == "audit_unavailable":
+        return
+    try:
+        if ctx.stage == "decided":
+            await _failed_outcome(
+                ctx, f"failed after the decision: {error.rule or _RULES.get(error.status, 'error')}"
+            )
+            return
+        rule = _refusal_rule(ctx, error)
+        if rule == "auth-failed" and not ctx.runtime.refusals.admit():
+            return  # counted instead (auditing.RefusalLimiter)
+        inspection = ctx.inspection
+        event = refusal_event(
+            _refusal_facts(ctx),
+            rule=rule,
+            status_code=error.status,
+            latency_ms=_ms(ctx.started),
+            tier=inspection.tier if inspection else None,
+            counts=inspection.counts if inspection else None,
+        )
+        await ctx.runtime.writer.write(event)
+    except AuditError as exc:
+        logger.error("request %s: its refusal could not be audited: %s", ctx.correlation_id, exc)
+    except Exception as exc:
+        logger.error(
+            "request %s: the audit event of its refusal could not be built: %s at %s",
+            ctx.correlation_id,
+            type(exc).__name__,
+            _origin(exc),
+        )
+
+
+def _refusal_rule(ctx: Context, error: GatewayError) -> str:
+    if error.rule:
+        return error.rule
+    if error.code == "model_not_available":
+        if error.status == 404:
+            return "unknown-model"
+        if error.status == 400:
+            return "api-mismatch"
+        model = ctx.facts.model if ctx.facts else ""
+        today = dt.date.today()
+        expired = any(d.serves(model) and d.expired(today) for d in ctx.runtime.gateway.destinations)
+        return "destination-expired" if expired else "destination-not-permitted"
+    return _RULES.get(error.status, "refused")
+
+
+def _refusal_facts(ctx: Context) -> RequestFacts:
+    """The facts of a refused request: as far as it was read; its model masked (any text may come
+    there), an unauthenticated caller as "anonymous" with the id of the key it presented, if any."""
+    runtime = ctx.runtime
+    if ctx.facts is not None:
+        try:
+            model = _mask(runtime, ctx.facts.model[:200])
+        except Exception:  # detection itself failing is what is being recorded
+            model = ""
+        return dataclasses.replace(ctx.facts, model=model)
+    principal = ctx.principal or Principal(
+        id="anonymous", provider="unauthenticated", key_id=_presented_key_id(ctx.headers)
+    )
+    return RequestFacts(
+        correlation_id=ctx.correlation_id,
+        principal=principal,
+        client_tool=client_tool(ctx.headers),
+        session="",
+        operation=ctx.operation or _OPERATIONS[(ctx.api, ctx.count_tokens)],
+        model="",
+        client_ip=ctx.client_ip,
+        repository=None,
+        policy_id=runtime.policy.policy_id,
+        policy_revision=runtime.policy.revision,
+    )
+
+
+def record_counted_refusals(runtime: Runtime) -> None:
+    """One event for the unauthenticated refusals the rate limit counted since the last one."""
+    count = runtime.refusals.take_count()
+    if not count:
+        return
+    facts = RequestFacts(
+        correlation_id=str(uuid.uuid4()),
+        principal=Principal(id="anonymous", provider="unauthenticated"),
+        client_tool=None,
+        session="",
+        operation="phiwarden.gateway.refusals",
+        model="",
+        client_ip=None,
+        repository=None,
+        policy_id=runtime.policy.policy_id,
+        policy_revision=runtime.policy.revision,
+    )
+    runtime.writer.submit(counted_refusals_event(facts, count, runtime.refusals.interval))
+
+
+def _presented_key_id(headers: Mapping[str, str]) -> str | None:
+    """The public id of a phiwarden key (pwk_<16 hex>_<secret>), never its secret."""
+    token = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+    key_id = token[4:20]
+    if token.startswith("pwk_") and token[20:21] == "_" and all(c in "0123456789abcdef" for c in key_id):
+        return key_id if len(key_id) == 16 else None
+    return None
+
+
+async def _failed_outcome(ctx: Context, note: str) -> None:
+    """The outcome event of a forwarded request that failed in the gateway."""
+    facts, decision = ctx.facts, ctx.decision
+    if facts is None or decision is None:
+        return
+    ctx.stage = "closed"
+    await ctx.runtime.writer.write(
+        outcome_event(
+            facts, action=ctx.applied, mode=decision.mode, tier=decision.tier, destination=ctx.destination,
+            upstream_model=ctx.upstream_model, status="failure", upstream_status=None, input_tokens=None,
+            output_tokens=None, latency_ms=_ms(ctx.started), overhead_ms=ctx.overhead or 0.0,
+            attempts=ctx.attempts, note=note,
+        )
+    )  # fmt: skip
 
 
 async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principal:
@@ -171,10 +366,13 @@ def _no_constants(name: str) -> Any:
 async def _handle(ctx: Context, request: Request) -> Response:
     runtime = ctx.runtime
     settings = runtime.gateway.settings
+    headers = ctx.headers = {k.lower(): v for k, v in request.headers.items()}
+    ctx.client_ip = request.client.host if request.client else None
+    principal = ctx.principal = await authenticate(runtime, headers)
     if runtime.draining:
-        raise GatewayError(503, "the gateway is shutting down; retry on another replica")
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    principal = await authenticate(runtime, headers)
+        raise GatewayError(
+            503, "the gateway is shutting down; retry on another replica", rule="shutting-down"
+        )
     raw, body = await read_json(request, settings.max_request_bytes)
     try:
         parsed = parse(ctx.api, body, settings.extra_fields, count_tokens=ctx.count_tokens)
@@ -193,11 +391,12 @@ async def _handle(ctx: Context, request: Request) -> Response:
         session=row[:32],
         operation=parsed.operation,
         model=parsed.model,
-        client_ip=request.client.host if request.client else None,
+        client_ip=ctx.client_ip,
         repository=repository[:200] if repository else None,
         policy_id=runtime.policy.policy_id,
         policy_revision=runtime.policy.revision,
     )
+    ctx.facts = facts
     try:
         found = runtime.inspector.scan(parsed)
     except Exception as exc:  # a detection failure must not let content through
@@ -210,6 +409,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
         )
     except Exception as exc:
         raise _inspect_failed(exc) from None
+    ctx.inspection = inspection
     try:
         decision = decide(
             runtime.gateway,
@@ -226,6 +426,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
         )
     except NoDestination as exc:
         raise GatewayError(exc.status, str(exc), code="model_not_available") from None
+    ctx.decision = decision
     files = _files(runtime, parsed)
     hashes = _hashes(runtime, parsed, inspection)
     where = inspection.by_location(parsed.parts)
@@ -238,10 +439,13 @@ async def _handle(ctx: Context, request: Request) -> Response:
             latency_ms=_ms(ctx.started),
         )  # fmt: skip
         await _audit(runtime, event)
+        ctx.stage = "closed"
         raise GatewayError(403, message, code="phi_policy_block")
     applied, destination, originals = _apply(runtime, parsed, inspection, decision, vault)
     if destination is None:
         raise GatewayError(500, "no destination resolved; refused")
+    ctx.applied, ctx.destination = applied, destination
+    ctx.upstream_model = decision.upstream_model if applied == "route" else parsed.model
     # Written beside the decision event: the vault's new entries, the pin of a routed conversation.
     beside: list[Awaitable[None]] = []
     if applied == "pseudonymize" and vault is not None:
@@ -270,17 +474,21 @@ async def _handle(ctx: Context, request: Request) -> Response:
         status="unknown",
         message=message,
     )
-    try:
-        if beside:
-            await asyncio.gather(_audit(runtime, event), *beside)
-        else:  # the common case, without gather's tasks and loop turns
-            await _audit(runtime, event)
-    except GatewayError:
-        raise
-    except Exception as exc:
-        raise GatewayError(
-            503, f"the pseudonymization vault is unavailable ({type(exc).__name__}); refused"
-        ) from None
+    if beside:
+        audited, *stored = await asyncio.gather(_audit(runtime, event), *beside, return_exceptions=True)
+        if isinstance(audited, BaseException):
+            raise audited
+        ctx.stage = "decided"
+        failed = next((r for r in stored if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise GatewayError(
+                503,
+                f"the pseudonymization vault is unavailable ({type(failed).__name__}); refused",
+                rule="store-unavailable",
+            )
+    else:  # the common case, without gather's tasks and loop turns
+        await _audit(runtime, event)
+        ctx.stage = "decided"
     upstream_model = decision.upstream_model if applied == "route" else parsed.model
     if applied == "route" and upstream_model:
         parsed.body["model"] = upstream_model
@@ -300,7 +508,11 @@ async def _handle(ctx: Context, request: Request) -> Response:
 
 
 def _inspect_failed(exc: Exception) -> GatewayError:
-    return GatewayError(500, f"phiwarden could not inspect this request ({type(exc).__name__}); refused")
+    return GatewayError(
+        500,
+        f"phiwarden could not inspect this request ({type(exc).__name__}); refused",
+        rule="inspection-failed",
+    )
 
 
 State = tuple[str | None, Vault]
@@ -342,7 +554,9 @@ async def _state(loading: asyncio.Future[State] | None) -> tuple[str | None, Vau
     try:
         return await loading
     except VaultError as exc:
-        raise GatewayError(500, f"the pseudonymization vault cannot be read: {exc}; refused") from None
+        raise GatewayError(
+            500, f"the pseudonymization vault cannot be read: {exc}; refused", rule="store-unavailable"
+        ) from None
     except Exception as exc:
         raise GatewayError(503, f"the gateway store is unavailable ({type(exc).__name__}); refused") from None
 
@@ -380,14 +594,14 @@ async def _audit(runtime: Runtime, event: Any) -> None:
 
 def _files(runtime: Runtime, parsed: ParsedRequest) -> list[FileAccess]:
     """The latest turn's file accesses; paths holding PHI are recorded with the values masked."""
-    out = []
-    for access in latest_accesses(parsed):
-        path = access.path
-        hits = runtime.inspector.engine.scan(path)
-        for finding in sorted(hits, key=lambda f: -f.start):
-            path = path[: finding.start] + f"[{finding.category.upper()}]" + path[finding.end :]
-        out.append(FileAccess(path, access.operation, access.tool))
-    return out
+    return [FileAccess(_mask(runtime, a.path), a.operation, a.tool) for a in latest_accesses(parsed)]
+
+
+def _mask(runtime: Runtime, text: str) -> str:
+    """`text` for the audit trail: each value detection finds replaced by its category."""
+    for finding in sorted(runtime.inspector.engine.scan(text), key=lambda f: -f.start):
+        text = text[: finding.start] + f"[{finding.category.upper()}]" + text[finding.end :]
+    return text
 
 
 def _hashes(runtime: Runtime, parsed: ParsedRequest, inspection: Inspection) -> dict[str, tuple[str, ...]]:
@@ -431,7 +645,7 @@ async def _forward(
     originals: dict[str, str],
 ) -> Response:
     runtime = ctx.runtime
-    overhead = (time.perf_counter() - ctx.started) * 1000
+    overhead = ctx.overhead = (time.perf_counter() - ctx.started) * 1000
     loop = asyncio.get_running_loop()
 
     def outcome(  # noqa: PLR0917 - a local helper called a dozen times with the same five facts
@@ -443,6 +657,7 @@ async def _forward(
         extra: float = 0.0,
     ) -> None:
         latency = _ms(ctx.started)
+        ctx.stage = "closed"
         # Built on the loop's next turn, once the response is written: nothing waits for this event,
         # and building one costs about as much as the rest of the response.
         loop.call_soon(
@@ -473,15 +688,16 @@ async def _forward(
         raise GatewayError(503, str(exc), code="upstream_credential_missing") from None
     try:
         attempt = await runtime.upstream.send(url, upstream_headers, payload, destination.timeout_seconds)
-    except UpstreamTimeout:
-        outcome("failure", None, (None, None), runtime.gateway.settings.retries + 1, "upstream timeout")
+    except UpstreamTimeout as exc:
+        outcome("failure", None, (None, None), exc.attempts, "upstream timeout")
         raise GatewayError(
             504, f"the destination {destination.id!r} did not answer in time; try again"
         ) from None
     except UpstreamError as exc:
-        outcome("failure", None, (None, None), runtime.gateway.settings.retries + 1, "upstream unreachable")
+        outcome("failure", None, (None, None), exc.attempts, "upstream unreachable")
         raise GatewayError(502, f"the destination {destination.id!r} is unreachable ({exc})") from None
     response = attempt.response
+    ctx.attempts = attempt.attempts
     restorer = Restorer(originals)
     json_restorer = Restorer(originals, json_strings=True)
     is_stream = response.content_type.startswith("text/event-stream")
@@ -584,41 +800,51 @@ async def _relay(
 ) -> AsyncIterator[bytes]:
     parser = SseParser()
     status, note = "failure", "client disconnected"
+    # What one upstream read completes goes out in one write: nothing waits for more input, and a
+    # burst of events costs the client one chunk, not one per event. When an event of the read is
+    # broken, those before it still go out, then the error event.
+    out: list[bytes] = []
+    error: GatewayError | None = None
     try:
         try:
-            # What one upstream read completes goes out in one write: nothing waits for more input,
-            # and a burst of events costs the client one chunk, not one per event.
             async for chunk in response.chunks():
-                out = b"".join(piece for event in parser.feed(chunk) for piece in rewriter.rewrite(event))
+                for event in parser.feed(chunk):
+                    out.extend(rewriter.rewrite(event))
                 if out:
-                    yield out
-            out = b"".join(piece for event in parser.close() for piece in rewriter.rewrite(event))
-            if out:
-                yield out
+                    yield b"".join(out)
+                    out.clear()
+            for event in parser.close():
+                out.extend(rewriter.rewrite(event))
             if rewriter.done:
                 status, note = "success", ""
             else:
-                status, note = "failure", "upstream stream ended before its final event"
-                yield stream_error_event(
-                    ctx.style,
-                    GatewayError(502, "the destination ended the stream early; the answer is incomplete"),
-                )
+                note = "upstream stream ended before its final event"
+                error = GatewayError(502, "the destination ended the stream early; the answer is incomplete")
         except StreamFormatError as exc:
-            status, note = "failure", "upstream sent broken SSE"
-            yield stream_error_event(
-                ctx.style,
-                GatewayError(502, f"the destination sent a broken stream ({exc}); the answer is incomplete"),
+            note = "upstream sent broken SSE"
+            error = GatewayError(
+                502, f"the destination sent a broken stream ({exc}); the answer is incomplete"
             )
         except UpstreamTimeout:
-            status, note = "failure", "upstream stream timeout"
-            yield stream_error_event(
-                ctx.style, GatewayError(504, "the destination stopped streaming; the answer is incomplete")
-            )
+            note = "upstream stream timeout"
+            error = GatewayError(504, "the destination stopped streaming; the answer is incomplete")
         except UpstreamError as exc:
-            status, note = "failure", "upstream stream failed"
-            yield stream_error_event(
-                ctx.style, GatewayError(502, f"the destination broke the stream ({exc})")
+            note = "upstream stream failed"
+            error = GatewayError(502, f"the destination broke the stream ({exc})")
+        except Exception as exc:  # an error event and an outcome, never a stream cut without a word
+            note = f"internal error ({type(exc).__name__})"
+            logger.error(
+                "request %s: relaying failed: %s at %s", ctx.correlation_id, type(exc).__name__, _origin(exc)
             )
+            error = GatewayError(
+                500,
+                f"phiwarden failed while relaying the answer ({type(exc).__name__}); it is incomplete",
+                code="internal_error",
+            )
+        if error is not None:
+            out.append(rewriter.error_events(error))
+        if out:
+            yield b"".join(out)
     finally:
         # Recorded first: under cancellation (client gone) every later await may be interrupted.
         done(status, note)
@@ -642,7 +868,10 @@ def _headers(ctx: Context, decision: Decision, destination: Any, overhead_ms: fl
     return {
         OVERHEAD_HEADER: f"{overhead_ms:.3f}",
         "x-phiwarden-request-id": ctx.correlation_id,
-        "x-phiwarden-decision": (
-            f"{decision.action}; tier={decision.tier}; destination={destination.id}; mode={decision.mode}"
-        ),
+        "x-phiwarden-decision": _decision_header(decision, destination),
     }
+
+
+def _decision_header(decision: Decision, destination: Any) -> str:
+    target = destination.id if destination is not None else "none"
+    return f"{decision.action}; tier={decision.tier}; destination={target}; mode={decision.mode}"

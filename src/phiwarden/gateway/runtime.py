@@ -3,7 +3,8 @@ client. Built once at start-up (detection compiles in milliseconds, which a requ
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from phiwarden.audit import AuditLog
 from phiwarden.audit.keys import check_apart
 from phiwarden.audit.log import sqlite_path, store_url
 from phiwarden.audit.paths import config_dir
-from phiwarden.gateway.auditing import AuditWriter
+from phiwarden.gateway.auditing import PROBE_INTERVAL_SECONDS, AuditWriter, RefusalLimiter
 from phiwarden.gateway.inspect import Inspector
 from phiwarden.gateway.store import GatewayStore, default_store_url
 from phiwarden.gateway.upstream import Upstream
@@ -70,7 +71,9 @@ class Runtime:
     needs_state: bool = True
     started: float = 0.0
     draining: bool = False
-    today: dt.date = field(default_factory=dt.date.today)
+    refusals: RefusalLimiter = field(default_factory=RefusalLimiter)
+    _store_checked: float = -PROBE_INTERVAL_SECONDS
+    _store_problem: str | None = None
 
     @property
     def gateway(self) -> GatewayPolicy:
@@ -106,6 +109,23 @@ class Runtime:
             upstream=Upstream(settings),
             needs_state=bool(actions & {"pseudonymize", "route"}),
         )
+
+    async def store_problem(self) -> str | None:
+        """What is wrong with the gateway store (pins, vaults), or None: two indexed reads, at most
+        once per `PROBE_INTERVAL_SECONDS` (/readyz is polled by every load balancer)."""
+        now = time.monotonic()
+        if now - self._store_checked >= PROBE_INTERVAL_SECONDS:
+            self._store_checked = now
+            try:
+                await asyncio.to_thread(self._read_store, time.time())
+                self._store_problem = None
+            except Exception as exc:
+                self._store_problem = f"gateway store: {type(exc).__name__}"
+        return self._store_problem
+
+    def _read_store(self, now: float) -> None:
+        self.store.pin_get("readyz", now)
+        self.store.vault_load("readyz", now)
 
     async def close(self) -> None:
         await self.upstream.close()

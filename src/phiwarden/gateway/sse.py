@@ -17,15 +17,24 @@ The three streams and what is restored in them:
 
 A held-back tail is released when its block, choice or item ends, so nothing is lost and nothing waits
 longer than the longest surrogate needs.
+
+A stream the gateway cannot finish (the upstream broke it, timed out, or sent something unreadable)
+ends with the API's own error event: Anthropic `event: error` with `{"type": "error", "error": {…}}`;
+Chat Completions `data: {"error": {…}}`; Responses `event: error` (`type`, `code`, `message`,
+`param`, `sequence_number` as documented, and the `error` object the API also sends, on which the
+OpenAI SDKs raise) followed by `response.failed` (what Codex reads).
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from phiwarden.gateway.errors import GatewayError, error_body
 from phiwarden.gateway.restore_body import restore_anthropic_block, restore_response
 from phiwarden.policy.gateway import Api
 from phiwarden.transform.restore import Restorer, StreamRestorer
@@ -136,6 +145,9 @@ class StreamRewriter:
     _sequence: int = 0
     _raw: str = ""
     done: bool = False
+    # Responses: the latest response object and sequence number seen, for `response.failed`.
+    _response: dict[str, Any] | None = None
+    _upstream_sequence: int = -1
 
     @classmethod
     def create(cls, api: Api, originals: dict[str, str]) -> StreamRewriter:
@@ -292,6 +304,11 @@ class StreamRewriter:
 
     def _responses(self, name: str | None, data: dict[str, Any]) -> list[bytes]:
         kind = str(data.get("type", name))
+        number = data.get("sequence_number")
+        if isinstance(number, int):
+            self._upstream_sequence = number
+        if kind in ("response.created", "response.in_progress") and isinstance(data.get("response"), dict):
+            self._response = data["response"]  # replaced by its restored copy below when restoring
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             self.done = True
             usage = (data.get("response") or {}).get("usage") or {}
@@ -327,6 +344,10 @@ class StreamRewriter:
                     data[field_name] = restore_response(
                         "responses", data[field_name], self.restorer, self.json_restorer, nested=field_name
                     )
+            if kind in ("response.created", "response.in_progress") and isinstance(
+                data.get("response"), dict
+            ):
+                self._response = data["response"]
         out.append((name, data))
         encoded = []
         for event_name, payload in out:
@@ -335,6 +356,35 @@ class StreamRewriter:
             self._sequence += 1
             encoded.append(encode(event_name, payload))
         return encoded
+
+    def error_events(self, error: GatewayError) -> bytes:
+        """The events that end this stream with `error`, in the client API's shape."""
+        if self.api == "messages":
+            return encode("error", error_body("anthropic", error).decode("utf-8"))
+        if self.api == "chat_completions":
+            return encode(None, error_body("openai", error).decode("utf-8"))
+        number = self._sequence if self.active else self._upstream_sequence + 1
+        details = {"type": error.type, "code": error.code, "message": error.message, "param": error.param}
+        failed = dict(self._response or _empty_response())
+        failed.update(status="failed", error={"code": "server_error", "message": error.message})
+        return encode(
+            "error",
+            {"type": "error", "code": error.code or error.type, "message": error.message,
+             "param": error.param, "sequence_number": number, "error": details},
+        ) + encode(
+            "response.failed", {"type": "response.failed", "sequence_number": number + 1, "response": failed}
+        )  # fmt: skip
+
+
+def _empty_response() -> dict[str, Any]:
+    """A response object for a stream that failed before the upstream sent one."""
+    return {
+        "id": f"resp_{uuid.uuid4().hex}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "failed",
+        "output": [],
+    }
 
 
 def _int(value: object) -> int | None:

@@ -49,7 +49,10 @@ class CredentialMissing(Exception):
 
 
 class UpstreamError(Exception):
-    """The destination is unreachable or broke the exchange; the message names the failure."""
+    """The destination is unreachable or broke the exchange; the message names the failure.
+    `attempts`: how many times the request was sent before it failed (from `Upstream.send`)."""
+
+    attempts = 1
 
 
 class UpstreamTimeout(UpstreamError):
@@ -179,11 +182,11 @@ class Upstream:
                 )
             except _RETRY_ERRORS as exc:
                 if attempt > self.settings.retries:
-                    raise _failure(exc) from None
+                    raise _failure(exc, attempt) from None
                 await asyncio.sleep(_backoff(attempt))
                 continue
             except _FAILURES as exc:
-                raise _failure(exc) from None
+                raise _failure(exc, attempt) from None
             if response.status in RETRY_STATUSES and attempt <= self.settings.retries:
                 delay = _retry_after(response.headers.get("retry-after"), attempt)
                 response.release()
@@ -196,11 +199,13 @@ class Upstream:
             await self._session.close()
 
 
-def _failure(exc: BaseException) -> UpstreamError:
+def _failure(exc: BaseException, attempts: int = 1) -> UpstreamError:
     """An aiohttp or socket failure as the gateway's own, named by its kind (never its details,
     which may hold a URL)."""
     kind = UpstreamTimeout if isinstance(exc, asyncio.TimeoutError) else UpstreamError
-    return kind(type(exc).__name__)
+    error = kind(type(exc).__name__)
+    error.attempts = attempts
+    return error
 
 
 def _backoff(attempt: int) -> float:
