@@ -2,8 +2,9 @@
 
 In order: the `x-phiwarden-conversation` header; the session the client names (Claude Code's
 session in `metadata.user_id` or `x-claude-code-session-id`, Codex's `session_id` header or
-`prompt_cache_key`); else a digest of the opening system and user texts, which every request of a
-chat repeats. Vaults are keyed by identity as well, so equal ids of two people never meet.
+`prompt_cache_key`); else a digest of the system prompt and the first user message, which every
+request of a chat repeats unchanged (turn 1 and turn 20 get the same name, hence the same surrogates
+and pin). Vaults are keyed by identity as well, so equal ids of two people never meet.
 """
 
 from __future__ import annotations

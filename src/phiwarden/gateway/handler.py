@@ -37,7 +37,7 @@ from phiwarden.gateway.errors import GatewayError, Style, error_body
 from phiwarden.gateway.files import FileAccess, attach_paths, latest_accesses
 from phiwarden.gateway.inspect import Inspection
 from phiwarden.gateway.principal import Principal
-from phiwarden.gateway.request import ParsedRequest, ShapeError
+from phiwarden.gateway.request import ParsedRequest, ShapeError, shown, unencodable
 from phiwarden.gateway.restore_body import restore_response
 from phiwarden.gateway.runtime import Runtime
 from phiwarden.gateway.shapes import parse
@@ -325,8 +325,8 @@ async def authenticate(runtime: Runtime, headers: Mapping[str, str]) -> Principa
     )
 
 
-async def read_json(request: Request, limit: int) -> tuple[bytes, Any]:
-    """(the raw body, its JSON value)."""
+async def read_json(request: Request, limit: int) -> Any:
+    """The body's JSON value: valid UTF-8 and JSON, no key twice in one object, every string text."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise GatewayError(
@@ -350,17 +350,42 @@ async def read_json(request: Request, limit: int) -> tuple[bytes, Any]:
     except UnicodeDecodeError as exc:
         raise GatewayError(400, f"the body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return raw, json.loads(text, parse_constant=_no_constants)
+        body = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise GatewayError(
             400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
     except ValueError as exc:
         raise GatewayError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise GatewayError(400, "malformed JSON: nested too deeply") from None
+    # JSON escapes can spell half a UTF-16 pair ("\ud800"), which is no character and cannot leave.
+    if b"\\ud" in raw or b"\\uD" in raw:
+        where = unencodable(body)
+        if where is not None:
+            raise GatewayError(
+                400,
+                f"{where}: the text holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
+                "pair), which is not a character; send valid Unicode",
+                param=where,
+            )
+    return body
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object; a key given twice is refused (which value would the vendor read?)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {shown(key)!r} appears twice in one object")
+            seen.add(key)
+    return out
 
 
 async def _handle(ctx: Context, request: Request) -> Response:
@@ -373,7 +398,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
         raise GatewayError(
             503, "the gateway is shutting down; retry on another replica", rule="shutting-down"
         )
-    raw, body = await read_json(request, settings.max_request_bytes)
+    body = await read_json(request, settings.max_request_bytes)
     try:
         parsed = parse(ctx.api, body, settings.extra_fields, count_tokens=ctx.count_tokens)
     except ShapeError as exc:
@@ -492,8 +517,9 @@ async def _handle(ctx: Context, request: Request) -> Response:
     upstream_model = decision.upstream_model if applied == "route" else parsed.model
     if applied == "route" and upstream_model:
         parsed.body["model"] = upstream_model
-    # Forwarded as it came when nothing was changed: the bytes the client signed off on, no re-encoding.
-    payload = raw if applied == "allow" else parsed.serialize()
+    # Always the body as parsed and inspected, never the bytes as they came: those could hold what the
+    # parser dropped (a key given twice).
+    payload = parsed.serialize()
     return await _forward(
         ctx,
         headers=headers,

@@ -172,7 +172,7 @@ class Inspector:
 
     def _classify(self, out: Inspection, request: ParsedRequest) -> None:
         parts = request.parts
-        plain = [p.text for p in parts if p.path is None]
+        plain = [p.text for p in parts if p.path is None and p.classified]
         results: list[tuple[Classification, Classification]] = []
         plain_hits = [self._finding(h) for i, hs in out.hits.items() if parts[i].path is None for h in hs]
         data = SEPARATOR.join(plain).encode("utf-8", "surrogatepass") if plain else None
@@ -186,12 +186,13 @@ class Inspector:
             )
             hits = [self._finding(h) for h in out.hits.get(index, ())]
             results.append((residual, self._with_findings(residual, hits)))
-        # Values in text the gateway may not rewrite (signed thinking) stay after masking.
+        # Values in text the gateway may not rewrite (signed thinking, the model name) stay after masking.
         frozen = sorted({h.category for i, hs in out.hits.items() if parts[i].frozen for h in hs})
         if frozen:
-            results.append(
-                (Classification("restricted", (f"PHI in signed thinking blocks: {', '.join(frozen)}",)),) * 2
+            reason = (
+                f"PHI in text that cannot be rewritten (signed thinking, the model name): {', '.join(frozen)}"
             )
+            results.append((Classification("restricted", (reason,)),) * 2)
         if request.binaries:
             kinds = sorted({b.kind for b in request.binaries})
             out.binary_kinds = frozenset(kinds)

@@ -2,23 +2,34 @@
 
 The API shapes (`shapes.py`) turn a JSON body into `Part`s (text the gateway inspects and may rewrite
 in place), `Binary` items (images, PDFs, audio: content that cannot be read for PHI) and the agent's
-tool calls (for the per-file access record). Writing a part back changes the body that is forwarded.
+tool calls (for the per-file access record). Writing a part back changes the body; what is forwarded
+is always the body serialized again, so every byte that leaves is one the gateway read.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+import orjson
+
+from phiwarden.gateway.jsonview import JsonView
+from phiwarden.gateway.payloads import BinaryKind
 from phiwarden.policy.gateway import Api
+from phiwarden.transform.spans import Span, replace_spans
 
-BinaryKind = Literal["images", "documents", "audio"]
+__all__ = [
+    "Binary", "BinaryKind", "ParsedRequest", "Part", "ShapeError", "ToolCall", "dumps", "shown",
+    "unencodable",
+]  # fmt: skip
 
 
 @dataclass(slots=True)
 class Part:
-    """One string of the body. `container[key]` holds it; `set` writes a replacement there."""
+    """One string of the body, or one user-defined structure read as JSON text (`view`).
+    `container[key]` holds it; `replace` writes replacements there."""
 
     location: str
     text: str
@@ -28,12 +39,25 @@ class Part:
     path: str | None = None
     # Text the gateway may not change (a thinking block signed by the vendor): findings there block.
     frozen: bool = False
-    # The string is JSON text itself (tool-call arguments): rewritten as JSON.
-    json_text: bool = False
+    # Free text or a tool call's input, where PHI-context identifiers of code may be renamed; never
+    # ids, names or keys, which the client matches on.
+    identifiers: bool = False
+    view: JsonView | None = None
+    # Whether its words count towards the request's PHI-adjacency (code handling SSN fields): not
+    # for tool definitions and settings, whose field names describe a tool, not content. Values
+    # found in them count wherever they are.
+    classified: bool = True
 
-    def set(self, value: str) -> None:
-        self.container[self.key] = value
-        self.text = value
+    def replace(
+        self, spans: Sequence[Span], replacement: Callable[[str, str], str], *, values_only: bool = False
+    ) -> None:
+        """Each span of `text` replaced by `replacement(category, value)`, in the body too.
+        `values_only`: in a structure, only its string values change (never keys or numbers)."""
+        if self.view is None:
+            self.text = replace_spans(self.text, spans, replacement)
+            self.container[self.key] = self.text
+        else:
+            self.text = self.view.replace(spans, replacement, values_only=values_only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,37 +98,71 @@ class ParsedRequest:
     tool_results: dict[str, list[Part]] = field(default_factory=dict)
     # What names the conversation in the body (Claude Code's metadata.user_id, prompt_cache_key).
     conversation_hint: str | None = None
-    # The first system and user texts: a conversation's fingerprint when nothing names it.
+    # The system prompt and the first user message: a conversation's fingerprint when nothing names
+    # it, the same on every turn.
     opening: str = ""
+    # Tool-call arguments sent as JSON text, held parsed while inspected: (container, key).
+    json_texts: list[tuple[Any, Any]] = field(default_factory=list)
 
     def serialize(self) -> bytes:
-        return json.dumps(finish_json(self.body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        """The body as it leaves: arguments written back as JSON text, then the whole body."""
+        for container, key in self.json_texts:
+            container[key] = dumps(container[key]).decode("utf-8")
+        self.json_texts.clear()
+        return dumps(self.body)
 
 
-class JsonText(str):
-    """A JSON-text field whose parsed value is being rewritten in place; `dumps` gives the new text."""
-
-    holder: dict[str, Any]
-
-    def __new__(cls, holder: dict[str, Any], raw: str) -> JsonText:
-        out = super().__new__(cls, raw)
-        out.holder = holder
-        return out
-
-    def dumps(self) -> str:
-        return json.dumps(self.holder["value"], ensure_ascii=False, separators=(",", ":"))
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson is ~20x faster; it refuses integers beyond 64 bits, which JSON
+    allows and a tool's input may hold."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def finish_json(value: Any) -> Any:
-    """Replace `JsonText` markers by their (possibly rewritten) JSON text, recursively."""
-    if isinstance(value, JsonText):
-        return value.dumps()
+def unencodable(value: Any, location: str = "") -> str | None:
+    """Where `value` holds a string that is not Unicode text (a lone UTF-16 surrogate such as
+    "\\ud800", which JSON escapes can spell), else None."""
+    try:
+        orjson.dumps(value)
+        return None
+    except orjson.JSONEncodeError:
+        pass
+    return _surrogate_at(value, location)
+
+
+def shown(key: object) -> str:
+    """A key or type name as an error message may show it: API field names are snake_case words;
+    anything else the client wrote there could be a value, and messages never hold values."""
+    if (
+        isinstance(key, str)
+        and len(key) <= 64
+        and key[:1].isalpha()
+        and key.isascii()
+        and key.islower()
+        and key.replace("_", "a").isalnum()
+    ):
+        return key
+    return "[…]"
+
+
+def _surrogate_at(value: Any, location: str) -> str | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return location or "(the body)"
+        return None
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(item, dict | list | JsonText):
-                value[key] = finish_json(item)
+            where = f"{location}.{shown(key)}" if location else shown(key)
+            found = _surrogate_at(key, where) or _surrogate_at(item, where)
+            if found:
+                return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            if isinstance(item, dict | list | JsonText):
-                value[index] = finish_json(item)
-    return value
+            found = _surrogate_at(item, f"{location}[{index}]")
+            if found:
+                return found
+    return None

@@ -74,10 +74,14 @@ def _responses_part(part: dict[str, Any], restorer: Restorer) -> None:
 
 
 def _value(value: Any, restorer: Restorer) -> Any:
+    """Tool input: the gateway pseudonymizes keys and numbers there too (an MRN as an integer)."""
     if isinstance(value, str):
         return restorer.restore(value)
     if isinstance(value, list):
         return [_value(v, restorer) for v in value]
     if isinstance(value, dict):
-        return {k: _value(v, restorer) for k, v in value.items()}
+        return {restorer.restore(k): _value(v, restorer) for k, v in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool):
+        restored = restorer.restore(str(value))
+        return int(restored) if restored.isdigit() and str(int(restored)) == restored else value
     return value

@@ -10,7 +10,7 @@ from phiwarden.gateway.inspect import SEPARATOR, Inspection
 from phiwarden.gateway.request import ParsedRequest
 from phiwarden.transform.identifiers import identifier_spans, neutral
 from phiwarden.transform.mask import Masker
-from phiwarden.transform.spans import Span, replace_spans
+from phiwarden.transform.spans import Span
 from phiwarden.transform.vault import Vault
 
 
@@ -20,9 +20,7 @@ def mask(request: ParsedRequest, inspection: Inspection) -> None:
         part = request.parts[index]
         if part.frozen:
             continue
-        part.set(
-            replace_spans(part.text, [Span(h.start, h.end, h.category) for h in hits], masker.placeholder)
-        )
+        part.replace([Span(h.start, h.end, h.category) for h in hits], masker.placeholder)
 
 
 def pseudonymize(
@@ -35,16 +33,14 @@ def pseudonymize(
         if part.frozen:
             continue
         spans = [Span(h.start, h.end, h.category) for h in hits]
-        part.set(replace_spans(part.text, spans, lambda c, v: vault.surrogate(c, v, avoid=avoid)))
+        part.replace(spans, lambda c, v: vault.surrogate(c, v, avoid=avoid))
     if sanitize_identifiers:
         for part in request.parts:
-            if part.frozen:
+            if part.frozen or not part.identifiers:
                 continue
             spans = list(identifier_spans(part.text))
             if spans:
-                part.set(
-                    replace_spans(
-                        part.text, spans, lambda c, v: vault.assign(c, v, neutral(v) or v, avoid=avoid)
-                    )
+                part.replace(
+                    spans, lambda c, v: vault.assign(c, v, neutral(v) or v, avoid=avoid), values_only=True
                 )
     return vault.originals()

@@ -1,153 +1,67 @@
-"""The request shapes of the three APIs: which fields exist, where text sits, what is binary.
+"""The request shapes of the three APIs: which keys exist, where text sits, what is binary.
 
-Every string that would leave is a `Part`, wherever it is (messages, system prompts, tool
-definitions, tool calls and results, documents, stop sequences, metadata). Fields a shape does not
-know are refused with their location (fail closed: a new field could carry text the gateway never
-read) unless the policy lists them in `[gateway] extra_fields`, which inspects them as text. Keys
-known to hold no free text (ids, roles, types, signatures, media types) are not scanned.
+The shapes are data (`data/shapes.toml`, compiled by `schema.py`). Every object of a request is
+walked against its shape: a key the shape does not know is refused with its location (fail closed: a
+new field could carry text the gateway never read) unless the policy lists it in `[gateway]
+extra_fields` ("field" at the top level, "SHAPE.field" inside an object, as the refusal names it).
+Every string is inspected, except validated enumerations, base64 content and vendor-encrypted blobs;
+numbers, booleans and enumerations are type-checked; user-defined structures (tool inputs, schemas,
+metadata) are read whole as JSON text, keys and numbers included (`jsonview.py`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from typing import Any
 
+from phiwarden.gateway.jsonview import JsonView, TooDeep
+from phiwarden.gateway.payloads import data_url, is_base64, is_opaque
 from phiwarden.gateway.request import (
     Binary,
-    BinaryKind,
-    JsonText,
     ParsedRequest,
     Part,
     ShapeError,
     ToolCall,
+    dumps,
+    shown,
+    unencodable,
+)
+from phiwarden.gateway.schema import (
+    Choice,
+    Enum,
+    JsonType,
+    Leaf,
+    ListOf,
+    Shape,
+    Type,
+    Union,
+    api_shapes,
+    json_types,
 )
 from phiwarden.policy.gateway import Api
 
-# Keys whose string values are identifiers, enumerations or vendor-signed data, never free text.
-_NOT_TEXT = frozenset(
-    {
-        "type", "id", "name", "role", "tool_use_id", "tool_call_id", "call_id", "media_type", "signature",
-        "cache_control", "file_id", "status", "detail", "format", "encrypted_content", "mime_type", "model",
-        "user_id", "ttl", "effort", "service_tier", "tool_choice", "truncation", "include", "verbosity",
-        "previous_response_id", "reasoning_effort", "modalities", "voice", "strict",
-    }
-)  # fmt: skip
-
-_MESSAGES_FIELDS = frozenset(
-    {
-        "model", "messages", "system", "max_tokens", "metadata", "stop_sequences", "stream", "temperature",
-        "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
-        "context_management", "output_config", "output_format", "inference_geo", "betas",
-    }
-)  # fmt: skip
-_COUNT_TOKENS_FIELDS = frozenset(
-    {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management",
-     "output_config", "output_format", "betas"}
-)  # fmt: skip
-_CHAT_FIELDS = frozenset(
-    {
-        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
-        "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n",
-        "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort",
-        "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
-        "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user",
-        "verbosity", "web_search_options", "prompt_cache_retention", "reasoning", "keep_alive", "options",
-    }
-)  # fmt: skip
-_RESPONSES_FIELDS = frozenset(
-    {
-        "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
-        "store", "stream", "include", "prompt_cache_key", "text", "temperature", "top_p",
-        "max_output_tokens", "metadata", "previous_response_id", "truncation", "user", "service_tier",
-        "background", "max_tool_calls", "prompt", "safety_identifier", "stream_options", "top_logprobs",
-        "conversation", "context_management", "prompt_cache_retention",
-    }
-)  # fmt: skip
-
-_ANTHROPIC_BLOCKS = frozenset(
-    {
-        "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
-        "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "search_result",
-        "mcp_tool_use", "mcp_tool_result", "container_upload", "code_execution_tool_result",
-        "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
-        "tool_search_tool_result", "tool_reference",
-    }
-)  # fmt: skip
-_CHAT_PARTS = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
-_CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-_RESPONSES_ITEMS = frozenset(
-    {
-        "message", "function_call", "function_call_output", "reasoning", "custom_tool_call",
-        "custom_tool_call_output", "local_shell_call", "local_shell_call_output", "item_reference",
-        "web_search_call", "file_search_call", "computer_call", "computer_call_output",
-        "image_generation_call", "code_interpreter_call", "mcp_call", "mcp_list_tools",
-        "mcp_approval_request", "mcp_approval_response", "shell_call", "shell_call_output",
-        "apply_patch_call", "apply_patch_call_output", "compaction",
-    }
-)  # fmt: skip
-_RESPONSES_CONTENT = frozenset(
-    {"input_text", "input_image", "input_file", "input_audio", "output_text", "refusal", "summary_text",
-     "reasoning_text"}
-)  # fmt: skip
-
-
-class _Builder:
-    def __init__(self, request: ParsedRequest) -> None:
-        self.request = request
-
-    def text(self, container: Any, key: Any, location: str, **flags: Any) -> None:
-        value = container[key]
-        if not isinstance(value, str):
-            raise ShapeError(location, f"expected a string, got {_kind(value)}")
-        if value:
-            self.request.parts.append(Part(location, value, container, key, **flags))
-
-    def binary(self, location: str, kind: BinaryKind) -> None:
-        self.request.binaries.append(Binary(location, kind))
-
-    def generic(self, value: Any, location: str) -> None:
-        """Every string leaf of a structure whose layout the gateway need not know (tool schemas,
-        tool inputs, metadata), except keys that hold no free text."""
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise ShapeError(location, "object keys must be strings")
-                if key in _NOT_TEXT and isinstance(item, str):
-                    continue
-                if isinstance(item, str):
-                    self.text(value, key, f"{location}.{key}")
-                else:
-                    self.generic(item, f"{location}.{key}")
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, str):
-                    self.text(value, index, f"{location}[{index}]")
-                else:
-                    self.generic(item, f"{location}[{index}]")
-
-    def tool_arguments(self, container: dict[str, Any], key: str, location: str) -> None:
-        """Arguments sent as JSON text: inspected and rewritten as JSON; text if they do not parse."""
-        raw = container.get(key)
-        if raw is None:
-            return
-        if not isinstance(raw, str):
-            raise ShapeError(f"{location}.{key}", f"expected a JSON string, got {_kind(raw)}")
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            self.text(container, key, f"{location}.{key}")
-            return
-        if isinstance(parsed, dict | list):
-            holder = {"value": parsed}
-            before = len(self.request.parts)
-            self.generic(parsed, f"{location}.{key}")
-            for part in self.request.parts[before:]:
-                part.json_text = True
-            # Rewritten arguments are serialized again by `finish_json` (see pipeline).
-            container[key] = JsonText(holder, raw)
-        else:
-            self.text(container, key, f"{location}.{key}")
+MAX_DEPTH = 64
+_ANY = Leaf("any")
+# Leaves read as text: (frozen, identifiers may be renamed).
+_TEXTS = {
+    "text": (False, True), "any": (False, True), "label": (False, False), "url": (False, False),
+    "fixed": (True, False),
+}  # fmt: skip
+_SCALARS: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"),
+    "number": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+}
+_JSON_TYPES: dict[type, JsonType] = {
+    str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object",
+}  # fmt: skip
+_OPERATIONS = {
+    "messages": "anthropic.messages.create",
+    "chat_completions": "openai.chat.completions.create",
+    "responses": "openai.responses.create",
+}
 
 
 def parse(api: Api, body: Any, extra_fields: Iterable[str], *, count_tokens: bool = False) -> ParsedRequest:
@@ -159,378 +73,315 @@ def parse(api: Api, body: Any, extra_fields: Iterable[str], *, count_tokens: boo
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ShapeError("stream", "expected true or false")
-    known = {
-        "messages": _COUNT_TOKENS_FIELDS if count_tokens else _MESSAGES_FIELDS,
-        "chat_completions": _CHAT_FIELDS,
-        "responses": _RESPONSES_FIELDS,
-    }[api]
-    extra = frozenset(extra_fields)
-    for key in body:
-        if key not in known and key not in extra:
-            raise ShapeError(
-                key,
-                "unknown field: phiwarden forwards only what it inspects. If this is a new API "
-                f"parameter, add {key!r} to [gateway] extra_fields in phiwarden.toml",
-            )
-    operation = {
-        "messages": "anthropic.messages.count_tokens" if count_tokens else "anthropic.messages.create",
-        "chat_completions": "openai.chat.completions.create",
-        "responses": "openai.responses.create",
-    }[api]
+    shapes = api_shapes(api)
+    request_shape = shapes.count_tokens if count_tokens and shapes.count_tokens else shapes.request
+    operation = "anthropic.messages.count_tokens" if count_tokens else _OPERATIONS[api]
     request = ParsedRequest(api, operation, body, model, stream and not count_tokens)
-    builder = _Builder(request)
-    if api == "messages":
-        _messages(builder, body)
-    elif api == "chat_completions":
-        _chat(builder, body)
-    else:
-        _responses(builder, body)
-    for key in extra & body.keys():
-        value = body[key]
-        if isinstance(value, str):
-            builder.text(body, key, key)
-        else:
-            builder.generic(value, key)
+    walker = _Walker(request, _extra(api, tuple(extra_fields)))
+    walker.shape(request_shape, body, "", 0)
+    hint = _at(body, shapes.hint) if shapes.hint else None
+    if isinstance(hint, str) and hint:
+        request.conversation_hint = hint
+    request.opening = _opening(api, body, request.parts)
     return request
 
 
-# --- Anthropic Messages ----------------------------------------------------------------------------
+@functools.cache
+def _extra(api: Api, entries: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """`extra_fields` as keys allowed per shape: "field" is a top-level field, "SHAPE.field" one inside
+    the objects of that shape."""
+    out: dict[str, set[str]] = {}
+    for entry in entries:
+        shape, _, key = entry.rpartition(".")
+        for name in (shape,) if shape else ("request", "count_tokens"):
+            out.setdefault(name, set()).add(key)
+    return {name: frozenset(keys) for name, keys in out.items()}
 
 
-def _messages(b: _Builder, body: dict[str, Any]) -> None:
-    request = b.request
-    system = body.get("system")
-    openings: list[str] = []
-    if isinstance(system, str):
-        b.text(body, "system", "system")
-        openings.append(system)
-    elif isinstance(system, list):
-        for index, block in enumerate(system):
-            where = f"system[{index}]"
-            if not isinstance(block, dict) or block.get("type") != "text":
-                raise ShapeError(where, "system blocks must be text blocks")
-            _anthropic_block(b, block, where)
-            openings.append(str(block.get("text", "")))
-    elif system is not None:
-        raise ShapeError("system", f"expected a string or a list of text blocks, got {_kind(system)}")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise ShapeError("messages", "expected a list of messages")
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise ShapeError(where, "expected a message object")
-        unknown = set(message) - {"role", "content"}
-        if unknown:
-            raise ShapeError(f"{where}.{sorted(unknown)[0]}", "unknown message field")
-        if message.get("role") not in ("user", "assistant"):
-            raise ShapeError(f"{where}.role", "expected 'user' or 'assistant'")
-        content = message.get("content")
-        if isinstance(content, str):
-            b.text(message, "content", f"{where}.content")
-            if message["role"] == "user" and len(openings) < 2:
-                openings.append(content)
-        elif isinstance(content, list):
-            for position, block in enumerate(content):
-                _anthropic_block(b, block, f"{where}.content[{position}]")
-                if message["role"] == "user" and len(openings) < 2 and isinstance(block, dict):
-                    openings.append(str(block.get("text", "")))
-        else:
-            raise ShapeError(f"{where}.content", "expected a string or a list of content blocks")
-    for key in ("tools", "metadata", "stop_sequences", "container", "mcp_servers", "context_management",
-                "output_config", "output_format", "thinking", "tool_choice"):  # fmt: skip
-        if key in body:
-            b.generic(body[key], key)
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        request.conversation_hint = metadata["user_id"]
-    request.opening = "\x00".join(openings)
+class _Walker:
+    __slots__ = ("extra", "parts", "request")
 
+    def __init__(self, request: ParsedRequest, extra: dict[str, frozenset[str]]) -> None:
+        self.request = request
+        self.parts = request.parts
+        self.extra = extra
 
-def _anthropic_block(b: _Builder, block: Any, where: str) -> None:
-    if not isinstance(block, dict):
-        raise ShapeError(where, f"expected a content block object, got {_kind(block)}")
-    kind = block.get("type")
-    if kind not in _ANTHROPIC_BLOCKS:
-        raise ShapeError(f"{where}.type", f"unknown content block type {kind!r}")
-    request = b.request
-    if kind == "text":
-        b.text(block, "text", f"{where}.text")
-        if "citations" in block:
-            b.generic(block["citations"], f"{where}.citations")
-    elif kind == "image":
-        _source(b, block.get("source"), f"{where}.source", "images")
-    elif kind == "document":
-        _source(b, block.get("source"), f"{where}.source", "documents")
-        for key in ("title", "context"):
-            if isinstance(block.get(key), str):
-                b.text(block, key, f"{where}.{key}")
-    elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
-        b.generic(block.get("input", {}), f"{where}.input")
-        request.tool_calls.append(
-            ToolCall(str(block.get("id", "")), str(block.get("name", "")), block.get("input"), where)
-        )
-    elif kind in ("tool_result", "mcp_tool_result"):
-        before = len(request.parts)
-        content = block.get("content")
-        if isinstance(content, str):
-            b.text(block, "content", f"{where}.content")
-        elif isinstance(content, list):
-            for position, inner in enumerate(content):
-                _anthropic_block(b, inner, f"{where}.content[{position}]")
-        elif content is not None:
-            raise ShapeError(f"{where}.content", "expected a string or a list of content blocks")
-        request.tool_results.setdefault(str(block.get("tool_use_id", "")), []).extend(request.parts[before:])
-    elif kind == "thinking":
-        # Signed by the vendor: changing the text breaks the signature, so it is inspected, not rewritten.
-        b.text(block, "thinking", f"{where}.thinking", frozen=True)
-    elif kind == "redacted_thinking":
-        pass  # encrypted by the vendor; carries nothing the client wrote
-    else:
-        b.generic({k: v for k, v in block.items() if k != "type"}, where)
-
-
-def _source(b: _Builder, source: Any, where: str, kind: BinaryKind) -> None:
-    if not isinstance(source, dict):
-        raise ShapeError(where, "expected a source object")
-    source_type = source.get("type")
-    if source_type == "text":
-        b.text(source, "data", f"{where}.data")
-    elif source_type == "content":
-        content = source.get("content")
-        if isinstance(content, str):
-            b.text(source, "content", f"{where}.content")
-        elif isinstance(content, list):
-            for position, inner in enumerate(content):
-                _anthropic_block(b, inner, f"{where}.content[{position}]")
-    elif source_type in ("base64", "url", "file"):
-        if source_type == "url":
-            b.text(source, "url", f"{where}.url")
-        b.binary(where, kind)
-    else:
-        raise ShapeError(f"{where}.type", f"unknown source type {source_type!r}")
-
-
-# --- OpenAI Chat Completions -----------------------------------------------------------------------
-
-
-def _chat(b: _Builder, body: dict[str, Any]) -> None:
-    request = b.request
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ShapeError("messages", "expected a non-empty list of messages")
-    openings: list[str] = []
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise ShapeError(where, "expected a message object")
-        role = message.get("role")
-        if role not in _CHAT_ROLES:
-            raise ShapeError(f"{where}.role", f"unknown role {role!r}")
-        unknown = set(message) - {
-            "role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal", "audio",
-            "reasoning_content", "reasoning", "thinking", "images", "cache_control",
-        }  # fmt: skip
-        if unknown:
-            raise ShapeError(f"{where}.{sorted(unknown)[0]}", "unknown message field")
-        content = message.get("content")
-        if isinstance(content, str):
-            b.text(message, "content", f"{where}.content")
-            if role in ("system", "developer", "user") and len(openings) < 2:
-                openings.append(content)
-        elif isinstance(content, list):
-            for position, part in enumerate(content):
-                _chat_part(b, part, f"{where}.content[{position}]")
-                if role in ("system", "developer", "user") and len(openings) < 2 and isinstance(part, dict):
-                    openings.append(str(part.get("text", "")))
-        elif content is not None:
-            raise ShapeError(f"{where}.content", "expected a string, a list of parts or null")
-        for key in ("name", "refusal", "reasoning_content", "reasoning", "thinking"):
-            if isinstance(message.get(key), str):
-                b.text(message, key, f"{where}.{key}")
-        if "images" in message:
-            b.binary(f"{where}.images", "images")
-        calls = message.get("tool_calls")
-        if calls is not None:
-            if not isinstance(calls, list):
-                raise ShapeError(f"{where}.tool_calls", "expected a list")
-            for position, call in enumerate(calls):
-                call_where = f"{where}.tool_calls[{position}]"
-                function = call.get("function") if isinstance(call, dict) else None
-                if not isinstance(function, dict):
-                    raise ShapeError(call_where, "expected {id, type: function, function: {name, arguments}}")
-                b.tool_arguments(function, "arguments", f"{call_where}.function")
-                request.tool_calls.append(
-                    ToolCall(
-                        str(call.get("id", "")),
-                        str(function.get("name", "")),
-                        _arguments(function),
-                        call_where,
-                    )
-                )
-        legacy = message.get("function_call")
-        if isinstance(legacy, dict):
-            b.tool_arguments(legacy, "arguments", f"{where}.function_call")
-        if role == "tool":
-            parts_now = [p for p in request.parts if p.location.startswith(f"{where}.content")]
-            request.tool_results.setdefault(str(message.get("tool_call_id", "")), []).extend(parts_now)
-    for key in _CHAT_INSPECTED:
-        if key in body:
-            value = body[key]
-            if isinstance(value, str):
-                if key in ("user", "safety_identifier", "tool_choice", "function_call"):
-                    continue  # an opaque end-user id or an enumeration
-                b.text(body, key, key)
+    def walk(self, kind: Type, container: Any, key: Any, where: str, depth: int) -> None:
+        value = container[key]
+        if value is None:
+            return
+        cls = type(kind)
+        if cls is Choice:
+            option = kind.options.get(_JSON_TYPES.get(type(value), "object"))  # type: ignore[union-attr]
+            if option is None:
+                raise ShapeError(where, f"expected {_describe(kind)}, got {_kind(value)}")
+            kind, cls = option, type(option)
+        if cls is Leaf:
+            self.leaf(kind, value, container, key, where)  # type: ignore[arg-type]
+            return
+        if depth > MAX_DEPTH:
+            raise ShapeError(where, "nested too deeply")
+        if cls is Union:
+            self.union(kind, value, where, depth)  # type: ignore[arg-type]
+        elif cls is ListOf:
+            if type(value) is not list:
+                raise ShapeError(where, f"expected a list, got {_kind(value)}")
+            item = kind.item  # type: ignore[union-attr]
+            if type(item) is Union:  # lists of blocks, parts, items: the common case, called directly
+                for index, element in enumerate(value):
+                    self.union(item, element, f"{where}[{index}]", depth + 1)
             else:
-                b.generic(value, key)
-    if isinstance(body.get("prompt_cache_key"), str):
-        request.conversation_hint = body["prompt_cache_key"]
-    request.opening = "\x00".join(openings)
+                for index in range(len(value)):
+                    self.walk(item, value, index, f"{where}[{index}]", depth + 1)
+        elif cls is Shape:
+            self.shape(kind, value, where, depth)  # type: ignore[arg-type]
+        elif type(value) is not str or value not in kind.values:  # type: ignore[union-attr]
+            raise ShapeError(where, f"expected {_describe(kind)}")
+
+    def shape(
+        self, shape: Shape, value: Any, where: str, depth: int, *, tag_key: str = "", tag: str = ""
+    ) -> None:
+        if type(value) is not dict:
+            raise ShapeError(where, f"expected an object, got {_kind(value)}")
+        fields = shape.fields
+        result = shape.result
+        binaries = self.request.binaries
+        before = len(binaries)
+        prefix = f"{where}." if where else ""
+        parts = self.parts
+        for key, item in value.items():
+            if item is None or key == tag_key:
+                continue
+            kind = fields.get(key)
+            if kind is None:
+                kind = self._extra(shape, key, where)
+            if type(kind) is Leaf and result is None:
+                # Strings, numbers and booleans inline: most of a request is made of them.
+                flags = _TEXTS.get(kind.kind)
+                if flags is not None and type(item) is str:
+                    if item and (item[0] not in "dD" or not self._data_url(item, prefix + key)):
+                        parts.append(Part(prefix + key, item, value, key, None, flags[0], flags[1]))
+                    continue
+                scalar = _SCALARS.get(kind.kind)
+                if scalar is not None:
+                    # Checked, never read: no location unless one is wrong.
+                    if type(item) not in scalar[0]:
+                        raise ShapeError(prefix + key, f"expected {scalar[1]}, got {_kind(item)}")
+                    continue
+            if result is not None and key == result[1]:
+                start = len(self.parts)
+                self.walk(kind, value, key, prefix + key, depth + 1)
+                found = self.request.tool_results.setdefault(_id(value.get(result[0])), [])
+                found.extend(self.parts[start:])
+            else:
+                self.walk(kind, value, key, prefix + key, depth + 1)
+        if shape.binary is not None:
+            # One item of content, wherever in it its data sits.
+            del binaries[before:]
+            binaries.append(Binary(where, shape.binary))
+        if shape.call is not None:
+            call_id, name, arguments = shape.call
+            self.request.tool_calls.append(
+                ToolCall(
+                    _id(_at(value, call_id)),
+                    _id(_at(value, name)) if name else tag,
+                    _at(value, arguments),
+                    where,
+                )
+            )
+
+    def _extra(self, shape: Shape, key: str, where: str) -> Type:
+        allowed = self.extra.get(shape.name)
+        if allowed is not None and key in allowed:
+            return _ANY
+        top = shape.name in ("request", "count_tokens")
+        entry = shown(key) if top else f"{shape.name}.{shown(key)}"
+        raise ShapeError(
+            f"{where}.{shown(key)}" if where else shown(key),
+            f"unknown field{'' if top else f' in {shape.name}'}: phiwarden forwards only what it "
+            f"inspects. If this is a new API field, add {entry!r} to [gateway] extra_fields in "
+            "phiwarden.toml",
+        )
+
+    def union(self, union: Union, value: Any, where: str, depth: int) -> None:
+        if not isinstance(value, dict):
+            raise ShapeError(where, f"expected {union.what} object, got {_kind(value)}")
+        tag = value.get(union.tag)
+        if tag is None:
+            tag = next((member for key, member in union.infer if key in value), None)
+        member = union.members.get(tag) if isinstance(tag, str) else None
+        if member is None or not isinstance(tag, str):
+            raise ShapeError(
+                f"{where}.{union.tag}" if where else union.tag,
+                f"unknown {union.what} {union.tag} {_shown(tag)}",
+            )
+        self.shape(member, value, where, depth, tag_key=union.tag, tag=tag)
+
+    def leaf(self, leaf: Leaf, value: Any, container: Any, key: Any, where: str) -> None:
+        kind = leaf.kind
+        flags = _TEXTS.get(kind)
+        if flags is not None:
+            if type(value) is not str:
+                if kind != "any":
+                    raise ShapeError(where, f"expected a string, got {_kind(value)}")
+                self.view(container, key, where, identifiers=False, classified=True)
+            elif value and (value[0] not in "dD" or not self._data_url(value, where)):
+                self.parts.append(Part(where, value, container, key, None, flags[0], flags[1]))
+        elif kind in ("json", "input"):
+            self.view(container, key, where, identifiers=kind == "input", classified=kind == "input")
+        elif kind == "args":
+            self.arguments(container, key, where)
+        elif kind == "output":
+            if type(value) is not str:
+                raise ShapeError(where, f"expected a string, got {_kind(value)}")
+            if not self._compact_json(container, key, where) and value:
+                self.parts.append(Part(where, value, container, key, identifiers=True))
+        elif kind in _SCALARS:
+            scalar = _SCALARS[kind]
+            if type(value) not in scalar[0]:
+                raise ShapeError(where, f"expected {scalar[1]}, got {_kind(value)}")
+        elif kind == "opaque":
+            if type(value) is not str or not is_opaque(value):
+                raise ShapeError(
+                    where, "expected the vendor's encrypted data as it was received (base64, unchanged)"
+                )
+        elif type(value) is not str:  # payload
+            raise ShapeError(where, f"expected base64 data or a data: URL, got {_kind(value)}")
+        elif not self._data_url(value, where):
+            if not is_base64(value):
+                raise ShapeError(where, "expected base64 data or a base64 data: URL")
+            self.request.binaries.append(Binary(where, leaf.binary))
+
+    def _data_url(self, value: str, where: str) -> bool:
+        """A base64 data: URL is content of its media type, never text."""
+        found = data_url(value)
+        if found is None:
+            return False
+        kind, valid = found
+        if not valid:
+            raise ShapeError(where, "a data: URL whose data is not valid base64")
+        self.request.binaries.append(Binary(where, kind))
+        return True
+
+    def view(self, container: Any, key: Any, where: str, *, identifiers: bool, classified: bool) -> None:
+        try:
+            view = JsonView(container, key)
+        except TooDeep:
+            raise ShapeError(where, "nested too deeply") from None
+        for kind in view.binaries:
+            self.request.binaries.append(Binary(where, kind))
+        if not view.empty:
+            self.parts.append(
+                Part(
+                    where,
+                    view.text,
+                    container,
+                    key,
+                    identifiers=identifiers,
+                    view=view,
+                    classified=classified,
+                )
+            )
+
+    def arguments(self, container: Any, key: Any, where: str) -> None:
+        """A tool call's arguments as JSON text: held parsed while inspected, serialized again when the
+        request leaves; text that is not JSON is inspected as text."""
+        raw = container[key]
+        if not isinstance(raw, str):
+            raise ShapeError(where, f"expected JSON text in a string, got {_kind(raw)}")
+        try:
+            value = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            if raw:
+                self.parts.append(Part(where, raw, container, key, identifiers=True))
+            return
+        if ("\\ud" in raw or "\\uD" in raw) and unencodable(value) is not None:
+            raise ShapeError(where, "the arguments hold a lone UTF-16 surrogate, which is not text")
+        container[key] = value
+        self.request.json_texts.append((container, key))
+        self.view(container, key, where, identifiers=True, classified=True)
+
+    def _compact_json(self, container: Any, key: Any, where: str) -> bool:
+        """A tool's output that is compact JSON (Codex's shell results) is read as a structure, so
+        that its strings are read unescaped; only when writing it again gives the same text, so that
+        what leaves is unchanged unless a value is replaced."""
+        raw = container[key]
+        if raw[:1] not in ("{", "[") or raw[-1:] not in ("}", "]"):
+            return False
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            return False
+        if dumps(value) != raw.encode("utf-8", "surrogatepass"):
+            return False
+        container[key] = value
+        self.request.json_texts.append((container, key))
+        self.view(container, key, where, identifiers=True, classified=True)
+        return True
 
 
-_CHAT_INSPECTED = (
-    "tools", "functions", "metadata", "stop", "prediction", "response_format", "user", "tool_choice",
-    "function_call", "web_search_options", "audio", "safety_identifier",
-)  # fmt: skip
-
-
-def _chat_part(b: _Builder, part: Any, where: str) -> None:
-    if not isinstance(part, dict) or part.get("type") not in _CHAT_PARTS:
-        kind = part.get("type") if isinstance(part, dict) else None
-        raise ShapeError(f"{where}.type", f"unknown content part type {kind!r}")
-    kind = part["type"]
-    if kind == "text":
-        b.text(part, "text", f"{where}.text")
-    elif kind == "refusal":
-        b.text(part, "refusal", f"{where}.refusal")
-    elif kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url") if isinstance(image, dict) else image
-        if not isinstance(url, str):
-            raise ShapeError(f"{where}.image_url", "expected {url: ...}")
-        if not url.startswith("data:") and isinstance(image, dict):
-            b.text(image, "url", f"{where}.image_url.url")
-        b.binary(where, "images")
-    elif kind == "input_audio":
-        b.binary(where, "audio")
-    else:
-        file = part.get("file")
-        if isinstance(file, dict) and isinstance(file.get("filename"), str):
-            b.text(file, "filename", f"{where}.file.filename")
-        b.binary(where, "documents")
-
-
-def _arguments(function: dict[str, Any]) -> Any:
-    raw = function.get("arguments")
-    if isinstance(raw, JsonText):
-        return raw.holder["value"]
-    try:
-        return json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return raw
-
-
-# --- OpenAI Responses ------------------------------------------------------------------------------
-
-
-def _responses(b: _Builder, body: dict[str, Any]) -> None:
-    request = b.request
-    openings: list[str] = []
-    if "instructions" in body and body["instructions"] is not None:
-        b.text(body, "instructions", "instructions")
-        openings.append(str(body["instructions"]))
-    items = body.get("input")
+def _opening(api: Api, body: dict[str, Any], parts: list[Part]) -> str:
+    """The system prompt and the first user message: what every turn of a chat repeats unchanged."""
+    listed = "input" if api == "responses" else "messages"
+    prefixes = ["system"] if api == "messages" else ["instructions"] if api == "responses" else []
+    items = body.get(listed)
     if isinstance(items, str):
-        b.text(body, "input", "input")
-        openings.append(items)
+        prefixes.append(listed)
     elif isinstance(items, list):
         for index, item in enumerate(items):
-            _responses_item(b, item, f"input[{index}]", openings)
-    elif items is not None:
-        raise ShapeError("input", "expected a string or a list of input items")
-    for key in ("tools", "metadata", "text", "prompt", "tool_choice", "reasoning", "conversation",
-                "context_management"):  # fmt: skip
-        if key in body and not isinstance(body[key], str):
-            b.generic(body[key], key)
-    if isinstance(body.get("prompt_cache_key"), str):
-        request.conversation_hint = body["prompt_cache_key"]
-    request.opening = "\x00".join(openings)
+            role = item.get("role")
+            if role in ("system", "developer", "user") and item.get("type", "message") == "message":
+                prefixes.append(f"{listed}[{index}]")
+                if role == "user":
+                    break
+    starts = tuple(prefixes)
+    return "\x00".join(p.text for p in parts if p.location.startswith(starts) and _under(p.location, starts))
 
 
-def _responses_item(b: _Builder, item: Any, where: str, openings: list[str]) -> None:
-    request = b.request
-    if not isinstance(item, dict):
-        raise ShapeError(where, f"expected an input item object, got {_kind(item)}")
-    kind = item.get("type", "message" if "role" in item else None)
-    if kind not in _RESPONSES_ITEMS:
-        raise ShapeError(f"{where}.type", f"unknown input item type {kind!r}")
-    if kind == "message":
-        if item.get("role") not in ("user", "assistant", "system", "developer"):
-            raise ShapeError(f"{where}.role", f"unknown role {item.get('role')!r}")
-        content = item.get("content")
-        if isinstance(content, str):
-            b.text(item, "content", f"{where}.content")
-            if item["role"] != "assistant" and len(openings) < 2:
-                openings.append(content)
-        elif isinstance(content, list):
-            for position, part in enumerate(content):
-                _responses_content(b, part, f"{where}.content[{position}]")
-                if item["role"] != "assistant" and len(openings) < 2 and isinstance(part, dict):
-                    openings.append(str(part.get("text", "")))
-        else:
-            raise ShapeError(f"{where}.content", "expected a string or a list of content parts")
-    elif kind == "function_call":
-        b.tool_arguments(item, "arguments", where)
-        request.tool_calls.append(
-            ToolCall(str(item.get("call_id", "")), str(item.get("name", "")), _arguments(item), where)
-        )
-    elif kind in ("custom_tool_call", "apply_patch_call", "shell_call", "local_shell_call"):
-        b.generic({k: v for k, v in item.items() if k != "type"}, where)
-        arguments = item.get("input", item.get("action", item.get("operation")))
-        request.tool_calls.append(
-            ToolCall(str(item.get("call_id", "")), str(item.get("name", kind)), arguments, where)
-        )
-    elif kind.endswith("_output"):
-        before = len(request.parts)
-        output = item.get("output")
-        if isinstance(output, str):
-            b.text(item, "output", f"{where}.output")
-        elif isinstance(output, list):
-            for position, part in enumerate(output):
-                _responses_content(b, part, f"{where}.output[{position}]")
-        elif output is not None:
-            b.generic(output, f"{where}.output")
-        request.tool_results.setdefault(str(item.get("call_id", "")), []).extend(request.parts[before:])
-    elif kind == "reasoning":
-        for key in ("summary", "content"):
-            if isinstance(item.get(key), list):
-                for position, part in enumerate(item[key]):
-                    _responses_content(b, part, f"{where}.{key}[{position}]")
-    else:
-        b.generic({k: v for k, v in item.items() if k != "type"}, where)
+def _under(location: str, prefixes: tuple[str, ...]) -> bool:
+    """`messages[1].content` is under `messages[1]`; `messages[10]` is not."""
+    return any(
+        location.startswith(prefix) and location[len(prefix) : len(prefix) + 1] in ("", ".", "[")
+        for prefix in prefixes
+    )
 
 
-def _responses_content(b: _Builder, part: Any, where: str) -> None:
-    if not isinstance(part, dict) or part.get("type") not in _RESPONSES_CONTENT:
-        kind = part.get("type") if isinstance(part, dict) else None
-        raise ShapeError(f"{where}.type", f"unknown content part type {kind!r}")
-    kind = part["type"]
-    if kind in ("input_text", "output_text", "summary_text", "reasoning_text"):
-        b.text(part, "text", f"{where}.text")
-    elif kind == "refusal":
-        b.text(part, "refusal", f"{where}.refusal")
-    elif kind == "input_image":
-        url = part.get("image_url")
-        if isinstance(url, str) and not url.startswith("data:"):
-            b.text(part, "image_url", f"{where}.image_url")
-        b.binary(where, "images")
-    elif kind == "input_audio":
-        b.binary(where, "audio")
-    else:
-        for key in ("filename", "file_url"):
-            if isinstance(part.get(key), str):
-                b.text(part, key, f"{where}.{key}")
-        b.binary(where, "documents")
+def _at(value: Any, path: Iterable[str]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _describe(kind: Type) -> str:
+    if isinstance(kind, Enum):
+        return "one of " + ", ".join(repr(v) for v in sorted(kind.values))
+    words = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
+    out: list[str] = []
+    for json_type in json_types(kind):
+        option = kind.options[json_type] if isinstance(kind, Choice) else kind
+        if json_type == "array":
+            out.append("a list")
+        elif json_type == "object":
+            out.append(f"{option.what} object" if isinstance(option, Union) else "an object")
+        elif isinstance(option, Enum):
+            out.append(_describe(option))
+        elif json_type != "integer" or "number" not in json_types(kind):
+            out.append(words[json_type])
+    return " or ".join(dict.fromkeys(out))
+
+
+def _shown(value: object) -> str:
+    return repr(value) if value is None else repr(shown(value))
 
 
 def _kind(value: object) -> str:
