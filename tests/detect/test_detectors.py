@@ -90,6 +90,8 @@ POSITIVE = [
     ("url.identifier_query_string", "GET /chart?mrn=40981723&tab=labs 200", "mrn"),
     ("zip.labeled", "ZIP code 97217 failed validation", "zip"),
     ("address.street", "Her address on file is 4417 Larkspur Ln, Portland", "address"),
+    ("name.in_file_name", "Read /data/exports/Okonkwo_Marisol_518-42-7731.txt", "name"),
+    ("name.in_file_name_after_id", "cp scans/MRN-40981723_Okonkwo_Marisol.pdf /tmp", "name"),
 ]
 
 
@@ -138,6 +140,7 @@ NEGATIVE = [
     ("expected class name", 'expect(widget.className).toBe("Primary Button");'),
     ("asserted name of a thing", 'assertEquals("Build Pipeline", job.getName());'),
     ("age of a thing", "This 10 year old Honda Civic (still runs) and a 15 years old Ubuntu Server, retired"),
+    ("words of a file name beside a date", "reports/Final_Report_2024-03-14.pdf, Release_Notes_v2.txt"),
     ("expected name of a thing", 'expect(store.name).toBe("Corner Bakery");'),
     ("relative in code", "the parent process forks a son, Worker, and waits"),
     ("community member", "One Rust community member, Andrew Gallant, has already created a fast grep"),

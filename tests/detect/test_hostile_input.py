@@ -45,6 +45,9 @@ ADVERSARIAL = {
     "sas data steps": "input mrn $ first $ dob;\ndatalines;\n" * 20_000,
     "hl7 explicit nulls": 'IN1|""' * 50_000,
     "person calls": 'Patient::new("Ana", "Ruiz", "1984-07-19"); ' * 10_000,
+    "unicode dashes": "518\u201142\u20117731 " * 30_000,
+    "dash runs": "\u2013" * 300_000,
+    "file name ids": "/x/Ab_Cd_518-42-7731_" * 20_000,
 }
 
 

@@ -234,12 +234,12 @@ class Engine:
         return self.findings(prepared, chosen, path)
 
     def findings(self, text: Text, chosen: list[Candidate], path: str | None) -> list[Finding]:
-        data = text.data
         offsets = text.char_offsets([o for c in chosen for o in (c.start, c.end)])
         out = []
         for index, c in enumerate(chosen):
             start, end = offsets[2 * index], offsets[2 * index + 1]
-            value = data[c.start : c.end].decode("utf-8", "surrogatepass")
+            # The value as written (518‑42‑7731 keeps its U+2011 hyphens in the preview).
+            value = text.text[start:end]
             line, column = text.position(start)
             end_line, end_column = text.position(end)
             out.append(

@@ -45,7 +45,10 @@ def mask(category: str, value: str) -> str:
     if len(value) > 64:
         value = value[:64]
     if category == "name":
-        return " ".join(_keep_first(token) for token in value.split(" "))
+        # Okonkwo_Marisol (a file name) keeps its underscore as a name keeps its space.
+        return " ".join(
+            "_".join(_keep_first(part) for part in token.split("_")) for token in value.split(" ")
+        )
     if category == "email":
         local, _, domain = value.partition("@")
         host, dot, tld = domain.rpartition(".")

@@ -40,6 +40,11 @@ def _full_name(value: str) -> bool:
     return values.is_name(value, min_tokens=2)
 
 
+def _file_name_person(value: str) -> bool:
+    # Okonkwo_Marisol: a file name spells the spaces of a name with underscores.
+    return values.is_name(value.replace("_", " "), min_tokens=2)
+
+
 def _identifier(value: str) -> bool:
     return values.identifier_shape(value, min_digits=4, min_length=4)
 
@@ -79,6 +84,7 @@ def validator_registry() -> dict[str, validators.Validator]:
         "date": _date,
         "name": _name,
         "full_name": _full_name,
+        "file_name_person": _file_name_person,
         "identifier": _identifier,
         "client_ip": _client_ip,
         "not_placeholder": _not_placeholder,
