@@ -23,6 +23,7 @@ from phiwarden.detect.candidate import Candidate
 from phiwarden.detect.fields import FieldClass, FieldClassifier, builtin_rules, rules_from_data
 from phiwarden.detect.finding import Finding, fingerprint, mask
 from phiwarden.detect.keyed import ERROR_MESSAGE_HINT, CustomCheck, KeyedScanner, KeyedValue
+from phiwarden.detect.prose import PROSE_NAME, prose_scanner
 from phiwarden.detect.registry import Detector, PatternSet, builtin_detectors
 from phiwarden.detect.rx import Pattern, compile_pattern, literal_alternation
 from phiwarden.detect.structure import dicom_json, fhir, hl7, parametrize, rows, sas, sql, tabular, x12
@@ -106,12 +107,14 @@ class Engine:
 
     # --- proposing ---------------------------------------------------------------------------------
 
-    def candidates(self, text: Text, path: str | None) -> list[Candidate]:
+    def candidates(self, text: Text, path: str | None, *, prose: bool = False) -> list[Candidate]:
         data = text.data
         activation = self.patterns.active(data)
         out = list(self.patterns.candidates(data, activation.stages))
         out += self.keyed.candidates(data, xml=b"</" in data or b'value="' in data)
         out += self._structured(data, path, activation.triggers)
+        if prose:
+            out += prose_scanner().candidates(data)
         disabled = self.settings.disabled
         if disabled:
             out = [c for c in out if c.category not in disabled and c.rule not in disabled]
@@ -227,10 +230,18 @@ class Engine:
             kept.append(c)
         return kept
 
-    def scan(self, text: str, *, path: str | None = None, encoded: bytes | None = None) -> list[Finding]:
-        """Findings in `text`; `encoded` is its UTF-8 encoding when the caller already holds it."""
+    def scan(
+        self, text: str, *, path: str | None = None, encoded: bytes | None = None, prose: bool = False
+    ) -> list[Finding]:
+        """Findings in `text`; `encoded` is its UTF-8 encoding when the caller already holds it.
+
+        `prose` adds the rules for what people write to a model (a prompt, a chat message): names
+        introduced by a cue or a given name ("a reminder to Marisol Okonkwo"), dates of visits
+        ("seen 03/14/2025") and dates beside them. Keep it off for files: it trades some precision
+        on code for recall on prose (see detect/prose.py).
+        """
         prepared = Text(text, encoded)
-        chosen = self.decide(prepared, self.candidates(prepared, path))
+        chosen = self.decide(prepared, self.candidates(prepared, path, prose=prose))
         return self.findings(prepared, chosen, path)
 
     def findings(self, text: Text, chosen: list[Candidate], path: str | None) -> list[Finding]:
@@ -303,15 +314,21 @@ class _Spans:
 
 
 def _apply_record_context(candidates: list[Candidate]) -> None:
-    """Weak values next to strong PHI belong to the same patient record and are raised."""
+    """Weak values next to strong PHI belong to the same patient record and are raised.
+
+    A name in prose is raised by an identifier, a date of birth or a field value, not by another
+    name in prose: in a list of credits ("patches by …") one name would raise all the others.
+    """
     anchors = sorted(c.start for c in candidates if c.anchors_record)
     if not anchors:
         return
+    beyond_prose = sorted(c.start for c in candidates if c.anchors_record and c.rule != PROSE_NAME)
     for c in candidates:
         if c.anchors_record or c.category == "secret" or c.confidence >= 0.75:
             continue
-        index = bisect.bisect_left(anchors, c.start - RECORD_WINDOW)
-        if index < len(anchors) and anchors[index] <= c.end + RECORD_WINDOW:
+        near = beyond_prose if c.rule == PROSE_NAME else anchors
+        index = bisect.bisect_left(near, c.start - RECORD_WINDOW)
+        if index < len(near) and near[index] <= c.end + RECORD_WINDOW:
             c.confidence = min(RECORD_CEILING, c.confidence + RECORD_BOOST)
 
 
@@ -475,8 +492,14 @@ def _engine(settings: DetectionSettings) -> Engine:
 
 
 def scan_text(
-    text: str, *, path: str | os.PathLike[str] | None = None, policy: Policy | None = None
+    text: str,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    policy: Policy | None = None,
+    prose: bool = False,
 ) -> list[Finding]:
-    """Find PHI and secrets in `text`. Offsets are code points of `text`; values are never returned."""
+    """Find PHI and secrets in `text`. Offsets are code points of `text`; values are never returned.
+
+    `prose=True` for what people write to a model (prompts, chat), not for files (`Engine.scan`)."""
     engine = engine_for(policy if policy is not None else Policy())
-    return engine.scan(text, path=None if path is None else os.fspath(path))
+    return engine.scan(text, path=None if path is None else os.fspath(path), prose=prose)
