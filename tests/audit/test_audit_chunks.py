@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from phiwarden.audit import AuditLog, verify
+from phiwarden.audit import AuditLog, verify_scan
 from phiwarden.audit.log import open_store, public_key, store_url, witnesses
 from phiwarden.audit.verify import VerifyReport, verify_log
 from phiwarden.policy.audit import AuditSettings
@@ -44,7 +44,7 @@ def test_chunks_verify_like_one_pass(
 ) -> None:
     whole = _verify(log_settings, 1)
     assert whole.ok and whole.events_checked == N
-    monkeypatch.setattr(verify, "CHUNK", 16)
+    monkeypatch.setattr(verify_scan, "CHUNK", 16)
     chunked = _verify(log_settings, workers)
     assert chunked.ok, chunked.problems
     assert chunked.events_checked == N
@@ -62,7 +62,7 @@ def test_chunks_find_the_first_modified_event(
         conn.execute(
             "UPDATE audit_events SET record = ? WHERE seq = ?", (record.replace(b"okta", b"otka"), seq)
         )
-    monkeypatch.setattr(verify, "CHUNK", 16)
+    monkeypatch.setattr(verify_scan, "CHUNK", 16)
     report = _verify(log_settings, workers)
     assert not report.ok
     assert report.first_bad == seq

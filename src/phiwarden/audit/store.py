@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from phiwarden.audit.canonical import GENESIS_HASH
@@ -27,12 +28,14 @@ from phiwarden.audit.checkpoint import (
     parse_signed,
 )
 from phiwarden.audit.errors import AuditConfigError, AuditStoreError
-from phiwarden.audit.ledger import VALUE_EPOCH_BITS, Head, Prepared, Receipt, seal, value_key
+from phiwarden.audit.ledger import EVENT_COLUMNS, VALUE_EPOCH_BITS, Head, Prepared, Receipt, seal, value_key
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
 SCHEMA_VERSION = "2"
 # Epochs per lookup query: well under every driver's limit on parameters.
 LOOKUP_EPOCHS = 500
+# What verification reads of each event: the sealed record and its hash, then the search columns.
+SCAN_COLUMNS = ("seq", "record", "hash", *EVENT_COLUMNS[1:-2])
 
 
 # Offered the head after a batch and the size of the newest stored checkpoint; returns a signed
@@ -112,9 +115,37 @@ class AuditStore(ABC):
     ) -> Iterator[StoredRecord]:
         """Records with start <= seq <= end, in order, at most `limit` of them."""
 
-    def rows(self, start: int, end: int) -> Iterator[tuple[int, Any, Any]]:
-        """(seq, record, hash) as the driver returns them, for verification's hot loop."""
-        return iter(self.records(start, end))
+    @abstractmethod
+    def rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
+        """SCAN_COLUMNS of start <= seq <= end in order, as the driver returns them: verification's
+        hot loop (it recomputes the search columns from the record, so they come in the same read)."""
+
+    def value_index_rows(self, first: int, last: int, low: int, high: int) -> list[tuple[int, int, int]]:
+        """(epoch, HMAC key, seq) rows of the value-hash index in the epochs of events first..last that
+        are theirs or no event's (rows of events low..high outside first..last, under their own epoch,
+        belong to another chunk of verification), as the driver returns them: integers."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT epoch, hmac_key, seq FROM audit_value_hashes WHERE epoch >= ? AND epoch <= ? "
+                    "AND ((seq >= ? AND seq <= ?) OR seq < ? OR seq > ? "
+                    f"OR epoch <> (seq >> {VALUE_EPOCH_BITS}))"
+                ),
+                (first >> VALUE_EPOCH_BITS, last >> VALUE_EPOCH_BITS, first, last, low, high),
+            )
+            return list(cur.fetchall())
+
+    def value_index_outside(self, low: int, high: int, limit: int) -> list[tuple[int, int, int]]:
+        """At most `limit` rows of the value-hash index whose epoch is outside low..high."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT epoch, hmac_key, seq FROM audit_value_hashes WHERE epoch < ? "
+                    "UNION ALL SELECT epoch, hmac_key, seq FROM audit_value_hashes WHERE epoch > ? LIMIT ?"
+                ),
+                (low, high, limit),
+            )
+            return [(int(e), int(k), int(s)) for e, k, s in cur.fetchall()]
 
     @abstractmethod
     def close(self) -> None: ...
@@ -450,3 +481,21 @@ def _head(row: Sequence[Any] | None) -> Head:
     except ValueError:
         raise AuditStoreError("the log head is damaged (frontier does not match its size)") from None
     return Head(size, bytes(row[1]), frontier)
+
+
+def open_existing(url: str, *, read_only: bool = True) -> AuditStore:
+    """The audit store at `url`, which must exist: it is never created here.
+
+    With `read_only` (every command that only reads the log) nothing is written either, so an
+    auditor's read-only access suffices: a SELECT-only PostgreSQL role, a read-only SQLite file or
+    mount. Raises `AuditStoreError` ("no audit store at …") for a store that does not exist.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        from phiwarden.audit.store_postgres import PostgresStore
+
+        return PostgresStore(url, create=False, read_only=read_only)
+    if not url.startswith("sqlite:///"):
+        raise AuditConfigError(f"unknown audit store URL {url!r} (sqlite:///path or postgresql://…)")
+    from phiwarden.audit.store_sqlite import SQLiteStore
+
+    return SQLiteStore(Path(url.removeprefix("sqlite:///")), create=False, read_only=read_only)

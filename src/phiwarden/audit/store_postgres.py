@@ -21,7 +21,7 @@ from psycopg import sql
 from phiwarden.audit.errors import AuditStoreError
 from phiwarden.audit.ledger import EVENT_COLUMNS
 from phiwarden.audit.redact import redact_url, scrub
-from phiwarden.audit.store import AuditStore, StoredRecord
+from phiwarden.audit.store import SCAN_COLUMNS, AuditStore, StoredRecord
 
 CONNECT_TIMEOUT_S = 10
 PAGE = 20_000
@@ -71,21 +71,34 @@ CREATE TABLE IF NOT EXISTS audit_cursors (name text PRIMARY KEY, seq bigint NOT 
 
 
 class PostgresStore(AuditStore):
+    """Without `create` the log's tables must exist already; with `read_only` the session cannot
+    write either, and a role with USAGE on the schema and SELECT on its tables is enough."""
+
     marker = "%s"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True, read_only: bool = False) -> None:
         self.url = url
         self._display = redact_url(url)
+        self._read_only = read_only
         self._conn = self._connect()
         try:
-            with self._write() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_INIT_LOCK,))
-                schema = _target_schema(cur)
-                if schema:
-                    cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-                for statement in _SCHEMA.split(";"):
-                    cur.execute(statement)
-                self._init_meta(cur)
+            if create and not read_only:
+                with self._write() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_INIT_LOCK,))
+                    schema = _target_schema(cur)
+                    if schema:
+                        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                    for statement in _SCHEMA.split(";"):
+                        cur.execute(statement)
+                    self._init_meta(cur)
+            else:
+                with self._read() as cur:
+                    cur.execute("SELECT to_regclass('audit_meta')")
+                    if cur.fetchone()[0] is None:
+                        raise AuditStoreError(
+                            f"no audit store at {self._display} (no audit tables on its search_path, or "
+                            "none this role may use); check --store / [audit] store"
+                        )
         except AuditStoreError:
             self._conn.close()
             raise
@@ -108,6 +121,8 @@ class PostgresStore(AuditStore):
         try:
             with conn.transaction():
                 conn.execute("SET synchronous_commit = on")
+                if self._read_only:
+                    conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
             conn.close()
             raise AuditStoreError(f"{self._display}: cannot set up the session: {_first_line(exc)}") from None
@@ -177,7 +192,7 @@ class PostgresStore(AuditStore):
             remaining -= len(rows)
             position = rows[-1][0] + 1
 
-    def rows(self, start: int, end: int) -> Iterator[tuple[int, Any, Any]]:
+    def rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor in binary format streams the records without hex-decoding bytea.
         conn = self._connection()
         try:
@@ -187,7 +202,8 @@ class PostgresStore(AuditStore):
             ):
                 cur.itersize = PAGE
                 cur.execute(
-                    "SELECT seq, record, hash FROM audit_events WHERE seq >= %s AND seq <= %s ORDER BY seq",
+                    f"SELECT {', '.join(SCAN_COLUMNS)} FROM audit_events "
+                    "WHERE seq >= %s AND seq <= %s ORDER BY seq",
                     (start, end),
                 )
                 yield from cur

@@ -21,7 +21,7 @@ if sys.platform != "win32":
 
 from phiwarden.audit.errors import AuditStoreError
 from phiwarden.audit.ledger import EVENT_COLUMNS
-from phiwarden.audit.store import AuditStore, StoredRecord
+from phiwarden.audit.store import SCAN_COLUMNS, AuditStore, StoredRecord
 
 BUSY_TIMEOUT_MS = 30_000
 SCAN_MMAP_BYTES = 1 << 30
@@ -77,14 +77,23 @@ CREATE TABLE IF NOT EXISTS audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT
 _INSERT = (
     f"INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 )
+_SCAN = f"SELECT {', '.join(SCAN_COLUMNS)} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq"
 
 
 class SQLiteStore(AuditStore):
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    """With `read_only`, the database is opened read-only and must exist: nothing is created or
+    written, so read access to the file (a read-only mount, an auditor's account) is enough."""
+
+    def __init__(self, path: Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = path
         self.url = f"sqlite:///{path.as_posix()}"
-        if not create and not path.exists():
-            raise AuditStoreError(f"no audit store at {path}")
+        self._writer_lock: int | None = None
+        if (read_only or not create) and not path.exists():
+            raise AuditStoreError(f"no audit store at {path}; check --store / [audit] store")
+        if read_only:
+            self._conn = _connect_read_only(path)
+            self._check_tables()
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -110,6 +119,15 @@ class SQLiteStore(AuditStore):
                 self._init_meta(cur)
         except (sqlite3.Error, OSError) as exc:
             raise AuditStoreError(f"cannot open the audit store {path}: {exc}") from None
+        self.check_schema()
+
+    def _check_tables(self) -> None:
+        with self._read() as cur:
+            cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'")
+            found = cur.fetchone()
+        if found is None:
+            self._conn.close()
+            raise AuditStoreError(f"{self.path} is not an audit store (it has no audit tables)")
         self.check_schema()
 
     @contextmanager
@@ -214,20 +232,53 @@ class SQLiteStore(AuditStore):
                         # Someone wrote text or a number here; verification must see it as a change.
                         yield StoredRecord(seq, _as_bytes(record), _as_bytes(digest))
 
-    def rows(self, start: int, end: int) -> Iterator[tuple[int, Any, Any]]:
+    def rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
         # Reads through a memory map run twice as fast on a long scan; only this connection uses it.
         self._conn.execute(f"PRAGMA mmap_size = {SCAN_MMAP_BYTES}")
         with self._read() as cur:
-            yield from cur.execute(
-                "SELECT seq, record, hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq",
-                (start, end),
-            )
+            yield from cur.execute(_SCAN, (start, end))
 
     def close(self) -> None:
         self._conn.close()
         if self._writer_lock is not None:
             os.close(self._writer_lock)
             self._writer_lock = None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write the database (mode=ro).
+
+    In WAL mode a reader needs the -shm file beside the database. When no connection has the
+    database open there is no -wal or -shm file, and in a read-only directory the reader cannot
+    create them; no writer can then be using the database, whose file alone holds every committed
+    transaction, so it is read as immutable (no locks, no -shm).
+    """
+    uri = path.resolve().as_uri()
+    try:
+        conn = _connect(f"{uri}?mode=ro")
+        try:
+            # The first read opens the WAL index, which is where a read-only directory fails.
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+    except sqlite3.Error as exc:
+        wal = Path(f"{path}-wal")
+        if exc.sqlite_errorname != "SQLITE_READONLY_DIRECTORY" or (wal.exists() and wal.stat().st_size):
+            raise AuditStoreError(f"cannot open the audit store {path} for reading: {exc}") from None
+    try:
+        return _connect(f"{uri}?immutable=1")
+    except sqlite3.Error as exc:
+        raise AuditStoreError(f"cannot open the audit store {path} for reading: {exc}") from None
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
 
 
 def _open_writer_lock(path: Path) -> int | None:

@@ -13,6 +13,7 @@ checkpoints they cannot re-sign; a checkpoint kept elsewhere exposes both. Targe
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -35,6 +36,8 @@ class WitnessRead:
     checkpoints: list[SignedCheckpoint] = field(default_factory=list)
     # Lines or entries that could not be read (a torn last line after a crash, foreign data).
     unreadable: int = 0
+    # The witness file does not exist (deleted, moved, or its storage is not mounted).
+    missing: bool = False
 
 
 class Witness(Protocol):
@@ -63,7 +66,8 @@ class FileWitness:
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            return WitnessRead()
+            # Not an error to read around: verification decides whether the log should be there.
+            return WitnessRead(missing=True)
         except OSError as exc:
             raise SinkError(f"cannot read the witness {self.path}: {exc.strerror or exc}") from None
         return _parse_lines(text.splitlines())
@@ -92,7 +96,7 @@ class HttpWitness:
         try:
             with urllib.request.urlopen(self.target, timeout=HTTP_TIMEOUT) as response:
                 text = response.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise SinkError(f"witness {self.target}: {getattr(exc, 'reason', exc)}") from None
         try:
             data = json.loads(text)

@@ -16,7 +16,8 @@ The tamper-evident audit trail: every decision of an enforcement point as an OCS
 in a hash chain that is also an RFC 9162 Merkle tree, with Ed25519-signed checkpoints published to
 witnesses outside the store. Events carry categories, counts and keyed hashes, never values.
 
-Exit status: 0 ok, 1 verification failed or nothing found, 2 usage, policy, key or store error.
+Exit status: 0 ok, 1 verification failed or nothing found, 2 usage, policy, key or store error
+(and verification that could not complete: a witness out of reach).
 """
 
 EXAMPLES = """\
@@ -217,10 +218,21 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_policy(path).audit
 
 
-def _open(args: argparse.Namespace, settings: Any, *, create: bool = False) -> Any:
-    from phiwarden.audit.log import open_store, store_url
+def _open(args: argparse.Namespace, settings: Any) -> Any:
+    """The store in force for a command that writes it (cursors, prune); it must exist already."""
+    from phiwarden.audit.log import store_url
+    from phiwarden.audit.store import open_existing
 
-    return open_store(store_url(settings, args.store), create=create)
+    return open_existing(store_url(settings, args.store), read_only=False)
+
+
+def _reader(args: argparse.Namespace, settings: Any) -> Any:
+    """The store in force for a command that only reads it: never created, never written, so an
+    auditor's read-only access (SELECT-only role, read-only file or mount) is enough."""
+    from phiwarden.audit.log import store_url
+    from phiwarden.audit.store import open_existing
+
+    return open_existing(store_url(settings, args.store), read_only=True)
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -240,25 +252,30 @@ def _verify(args: argparse.Namespace) -> int:
     key = public_key(settings, Path(args.public_key) if args.public_key else None)
     given = [c for name in args.checkpoint for c in _checkpoints_in(Path(name))]
     targets = [*witnesses(settings), *(open_witness(url) for url in args.witness)]
-    store = _open(args, settings)
+    store = _reader(args, settings)
     try:
-        report = verify_log(store, key, witnesses=targets, checkpoints=given, workers=args.jobs)
+        report = verify_log(
+            store,
+            key,
+            witnesses=targets,
+            checkpoints=given,
+            workers=args.jobs,
+            checkpoint_every=settings.checkpoint_every,
+        )
     finally:
         store.close()
-    lines = []
-    if report.ok:
-        lines.append(
-            f"OK: {report.events_checked} events verified (sequence {report.first_seq}..{report.size}), "
-            f"{report.pruned} pruned under signed records, "
-            f"{report.checkpoints_checked} checkpoint(s) matched "
-            f"({report.witness_checkpoints} from witnesses or given)"
-        )
-    else:
-        lines.append(f"FAILED: first bad sequence number {report.first_bad}")
-        lines.extend(f"  [{p.kind}] {p.message}" for p in report.problems)
+    lines = [report.summary()]
+    lines.extend(f"  [{p.kind}] {p.message}" for p in report.problems)
+    if report.omitted:
+        lines.append(f"  … and {report.omitted} more problem(s)")
+    if report.problems:
+        lines.extend(f"incomplete: {reason}" for reason in report.incomplete)
     lines.extend(f"warning: {w}" for w in report.warnings)
     _print(args, report.to_json(), "\n".join(lines))
-    return EXIT_OK if report.ok else EXIT_FAIL
+    if report.ok:
+        return EXIT_OK
+    # Evidence of tampering is 1; a check that could not run (a witness out of reach) is 2.
+    return EXIT_FAIL if report.problems else EXIT_USAGE
 
 
 def _checkpoints_in(path: Path) -> list[Any]:
@@ -281,6 +298,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
     from phiwarden.audit.log import AuditLog
 
     settings = _settings(args)
+    # A mistyped --store must not become a new, empty log.
+    _reader(args, settings).close()
     with AuditLog.open(settings, store=args.store) as log:
         signed = log.checkpoint(strict=True)
     if signed is None:
@@ -297,7 +316,7 @@ def _prove(args: argparse.Namespace) -> int:
     from phiwarden.audit.proof import consistency_proof, inclusion_proof
 
     settings = _settings(args)
-    store = _open(args, settings)
+    store = _reader(args, settings)
     try:
         if (
             args.consistency_from is None
@@ -411,7 +430,7 @@ def _search(args: argparse.Namespace) -> int:
         archived, total = search_archives(_archive_paths(args.archive), query)
         events = [enrich(item.event) for item in archived]
     else:
-        store = _open(args, _settings(args))
+        store = _reader(args, _settings(args))
         try:
             found = store.search(query)
             total = len(found) if len(found) < args.limit else store.stats(query.unlimited)["events"]
@@ -451,7 +470,7 @@ def _archive_paths(name: str) -> list[Path]:
 
 @_guard
 def _stats(args: argparse.Namespace) -> int:
-    store = _open(args, _settings(args))
+    store = _reader(args, _settings(args))
     try:
         data = store.stats(_query(args))
     finally:
@@ -490,7 +509,7 @@ def _lookup(args: argparse.Namespace) -> int:
         seqs = [item.seq for item in archived]
         events = [enrich(item.event) for item in archived]
     else:
-        store = _open(args, settings)
+        store = _reader(args, settings)
         try:
             # Under another key every lookup misses: that must not read as "never recorded".
             check_value_key(store, key)
@@ -530,7 +549,7 @@ def _export(args: argparse.Namespace) -> int:
         getattr(args, k) is not None
         for k in ("actor", "tool", "destination", "action", "category", "tier", "since", "until")
     )
-    store = _open(args, settings)
+    store = _reader(args, settings)
     count = 0
     try:
         records = store.search(_query(args)) if filtered else store.records(args.from_seq, args.to_seq)
