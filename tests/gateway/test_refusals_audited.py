@@ -80,6 +80,7 @@ def _refusal(gw: Gateway, response: httpx.Response) -> AuditEvent:
     [
         ({"x-api-key": ""}, None),
         ({"x-api-key": "pwk_0123456789abcdef_" + SECRET}, "0123456789abcdef"),
+        ({"x-api-key": "", "authorization": "bearer pwk_0123456789abcdef_" + SECRET}, "0123456789abcdef"),
         ({"x-api-key": "sk-ant-real-vendor-key"}, None),
         ({"x-api-key": "", "authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0."}, None),
     ],

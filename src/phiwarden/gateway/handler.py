@@ -246,7 +246,9 @@ def record_counted_refusals(runtime: Runtime) -> None:
 
 def _presented_key_id(headers: Mapping[str, str]) -> str | None:
     """The public id of a phiwarden key (pwk_<16 hex>_<secret>), never its secret."""
-    token = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+    authorization = headers.get("authorization", "")
+    bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    token = headers.get("x-api-key") or bearer
     key_id = token[4:20]
     if token.startswith("pwk_") and token[20:21] == "_" and all(c in "0123456789abcdef" for c in key_id):
         return key_id if len(key_id) == 16 else None
