@@ -16,8 +16,11 @@ import anthropic
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phiwarden.gateway import rewrite
+from phiwarden.gateway.jsonview import JsonView, _Renderer
 from phiwarden.gateway.request import ShapeError
 from phiwarden.gateway.restore_body import restore_response
 from phiwarden.gateway.schema import Choice, ListOf, Shape, Type, Union, api_shapes
@@ -511,3 +514,30 @@ def test_a_chat_without_headers_keeps_its_name_from_turn_one(gateway: Gateway) -
     events = gateway.settled_events()
     sessions = {e.actor.session_id for e in events[-4:]}
     assert len(sessions) == 1
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=6), inner, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_VALUES)
+def test_a_structure_reads_the_same_however_it_is_rendered(value: Any) -> None:
+    """The text built in C (orjson, unescaped) is the one whose positions a rewrite maps back."""
+    holder = {"value": value}
+    view = JsonView(holder, "value")
+    tracked = _Renderer(None, track=True)
+    assert view.text == tracked.render(holder, "value")
+    assert view.empty == (tracked.count == 0)

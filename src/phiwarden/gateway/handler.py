@@ -362,15 +362,14 @@ async def read_json(request: Request, limit: int) -> Any:
     except RecursionError:
         raise GatewayError(400, "malformed JSON: nested too deeply") from None
     # JSON escapes can spell half a UTF-16 pair ("\ud800"), which is no character and cannot leave.
-    if b"\\ud" in raw or b"\\uD" in raw:
-        where = unencodable(body)
-        if where is not None:
-            raise GatewayError(
-                400,
-                f"{where}: the text holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
-                "pair), which is not a character; send valid Unicode",
-                param=where,
-            )
+    where = unencodable(body)
+    if where is not None:
+        raise GatewayError(
+            400,
+            f"{where}: the text holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), "
+            "which is not a character; send valid Unicode",
+            param=where,
+        )
     return body
 
 

@@ -160,7 +160,7 @@ class _Walker:
                 flags = _TEXTS.get(kind.kind)
                 if flags is not None and type(item) is str:
                     if item and (item[0] not in "dD" or not self._data_url(item, prefix + key)):
-                        parts.append(Part(prefix + key, item, value, key, None, flags[0], flags[1]))
+                        parts.append(Part(prefix + key, item, value, key, None, *flags))
                     continue
                 scalar = _SCALARS.get(kind.kind)
                 if scalar is not None:
@@ -295,7 +295,7 @@ class _Walker:
             if raw:
                 self.parts.append(Part(where, raw, container, key, identifiers=True))
             return
-        if ("\\ud" in raw or "\\uD" in raw) and unencodable(value) is not None:
+        if unencodable(value) is not None:
             raise ShapeError(where, "the arguments hold a lone UTF-16 surrogate, which is not text")
         container[key] = value
         self.request.json_texts.append((container, key))
