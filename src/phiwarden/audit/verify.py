@@ -130,8 +130,10 @@ def verify_log(
         return _finish(report, found)
     report.first_seq = start
     end = max(last_seq or 0, start - 1)
-    sizes = sorted(s for s in expected if start <= s <= end)
-    results = scan(store, start=start, end=end, prev=prev, frontier=frontier, sizes=sizes, workers=workers)
+    held_hashes = {size: items[0][1].last_hash for size, items in expected.items() if start <= size <= end}
+    results = scan(
+        store, start=start, end=end, prev=prev, frontier=frontier, checkpoints=held_hashes, workers=workers
+    )
 
     # Join the chunks' trees up to the first gap: the stored leaves, and the leaves as the records
     # claim they were sealed (the same unless something was edited, inserted or moved).
@@ -245,7 +247,7 @@ def _read_witnesses(
         try:
             read = witness.read()
         except SinkError as exc:
-            report.incomplete.append(f"cannot read the witness {witness.target}: {exc}")
+            report.incomplete.append(str(exc))
             continue
         if read.unreadable:
             report.warnings.append(f"{witness.target}: {read.unreadable} entry(ies) could not be read")

@@ -29,9 +29,10 @@ class Problem:
         return self.seq is not None and self.last is None
 
 
-def order(problem: Problem) -> tuple[bool, int]:
-    # By sequence number; problems that implicate no event (signatures, witnesses) last.
-    return problem.seq is None, problem.seq or 0
+def order(problem: Problem) -> tuple[bool, bool, int]:
+    # Evidence about the records by sequence number, then what implicates no event (signatures,
+    # witnesses), then the derived search data.
+    return problem.kind in DERIVED_KINDS, problem.seq is None, problem.seq or 0
 
 
 def _priority(problem: Problem) -> tuple[bool, bool, int]:
@@ -63,9 +64,9 @@ class VerifyReport:
         return not self.problems and not self.incomplete
 
     def _records(self) -> list[Problem]:
-        """Evidence about the sealed records, or about the derived data when the records verify."""
-        records = [p for p in self.problems if p.kind not in DERIVED_KINDS and p.seq is not None]
-        return records or [p for p in self.problems if p.seq is not None]
+        """Evidence about the sealed records, or about the derived data when nothing else failed."""
+        records = [p for p in self.problems if p.kind not in DERIVED_KINDS]
+        return [p for p in records or self.problems if p.seq is not None]
 
     @property
     def pinpointed(self) -> int | None:

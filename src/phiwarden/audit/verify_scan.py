@@ -52,7 +52,8 @@ class Task:
     # The global frontier before `first`, for a chunk not aligned on CHUNK; None for aligned chunks,
     # whose frontier is local (they are one perfect subtree once complete).
     frontier: tuple[int, bytes] | None
-    checkpoint_sizes: tuple[int, ...]
+    # The checkpoints inside the chunk: (tree size, the hash of the event at that size they hold).
+    checkpoints: tuple[tuple[int, bytes], ...]
     # The events of the log (after prunes): value-index rows of other events are not this chunk's.
     low: int
     high: int
@@ -88,7 +89,7 @@ def scan(
     end: int,
     prev: bytes,
     frontier: Frontier,
-    sizes: list[int],
+    checkpoints: dict[int, bytes],
     workers: int | None,
 ) -> list[ChunkResult]:
     if end < start:
@@ -98,7 +99,7 @@ def scan(
     while first <= end:
         # Chunks after the first start on a multiple of CHUNK, so each is one subtree of the Merkle tree.
         last = min(end, first - 1 - (first - 1) % CHUNK + CHUNK)
-        inside = tuple(s for s in sizes if first <= s <= last)
+        inside = tuple((s, h) for s, h in sorted(checkpoints.items()) if first <= s <= last)
         # The first chunk keeps the global frontier only when it does not start on the grid.
         state = (frontier.size, frontier.to_bytes()) if first == start and (first - 1) % CHUNK else None
         tasks.append(
@@ -265,21 +266,21 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
     if actual != values:
         for problem in index_problems(values, actual, low=task.low, high=task.high, gaps=gaps):
             note(problem)
-    repaired = _repaired(digests, claims, first)
+    repaired = _repaired(digests, claims, first, task.checkpoints)
     for seq in sorted(repaired.keys() - pinned if repaired else ()):
         note(
             Problem(
                 seq,
-                "reordered",
-                f"event {seq} is not the event sealed at {seq}: another record claims that position, "
-                "or was chained to a different event there",
+                "replaced",
+                f"event {seq} is not the event that was sealed at {seq} (another record or a checkpoint "
+                "holds another hash for it): edited with its hash recomputed, inserted or moved",
             )
         )
     found.trim()
     result.problems, result.more = found.items, found.more
     result.leaves = len(digests)
     result.last_hash = last_digest
-    sizes = sorted(s for s in task.checkpoint_sizes if s < first + len(digests))
+    sizes = [s for s, _ in task.checkpoints if s < first + len(digests)]
     result.snapshots, result.frontier = _tree_state(task, digests, sizes)
     if repaired:
         leaves = digests.copy()
@@ -319,19 +320,32 @@ def _key(prefix: str) -> int | None:
         return None
 
 
-def _repaired(digests: list[bytes], claims: dict[int, list[bytes]], first: int) -> dict[int, bytes]:
-    """The leaves of this chunk that the records claim were sealed with another hash.
+def _repaired(
+    digests: list[bytes],
+    claims: dict[int, list[bytes]],
+    first: int,
+    checkpoints: Sequence[tuple[int, bytes]],
+) -> dict[int, bytes]:
+    """The leaves of this chunk that the records, or the checkpoints, say were sealed with another hash.
 
-    A record embeds the hash of the event before it, and one found at the wrong position says
-    which position it was sealed at. When a checkpoint does not match the stored leaves but matches
-    them with these claims put back, every other leaf up to it is proven intact, and the claimed
-    positions (all reported) are exactly what changed: an edited event whose hash was recomputed, an
-    inserted or moved one. A position that some record vouches for as it is keeps its leaf.
+    A record embeds the hash of the event before it, one found at the wrong position says which
+    position it was sealed at, and a checkpoint holds the hash of the event at its size. When a
+    checkpoint does not match the stored leaves but matches them with these put back, every other
+    leaf up to it is proven intact, and the claimed positions (all reported) are exactly what
+    changed: an edited event whose hash was recomputed, an inserted or moved one. A position that
+    some record vouches for as it is keeps its leaf, unless a signed checkpoint says otherwise.
     """
     out: dict[int, bytes] = {}
+    end = first + len(digests)
     for seq, said in claims.items():
-        if first <= seq < first + len(digests) and digests[seq - first] not in said:
+        if first <= seq < end and digests[seq - first] not in said:
             out[seq] = said[0]
+    for seq, sealed in checkpoints:
+        if first <= seq < end:
+            if digests[seq - first] == sealed:
+                out.pop(seq, None)
+            else:
+                out[seq] = sealed
     return out
 
 

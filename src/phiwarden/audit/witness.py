@@ -97,7 +97,7 @@ class HttpWitness:
             with urllib.request.urlopen(self.target, timeout=HTTP_TIMEOUT) as response:
                 text = response.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise SinkError(f"witness {self.target}: {getattr(exc, 'reason', exc)}") from None
+            raise SinkError(f"cannot read the witness {self.target}: {getattr(exc, 'reason', exc)}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
