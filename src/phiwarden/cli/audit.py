@@ -249,11 +249,12 @@ def _verify(args: argparse.Namespace) -> int:
     from phiwarden.audit.witness import open_witness
 
     settings = _settings(args)
-    key = public_key(settings, Path(args.public_key) if args.public_key else None)
-    given = [c for name in args.checkpoint for c in _checkpoints_in(Path(name))]
-    targets = [*witnesses(settings), *(open_witness(url) for url in args.witness)]
+    # The store first: a mistyped store is the error to report, not a key missing on this machine.
     store = _reader(args, settings)
     try:
+        key = public_key(settings, Path(args.public_key) if args.public_key else None)
+        given = [c for name in args.checkpoint for c in _checkpoints_in(Path(name))]
+        targets = [*witnesses(settings), *(open_witness(url) for url in args.witness)]
         report = verify_log(
             store,
             key,
