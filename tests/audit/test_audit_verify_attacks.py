@@ -339,3 +339,12 @@ def test_a_missing_witness_of_a_log_not_sealed_yet_is_fine(
     assert not witness_file.exists()
     report = verify(settings)
     assert report.ok and any("not covered" in w for w in report.warnings)
+
+
+def test_deleted_stored_checkpoints_without_a_witness_are_a_warning(
+    log_settings: AuditSettings, raw: Raw
+) -> None:
+    raw("DELETE FROM audit_checkpoints", ())
+    report = verify(log_settings, witnessed=False)
+    assert report.ok  # the documented limit: only a witness proves they existed
+    assert any("holds no checkpoint, but holds 50 events" in w for w in report.warnings)

@@ -112,6 +112,11 @@ def verify_log(
         checkpoint_every=checkpoint_every,
     )
     _read_witnesses(witnesses, key=key, report=report, found=found, expect=expect, sealed=sealed, held=held)
+    if not stored_rows and sealed is not None and not any(sizes for _, sizes in held):
+        report.warnings.append(
+            f"the store holds no checkpoint, but {sealed.removeprefix('it ')}: its checkpoints may have "
+            "been deleted, and only a witness could tell"
+        )
     for source, held_sizes in held:
         deleted = sorted(held_sizes - stored_sizes)
         if deleted:
