@@ -278,12 +278,10 @@ def test_parallel_calls_of_a_responses_turn_are_recorded_together(gateway: Gatew
     [
         ("Bash", {"command": "cat /data/MRN-00482913/notes.txt"}, "/data/[MRN]/notes.txt"),
         ("Read", {"file_path": "/data/exports/MRN-00482913.txt"}, "/data/exports/[MRN].txt"),
-        pytest.param(
+        (
             "Read",
             {"file_path": "/data/exports/Okonkwo_Marisol_518-42-7731.txt"},
             "/data/exports/[NAME]_[SSN].txt",
-            # Detection's recall on values inside paths (underscores around them) is being improved.
-            marks=pytest.mark.xfail(reason="an SSN and a name between underscores are not found yet"),
         ),
     ],
 )

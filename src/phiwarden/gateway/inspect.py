@@ -85,17 +85,22 @@ class Inspector:
         self.binary_tier = binary_tier
         self._cache: OrderedDict[bytes, tuple[Hit, ...]] = OrderedDict()
         self._lock = threading.Lock()
-        # Warm the engine's lazily compiled stages now, not in the first request.
-        self.engine.scan("Patient John Smith DOB 1961-03-04 SSN 478-22-9134 MRN 00482913 x@example.org")
+        # Warm the engine's lazily compiled stages (prose mode's too) now, not in the first request.
+        warm_up = "Patient John Smith DOB 1961-03-04 SSN 478-22-9134 MRN 00482913 x@example.org"
+        self.engine.scan(warm_up)
+        self.engine.scan(f"Write a reminder to Marisol Okonkwo, seen 03/14/2025. {warm_up}", prose=True)
 
     def _scan(self, text: str, path: str | None) -> list[Hit]:
-        return [
-            Hit(f.start, f.end, f.category, f.confidence, f.rule) for f in self.engine.scan(text, path=path)
-        ]
+        # What has no path is what a person typed or pasted into a prompt: read as prose too (names
+        # introduced by "to", "patient", "Dr."), which file scans leave off for precision in code.
+        findings = self.engine.scan(text, path=path, prose=path is None)
+        return [Hit(f.start, f.end, f.category, f.confidence, f.rule) for f in findings]
 
     def _scan_cached(self, text: str, path: str | None) -> list[Hit]:
         digest = hashlib.blake2b(
-            f"{path or ''}\x00{text}".encode("utf-8", "surrogatepass"), digest_size=20
+            # No path (prose mode) and an empty path (file mode) must not share an entry.
+            f"{'' if path is None else '/' + path}\x00{text}".encode("utf-8", "surrogatepass"),
+            digest_size=20,
         ).digest()
         with self._lock:
             cached = self._cache.get(digest)
