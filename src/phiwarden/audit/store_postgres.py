@@ -170,6 +170,15 @@ class PostgresStore(AuditStore):
             for row in rows:
                 copy.write_row(row)
 
+    def lookup_index_rows(self, cur: Any, epoch: int) -> tuple[str | None, str | None]:
+        cur.execute(
+            "SELECT string_agg(hmac_key::text, ',' ORDER BY hmac_key, seq), "
+            "string_agg(seq::text, ',' ORDER BY hmac_key, seq) FROM audit_value_hashes WHERE epoch = %s",
+            (epoch,),
+        )
+        keys, sequences = cur.fetchone()
+        return keys, sequences
+
     def records(
         self, start: int = 1, end: int | None = None, *, limit: int | None = None
     ) -> Iterator[StoredRecord]:
