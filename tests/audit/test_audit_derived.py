@@ -183,14 +183,13 @@ def test_index_rows_of_another_chunk_are_not_reported(chunked: AuditSettings, wo
     assert [(p.seq, p.kind) for p in report.problems] == [(40, "value-index"), (50, "value-index")]
 
 
-def test_a_record_that_is_not_an_event_is_malformed(chunked: AuditSettings) -> None:
-    # A record without committed columns (as written before them) is read as an event, so an event
-    # that phiwarden could not have written is named as such; with them, the forgery is located by
-    # its hash alone (the next test).
-    conn = _db(chunked)
+def _forge_without_actor(settings: AuditSettings, *, legacy: bool) -> None:
+    """Event 70 loses its actor, its hash recomputed; `legacy` drops its committed columns too."""
+    conn = _db(settings)
     (record,) = conn.execute("SELECT record FROM audit_events WHERE seq = 70").fetchone()
     body = json.loads(record)
-    del body["columns"]
+    if legacy:
+        del body["columns"]
     del body["event"]["actor"]
     forged = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     conn.execute(
@@ -198,20 +197,18 @@ def test_a_record_that_is_not_an_event_is_malformed(chunked: AuditSettings) -> N
         (forged, hashlib.sha256(b"\x00" + forged).digest()),
     )
     conn.close()
+
+
+def test_a_record_that_is_not_an_event_is_malformed(chunked: AuditSettings) -> None:
+    # A record without committed columns (as written before them) is read as an event, so an event
+    # phiwarden could not have written is named as such.
+    _forge_without_actor(chunked, legacy=True)
     report = _verify(chunked, 1)
     assert report.first_bad == 70 and "malformed" in {p.kind for p in report.problems}
 
 
 def test_a_forged_record_with_committed_columns_is_located(chunked: AuditSettings) -> None:
-    conn = _db(chunked)
-    (record,) = conn.execute("SELECT record FROM audit_events WHERE seq = 70").fetchone()
-    body = json.loads(record)
-    del body["event"]["actor"]
-    forged = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    conn.execute(
-        "UPDATE audit_events SET record = ?, hash = ? WHERE seq = 70",
-        (forged, hashlib.sha256(b"\x00" + forged).digest()),
-    )
-    conn.close()
+    # With committed columns the event is not read: the forgery is located by its chain link.
+    _forge_without_actor(chunked, legacy=False)
     report = _verify(chunked, 1)
     assert report.first_bad == 70 and not report.ok

@@ -79,6 +79,11 @@ class Query:
     limit: int | None = None
 
     def where(self) -> tuple[str, list[Any]]:
+        clauses, params = self.clauses()
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def clauses(self) -> tuple[list[str], list[Any]]:
+        """The SQL conditions of the filter (with "?" markers) and their parameters."""
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (
@@ -92,15 +97,17 @@ class Query:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if self.category is not None:
-            clauses.append("categories LIKE ?")
-            params.append(f"%,{self.category}=%")
+            # The column reads ",name=1,ssn=2,"; a category's % and _ match only themselves.
+            clauses.append("categories LIKE ? ESCAPE '!'")
+            escaped = self.category.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params.append(f"%,{escaped}=%")
         if self.since_ms is not None:
             clauses.append("time_ms >= ?")
             params.append(self.since_ms)
         if self.until_ms is not None:
             clauses.append("time_ms < ?")
             params.append(self.until_ms)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return clauses, params
 
 
 class AuditStore(ABC):
