@@ -12,13 +12,12 @@ The record that forms leaf n of the log (1-based sequence n) is
 
     canonical({"columns": C, "event": E, "prev_hash": hex(h[n-1]), "sequence": n})
 
-where E is the OCSF event object, C the search columns the store keeps for it (`ledger.columns_of`)
-and h[0] is 32 zero bytes. The first record of each epoch of the value-hash index (n a multiple of
-4096) also holds "lookup_index": {"epoch": n / 4096 - 1, "sha256": D}, D the digest of the previous
-epoch's index rows (`ledger.lookup_index_digest`). Both let verification compare what search and
-lookup read with what the log committed to, without parsing every event. Records written before
-these members existed have neither. The hash h[n] = SHA-256(0x00 || record) is both the chain link
-the next record embeds and the RFC 9162 Merkle leaf hash.
+where E is the OCSF event object, C what the store indexes the event by (`ledger.prepare`: its search
+columns, then the first 16 hex digits of each value HMAC, sorted), so that verification compares the
+store's search columns and value-hash index with what each record committed to without parsing E
+(records written before C existed have none), and h[0] is 32 zero bytes. The hash h[n] =
+SHA-256(0x00 || record) is both the chain link the next record embeds and the RFC 9162 Merkle leaf
+hash.
 """
 
 from __future__ import annotations
@@ -92,19 +91,12 @@ def canonical_pieces(value: Any, slots: int) -> list[bytes]:
 
 
 def record_bytes(
-    event: Mapping[str, Any],
-    prev_hash: bytes,
-    sequence: int,
-    *,
-    columns: Sequence[Any] | None = None,
-    lookup_index: Mapping[str, Any] | None = None,
+    event: Mapping[str, Any], prev_hash: bytes, sequence: int, *, columns: Sequence[Any] | None = None
 ) -> bytes:
     """The record of `event` at `sequence`; without `columns`, as records were written before them."""
     members: dict[str, Any] = {"event": event, "prev_hash": prev_hash.hex(), "sequence": sequence}
     if columns is not None:
         members["columns"] = list(columns)
-    if lookup_index is not None:
-        members["lookup_index"] = lookup_index
     return canonical_json(members)
 
 

@@ -11,7 +11,6 @@ total order, no gaps, no forks.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,9 +52,6 @@ class Receipt(NamedTuple):
     uid: str
     hash: str
 
-
-# How the piece of a prepared record before its chain link ends.
-_PREV_KEY = b'"prev_hash":'
 
 # Column order of `Sealed.rows`, as both stores insert them.
 EVENT_COLUMNS = (
@@ -127,39 +123,22 @@ def prepare(event: AuditEvent) -> Prepared:
     metadata = ocsf["metadata"]
     metadata["logged_time"] = metadata["sequence"] = SLOT
     columns = columns_of(event)
-    # The record commits to its search columns (see canonical.py): verification compares the
-    # store's copy with them without parsing the event.
+    prefixes = sorted({h[:16] for hashes in event.classification.value_hashes.values() for h in hashes})
+    # The record commits to what the store indexes it by (see canonical.py): verification compares
+    # the store's search columns and value-hash index rows with this without parsing the event.
     pieces = canonical_pieces(
-        {"columns": list(columns), "event": ocsf, "prev_hash": SLOT, "sequence": SLOT}, 4
+        {"columns": [*columns, prefixes], "event": ocsf, "prev_hash": SLOT, "sequence": SLOT}, 4
     )
-    keys = {value_key(h) for hashes in event.classification.value_hashes.values() for h in hashes}
-    return Prepared(event.uid, pieces, columns, tuple(sorted(keys)))
+    return Prepared(event.uid, pieces, columns, tuple(sorted({value_key(p) for p in prefixes})))
 
 
-def lookup_index_digest(epoch: int, keys: str | None, sequences: str | None) -> str:
-    """SHA-256 (hex) of one epoch of the value-hash index, from its rows in key order.
-
-    `keys` and `sequences` are the rows' HMAC keys and sequence numbers in decimal, comma-separated,
-    in (key, seq) order: what both stores' `lookup_index_rows` return, so a digest written by one
-    writer is recomputed by verification with one aggregate query instead of a row per value.
-    """
-    text = f"phiwarden lookup index v1\n{epoch}\n{keys or ''}\n{sequences or ''}"
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
-def seal(head: Head, events: Sequence[Prepared], *, lookup_digest: str | None = None) -> Sealed:
+def seal(head: Head, events: Sequence[Prepared]) -> Sealed:
     """Number and chain `events` after `head`, which is advanced in place.
 
     The record is the prepared pieces joined with the canonical JSON of the values they leave open:
     integers in decimal and the previous hash as a string of lowercase hex, as `record_bytes` writes.
-    `lookup_digest`, the `lookup_index_digest` of the epoch before the one the first event opens, is
-    committed in that event's record as `"lookup_index": {"epoch": …, "sha256": …}`.
     """
     logged = b"%d" % int(time.time() * 1000)
-    committed = b""
-    if lookup_digest is not None:
-        epoch = ((head.size + 1) >> VALUE_EPOCH_BITS) - 1
-        committed = b'"lookup_index":{"epoch":%d,"sha256":"%s"},' % (epoch, lookup_digest.encode("ascii"))
     out = Sealed()
     rows, value_keys, receipts, nodes = out.rows, out.value_keys, out.receipts, out.nodes
     prev = head.last_hash
@@ -174,11 +153,6 @@ def seal(head: Head, events: Sequence[Prepared], *, lookup_digest: str | None = 
         seq += 1
         number = b"%d" % seq
         logged_at, in_metadata, chained_to, in_record, end = event.pieces
-        if committed:
-            # Sorted keys put `lookup_index` between the event and the chain link.
-            cut = len(chained_to) - len(_PREV_KEY)
-            chained_to = chained_to[:cut] + committed + chained_to[cut:]
-            committed = b""
         record = b"".join((logged_at, logged, in_metadata, number, chained_to, link, in_record, number, end))
         hasher = leaf_prefix.copy()
         hasher.update(record)

@@ -34,7 +34,6 @@ from phiwarden.audit.ledger import (
     Head,
     Prepared,
     Receipt,
-    lookup_index_digest,
     seal,
     value_key,
 )
@@ -151,6 +150,23 @@ class AuditStore(ABC):
             )
             return list(cur.fetchall())
 
+    def value_index_in_order(self, first: int, last: int, low: int, high: int) -> tuple[str, str]:
+        """The rows `value_index_rows` selects, as two comma-separated lists (keys, sequences) ordered
+        by sequence, then key as an unsigned number: the order of the HMAC prefixes the records commit
+        to, so verification compares two strings instead of building a set of rows."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT group_concat(hmac_key, ','), group_concat(seq, ',') FROM (SELECT hmac_key, seq "
+                    "FROM audit_value_hashes WHERE epoch >= ? AND epoch <= ? "
+                    "AND ((seq >= ? AND seq <= ?) OR seq < ? OR seq > ? "
+                    f"OR epoch <> (seq >> {VALUE_EPOCH_BITS})) ORDER BY seq, hmac_key < 0, hmac_key) AS rows"
+                ),
+                (first >> VALUE_EPOCH_BITS, last >> VALUE_EPOCH_BITS, first, last, low, high),
+            )
+            keys, sequences = cur.fetchone()
+        return keys or "", sequences or ""
+
     def value_index_outside(self, low: int, high: int, limit: int) -> list[tuple[int, int, int]]:
         """At most `limit` rows of the value-hash index whose epoch is outside low..high."""
         with self._read() as cur:
@@ -257,24 +273,14 @@ class AuditStore(ABC):
             row = cur.fetchone()
             head = _head(row)
             sealed_size = 0 if row is None or row[3] is None else int(row[3])
-            receipts: list[Receipt] = []
-            for segment in _by_epoch(head.size, events):
-                # The first event of an epoch commits the digest of the epoch before it, whose index
-                # rows are all written by now (earlier transactions, or this one's earlier segments).
-                opening = head.size + 1
-                digest = None
-                if opening & _EPOCH_MASK == 0:
-                    epoch = (opening >> VALUE_EPOCH_BITS) - 1
-                    digest = lookup_index_digest(epoch, *self.lookup_index_rows(cur, epoch))
-                sealed = seal(head, segment, lookup_digest=digest)
-                self._insert_events(cur, sealed.rows)
-                if sealed.value_keys:
-                    cur.executemany(
-                        self._sql("INSERT INTO audit_value_hashes (epoch, hmac_key, seq) VALUES (?, ?, ?)"),
-                        sealed.value_keys,
-                    )
-                self._insert_nodes(cur, sealed.nodes)
-                receipts.extend(sealed.receipts)
+            sealed = seal(head, events)
+            self._insert_events(cur, sealed.rows)
+            if sealed.value_keys:
+                cur.executemany(
+                    self._sql("INSERT INTO audit_value_hashes (epoch, hmac_key, seq) VALUES (?, ?, ?)"),
+                    sealed.value_keys,
+                )
+            self._insert_nodes(cur, sealed.nodes)
             signed = checkpoint(head, sealed_size) if checkpoint is not None else None
             if signed is not None:
                 self._insert_checkpoint(cur, signed)
@@ -285,26 +291,7 @@ class AuditStore(ABC):
                 self._sql("UPDATE audit_head SET size = ?, last_hash = ?, frontier = ? WHERE id = 1"),
                 (head.size, head.last_hash, head.frontier.to_bytes()),
             )
-        return Appended(receipts, signed, sealed_size)
-
-    def index_digest(self, epoch: int) -> str:
-        """`ledger.lookup_index_digest` of one epoch of the value-hash index as stored now."""
-        with self._read() as cur:
-            return lookup_index_digest(epoch, *self.lookup_index_rows(cur, epoch))
-
-    def lookup_index_rows(self, cur: Any, epoch: int) -> tuple[str | None, str | None]:
-        """One epoch of the value-hash index as `ledger.lookup_index_digest` reads it: the keys and
-        the sequence numbers, each comma-separated in (key, seq) order; None for an empty epoch."""
-        # The subquery's order is the primary key's, which the aggregate reads in turn.
-        cur.execute(
-            self._sql(
-                "SELECT group_concat(hmac_key, ','), group_concat(seq, ',') FROM (SELECT hmac_key, seq "
-                "FROM audit_value_hashes WHERE epoch = ? ORDER BY hmac_key, seq) AS rows"
-            ),
-            (epoch,),
-        )
-        keys, sequences = cur.fetchone()
-        return keys, sequences
+        return Appended(sealed.receipts, signed, sealed_size)
 
     def _insert_nodes(self, cur: Any, nodes: Sequence[CompletedNode]) -> None:
         if nodes:
@@ -515,19 +502,6 @@ class AuditStore(ABC):
                 ),
                 (name, seq),
             )
-
-
-_EPOCH_MASK = (1 << VALUE_EPOCH_BITS) - 1
-
-
-def _by_epoch(size: int, events: Sequence[Prepared]) -> Iterator[Sequence[Prepared]]:
-    """`events`, to be numbered from size + 1 on, cut where an epoch of the value-hash index begins."""
-    start = 0
-    while start < len(events):
-        opening = size + 1 + start
-        end = start + (_EPOCH_MASK + 1) - (opening & _EPOCH_MASK)
-        yield events[start:end]
-        start = end
 
 
 def _head(row: Sequence[Any] | None) -> Head:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from phiwarden.audit.errors import AuditStoreError
-from phiwarden.audit.ledger import EVENT_COLUMNS
+from phiwarden.audit.ledger import EVENT_COLUMNS, VALUE_EPOCH_BITS
 from phiwarden.audit.redact import redact_url, scrub
 from phiwarden.audit.store import SCAN_COLUMNS, AuditStore, StoredRecord
 
@@ -170,14 +170,18 @@ class PostgresStore(AuditStore):
             for row in rows:
                 copy.write_row(row)
 
-    def lookup_index_rows(self, cur: Any, epoch: int) -> tuple[str | None, str | None]:
-        cur.execute(
-            "SELECT string_agg(hmac_key::text, ',' ORDER BY hmac_key, seq), "
-            "string_agg(seq::text, ',' ORDER BY hmac_key, seq) FROM audit_value_hashes WHERE epoch = %s",
-            (epoch,),
-        )
-        keys, sequences = cur.fetchone()
-        return keys, sequences
+    def value_index_in_order(self, first: int, last: int, low: int, high: int) -> tuple[str, str]:
+        order = "ORDER BY seq, hmac_key < 0, hmac_key"
+        with self._read() as cur:
+            cur.execute(
+                f"SELECT string_agg(hmac_key::text, ',' {order}), string_agg(seq::text, ',' {order}) "
+                "FROM audit_value_hashes WHERE epoch >= %s AND epoch <= %s "
+                "AND ((seq >= %s AND seq <= %s) OR seq < %s OR seq > %s "
+                f"OR epoch <> (seq >> {VALUE_EPOCH_BITS}))",
+                (first >> VALUE_EPOCH_BITS, last >> VALUE_EPOCH_BITS, first, last, low, high),
+            )
+            keys, sequences = cur.fetchone()
+        return keys or "", sequences or ""
 
     def records(
         self, start: int = 1, end: int | None = None, *, limit: int | None = None

@@ -42,8 +42,6 @@ _PREV = b',"prev_hash":"'
 # A record that commits to its search columns opens with them (sorted keys: "columns" < "event").
 _COLUMNS = b'{"columns":['
 _EVENT = b',"event":{'
-_LOOKUP = b',"lookup_index":{'
-_EPOCH_MASK = (1 << VALUE_EPOCH_BITS) - 1
 _SEQ = b'","sequence":'
 # How a record chained to a previous hash (hex) at a sequence number ends (see `record_suffix`).
 _TAIL = _PREV + b"%s" + _SEQ + b"%d}"
@@ -157,15 +155,17 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
 
     leaf_prefix = LEAF_PREFIX
     columns_head, event_key, columns_at = _COLUMNS, _EVENT, len(_COLUMNS) - 1
-    epoch_mask = _EPOCH_MASK
     hexlify = binascii.hexlify
     loads = orjson.loads
     tail = _TAIL
     first, last = task.first, task.last
     digests: list[bytes] = []
     keep = digests.append
-    # epoch -> the digest of its value-hash index rows that a record of the log committed to.
-    committed_digests: dict[int, str] = {}
+    # The value-index keys the records commit to (HMAC prefixes, hex, in each record's order) and
+    # the events they belong to, compared with the index once the chunk is read.
+    prefixes: list[str] = []
+    owners: list[int] = []
+    add_prefixes, add_owners = prefixes.extend, owners.extend
     details = CategoryDetails()
     # Events whose index rows are not compared: their record itself is wrong (reported as such).
     unchecked: set[int] = set()
@@ -188,16 +188,13 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
             # hash that is not bytes never equals a digest, so it is reported below.
             record = _as_bytes(record)
         if seq > last:
-            # The next chunk's first record: only whether it is chained to this chunk's last one,
-            # and, when it opens an epoch and is intact, the digest it holds of this chunk's last.
+            # The next chunk's first record: only whether it is chained to this chunk's last one.
             if seq == expected and prev and not record.endswith(tail % (prev, seq)):
                 chain = _chain_fields(record)
                 if chain is not None and chain[1] == seq:
                     claims.setdefault(last, []).append(chain[0])
                     if not bad:
                         note(_chain_problem(last, seq))
-            elif not seq & epoch_mask and _leaf_hash(record) == row[2]:
-                _take_lookup_digest(record, seq, committed_digests)
             break
         rows += 1
         if seq != expected:
@@ -239,19 +236,21 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
         if bad:
             unchecked.add(seq)
         elif record.startswith(columns_head):
-            # The record commits to its search columns (see canonical.py): compare the stored ones
-            # with them without parsing the event.
+            # The record commits to its search columns and index keys (see canonical.py): compare
+            # the stored ones with them without parsing the event.
             try:
-                committed = tuple(loads(record[columns_at : record.index(event_key, columns_at)]))
-            except ValueError:
+                committed = loads(record[columns_at : record.index(event_key, columns_at)])
+                keys = committed.pop()
+                add_prefixes(keys)
+                add_owners([seq] * len(keys))
+                columns = tuple(committed)
+            except (ValueError, AttributeError, IndexError, TypeError):
                 note(Problem(seq, "malformed", f"event {seq} is not an audit event as phiwarden writes it"))
                 unchecked.add(seq)
                 bad = True
             else:
-                if committed != row[3:] and (differs := _columns_problem(seq, committed, row[3:])):
+                if columns != row[3:] and (differs := _columns_problem(seq, columns, row[3:])):
                     note(differs)
-                if not seq & epoch_mask:
-                    _take_lookup_digest(record, seq, committed_digests)
         else:
             # A record written before records committed to their columns: read the event.
             try:
@@ -265,6 +264,9 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
                     differs = _derived_problem(seq, event, row[3:])
                     if differs is not None:
                         note(differs)
+                keys = _hmac_prefixes(event)
+                add_prefixes(keys)
+                add_owners([seq] * len(keys))
         if not gaps:
             keep(leaf)
             last_digest = digest
@@ -275,7 +277,9 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
         gaps.append((expected, last))
     result.rows = rows
     result.complete = not gaps
-    for problem in _check_value_index(store, task, committed_digests, unchecked, gaps):
+    for problem in _check_value_index(
+        store, task, prefixes=prefixes, owners=owners, unchecked=unchecked, gaps=gaps
+    ):
         note(problem)
     repaired = _repaired(digests, claims, first, task.checkpoints)
     for seq in sorted(repaired.keys() - pinned if repaired else ()):
@@ -304,81 +308,57 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
 def _check_value_index(
     store: AuditStore,
     task: Task,
-    committed: dict[int, str],
+    *,
+    prefixes: list[str],
+    owners: list[int],
     unchecked: set[int],
     gaps: Sequence[tuple[int, int]],
 ) -> list[Problem]:
-    """The value-hash index rows of the chunk's epochs against the records.
+    """The chunk's value-hash index rows against the HMAC prefixes its records hold.
 
-    An epoch whose rows hash to the digest the log committed to (`ledger.lookup_index_digest`) is as
-    it was written. The others — a digest that does not match, the log's open last epoch, an epoch
-    cut by a prune or written before digests existed — are compared row by row with the HMACs the
-    records hold, which says which events differ.
+    The store lists the rows as keys and sequences in the records' order, which makes the common
+    case two comparisons of lists; when they differ, the rows are compared as sets, which names the
+    events whose rows differ.
     """
     first, last = task.first, task.last
-    ranges: list[tuple[int, int]] = []
-    for epoch in range(first >> VALUE_EPOCH_BITS, (last >> VALUE_EPOCH_BITS) + 1):
-        low, high = max(epoch << VALUE_EPOCH_BITS, first), min(epoch << VALUE_EPOCH_BITS | _EPOCH_MASK, last)
-        whole = low == max(epoch << VALUE_EPOCH_BITS, 1) and high == epoch << VALUE_EPOCH_BITS | _EPOCH_MASK
-        digest = committed.get(epoch)
-        if whole and digest is not None and low >= task.low and store.index_digest(epoch) == digest:
-            continue
-        if ranges and ranges[-1][1] + 1 == low:
-            ranges[-1] = (ranges[-1][0], high)
-        else:
-            ranges.append((low, high))
-    problems: list[Problem] = []
-    for low, high in ranges:
-        expected = _expected_index_rows(store, low, high, unchecked)
-        actual = set(store.value_index_rows(low, high, task.low, task.high))
-        if unchecked:
-            actual = {row for row in actual if row[2] not in unchecked}
-        if actual != expected:
-            problems += index_problems(expected, actual, low=task.low, high=task.high, gaps=gaps)
-    return problems
+    keys, sequences = store.value_index_in_order(first, last, task.low, task.high)
+    if not unchecked:
+        expected_keys = _signed_keys(prefixes)
+        if (
+            expected_keys is not None
+            and sequences == ",".join(map(str, owners))
+            and keys == ",".join(map(str, expected_keys))
+        ):
+            return []
+    values = _index_rows(prefixes, owners)
+    if unchecked:
+        values = {row for row in values if row[2] not in unchecked}
+    actual = set(store.value_index_rows(first, last, task.low, task.high))
+    if unchecked:
+        actual = {row for row in actual if row[2] not in unchecked}
+    if actual == values:
+        return []
+    return index_problems(values, actual, low=task.low, high=task.high, gaps=gaps)
 
 
-def _expected_index_rows(
-    store: AuditStore, first: int, last: int, unchecked: set[int]
-) -> set[tuple[int, int, int]]:
-    """(epoch, key, seq) rows the value-hash index should hold for the records first..last.
-
-    Records already reported as changed or malformed are left out (their rows are not compared).
-    """
-    prefixes: list[str] = []
-    owners: list[int] = []
-    for stored in store.records(first, last):
-        if stored.seq in unchecked:
-            continue
-        try:
-            hmacs = orjson.loads(stored.record)["event"]["unmapped"]["phiwarden"].get("value_hmacs")
-            for hashes in (hmacs or {}).values():
-                for hmac in hashes:
-                    prefixes.append(hmac[:16])
-                    owners.append(stored.seq)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            unchecked.add(stored.seq)
-    return _index_rows(prefixes, owners)
-
-
-def _take_lookup_digest(record: bytes, seq: int, into: dict[int, str]) -> None:
-    """The digest of the previous epoch's value-hash index that the record opening an epoch holds."""
-    cut = record.rfind(_LOOKUP)
-    if cut < 0:
-        return
+def _signed_keys(prefixes: list[str]) -> tuple[int, ...] | None:
+    """`ledger.value_key` of every prefix, converted in one call; None if one is not 16 hex digits."""
+    joined = "".join(prefixes)
+    if len(joined) != 16 * len(prefixes):
+        return None
     try:
-        member = orjson.loads(record[cut + len(_LOOKUP) - 1 : record.rindex(_PREV)])
-        epoch, digest = member["epoch"], member["sha256"]
-    except (ValueError, KeyError, TypeError):
-        return
-    if epoch == (seq >> VALUE_EPOCH_BITS) - 1 and type(digest) is str:
-        into[epoch] = digest
+        return struct.unpack(f">{len(prefixes)}q", bytes.fromhex(joined))
+    except ValueError:
+        return None
 
 
-def _leaf_hash(record: bytes) -> bytes:
-    hasher = LEAF_PREFIX.copy()
-    hasher.update(record)
-    return hasher.digest()
+def _hmac_prefixes(event: dict[str, Any]) -> list[str]:
+    """The value-index keys (HMAC prefixes, hex) an event's record implies, as `prepare` orders them."""
+    try:
+        hmacs = event["unmapped"]["phiwarden"].get("value_hmacs")
+        return sorted({h[:16] for hashes in hmacs.values() for h in hashes}) if hmacs else []
+    except (KeyError, TypeError, AttributeError):
+        return []
 
 
 def _index_rows(prefixes: list[str], owners: list[int]) -> set[tuple[int, int, int]]:
