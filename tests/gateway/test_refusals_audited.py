@@ -125,12 +125,12 @@ def test_shape_size_and_type_refusals(gw: Gateway) -> None:
 
 def test_model_and_destination_refusals(gw: Gateway) -> None:
     note = [{"role": "user", "content": PHI}]
-    # The model name is text anyone can send: recorded with its values masked.
+    # The model name is text anyone can send: one the vendor matrix does not serve is "unlisted".
     response = _send(gw, "/v1/messages", body={**MESSAGE, "model": "x-518-42-7731", "messages": note})
     assert response.status_code == 404
     event = _refusal(gw, response)
     assert event.decision.rule == "enforce:unknown-model"
-    assert event.actor.model == "x-[SSN]"
+    assert event.actor.model == "unlisted"
     # Inspected before the refusal: what was found is recorded (categories, counts).
     assert event.classification.tier == "restricted" and event.classification.categories.get("ssn", 0) >= 1
     response = _send(gw, "/v1/chat/completions", body={**CHAT, "model": "old-gpt"})

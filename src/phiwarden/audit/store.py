@@ -40,8 +40,6 @@ from phiwarden.audit.ledger import (
 from phiwarden.audit.merkle import CompletedNode, Frontier
 
 SCHEMA_VERSION = "2"
-# Epochs per lookup query: well under every driver's limit on parameters.
-LOOKUP_EPOCHS = 500
 # What verification reads of each event: the sealed record and its hash, then the search columns.
 SCAN_COLUMNS = ("seq", "record", "hash", *EVENT_COLUMNS[1:-2])
 
@@ -457,27 +455,31 @@ class AuditStore(ABC):
         return out
 
     def lookup(self, hmac_hex: str) -> list[int]:
-        """Sequence numbers of the events that carried a value with this HMAC (hex)."""
+        """Sequence numbers of the events that carried a value with this HMAC (hex).
+
+        Only epochs of the index that hold rows and lie between the first and the last event the
+        store holds are probed, each found by a seek on the index from the one before: a stray row
+        far outside the log (which verify reports) costs nothing, however far it is."""
         key = value_key(hmac_hex)
-        candidates: list[int] = []
         with self._read() as cur:
             # Two subqueries: SQLite reads MIN or MAX off the index only when each stands alone.
+            cur.execute("SELECT (SELECT MIN(seq) FROM audit_events), (SELECT MAX(seq) FROM audit_events)")
+            first, last = cur.fetchone()
+            if first is None:
+                return []
+            low, high = int(first) >> VALUE_EPOCH_BITS, int(last) >> VALUE_EPOCH_BITS
             cur.execute(
-                "SELECT (SELECT MIN(epoch) FROM audit_value_hashes), "
-                "(SELECT MAX(epoch) FROM audit_value_hashes)"
+                self._sql(
+                    "WITH RECURSIVE present(epoch) AS ("
+                    "SELECT MIN(epoch) FROM audit_value_hashes WHERE epoch >= ? UNION ALL "
+                    "SELECT (SELECT MIN(epoch) FROM audit_value_hashes WHERE epoch > present.epoch) "
+                    "FROM present WHERE present.epoch < ?) "
+                    "SELECT v.seq FROM present JOIN audit_value_hashes AS v "
+                    "ON v.epoch = present.epoch AND v.hmac_key = ? WHERE present.epoch <= ? ORDER BY v.seq"
+                ),
+                (low, high, key, high),
             )
-            low, high = cur.fetchone()
-            if low is not None:
-                for first in range(int(low), int(high) + 1, LOOKUP_EPOCHS):
-                    epochs = range(first, min(first + LOOKUP_EPOCHS, int(high) + 1))
-                    cur.execute(
-                        self._sql(
-                            "SELECT seq FROM audit_value_hashes "
-                            f"WHERE epoch IN ({', '.join('?' * len(epochs))}) AND hmac_key = ? ORDER BY seq"
-                        ),
-                        (*epochs, key),
-                    )
-                    candidates.extend(int(row[0]) for row in cur.fetchall())
+            candidates = [int(row[0]) for row in cur.fetchall()]
         needle = f'"{hmac_hex}"'.encode()
         return [seq for seq in candidates if (r := self.record(seq)) is not None and needle in r.record]
 

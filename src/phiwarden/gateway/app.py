@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from phiwarden.gateway.auditing import probe_event
-from phiwarden.gateway.decide import allowed_destinations
+from phiwarden.gateway.decide import allowed_destinations, shown_model
 from phiwarden.gateway.errors import GatewayError, Style, error_body
 from phiwarden.gateway.handler import (
     OVERHEAD_HEADER,
@@ -53,6 +53,10 @@ _FAMILIES: dict[Style, frozenset[Api]] = {
     "openai": frozenset({"chat_completions", "responses"}),
 }
 Endpoint = Callable[[Request], Awaitable[Response]]
+_SERVED = (
+    "POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions and /v1/responses, "
+    "GET /v1/models, /healthz and /readyz"
+)
 
 
 def _style(request: Request) -> Style:
@@ -130,9 +134,8 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
             if wanted not in names:
                 owner = _serving(runtime, principal, style, wanted)
                 if owner is None:
-                    return _error(
-                        request, GatewayError(404, f"model {wanted!r} is not offered by this gateway")
-                    )
+                    shown = shown_model(runtime.gateway, wanted)
+                    return _error(request, GatewayError(404, f"{shown} is not offered by this gateway"))
                 names = {wanted: owner}
             return JSONResponse(_model(style, wanted, names[wanted]))
         data = [_model(style, name, owner) for name, owner in names.items()]
@@ -174,17 +177,19 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
                 for method in route.methods or ()
             }
         )  # fmt: skip
+        # The path is the client's text: never repeated (the method is one of the routes' few).
         if allowed:
             return _error(
                 request,
-                GatewayError(
-                    405, f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
-                ),
+                GatewayError(405, f"{request.method} is not allowed on this path; use {', '.join(allowed)}"),
                 headers={"allow": ", ".join(allowed)},
             )
         return _error(
             request,
-            GatewayError(404, f"no route {request.method} {request.url.path} on the phiwarden gateway"),
+            GatewayError(
+                404,
+                f"the phiwarden gateway has no such route; it serves {_SERVED} (any other path is a 404)",
+            ),
         )
 
     @contextlib.asynccontextmanager

@@ -60,6 +60,9 @@ REFUSALS = {
     "auth-failed": "no valid phiwarden key or OIDC token",
     "auth-failed-counted": "unauthenticated requests beyond the audit rate limit, recorded as a count",
     "bad-request": "not a valid request of its API (JSON, UTF-8, fields or content blocks)",
+    "bad-header": "a header the gateway would forward is not in its expected form, or holds PHI",
+    "vendor-connector": "the request asks the vendor to fetch data itself (MCP, web fetch, uploaded files), "
+    "which [gateway] vendor_connectors does not list",
     "body-too-large": "the body exceeds [gateway] max_request_size",
     "unsupported-media-type": "the body is not application/json",
     "unknown-model": "no approved destination serves the model",
@@ -202,9 +205,13 @@ class RequestFacts:
     operation: str
     model: str
     client_ip: str | None
+    # A repository the policy lists, or "unlisted" with a keyed hash of the name (`recorded.py`).
     repository: str | None
     policy_id: str
     policy_revision: str
+    repository_uid: str | None = None
+    # Vendor-side connectors the policy admitted: (its `vendor_connectors` entry, where in the body).
+    connectors: tuple[tuple[str, str], ...] = ()
 
 
 def decision_event(
@@ -411,7 +418,8 @@ def _endpoint(destination: Destination | None) -> Endpoint | None:
 def _resources(facts: RequestFacts, files: Sequence[FileAccess]) -> tuple[Resource, ...]:
     out = [Resource(type=f"file.{f.operation}", name=f.path, uid=f.tool) for f in files]
     if facts.repository:
-        out.append(Resource(type="repository", name=facts.repository))
+        out.append(Resource(type="repository", name=facts.repository, uid=facts.repository_uid))
+    out.extend(Resource(type="vendor_connector", name=entry, uid=where) for entry, where in facts.connectors)
     if facts.principal.key_id:
         out.append(Resource(type="api_key", uid=facts.principal.key_id))
     return tuple(out)

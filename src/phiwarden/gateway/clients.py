@@ -1,6 +1,8 @@
 """Which client tool sent a request (Claude Code, Codex, Cursor, aider, an SDK), from its headers.
 
-The patterns are data (`data/clients.toml`). A header `x-phiwarden-client` set by the developer wins.
+The patterns are data (`data/clients.toml`). A header `x-phiwarden-client` naming a tool of that list
+wins. The audit trail records only names of the list: a tool it does not know is `other` (the
+User-Agent is the client's own text, and can hold anything).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+
+OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +40,18 @@ def _clients() -> tuple[_Client, ...]:
     return tuple(out)
 
 
+@functools.cache
+def _names() -> dict[str, str]:
+    return {client.name.casefold(): client.name for client in _clients()}
+
+
 def client_tool(headers: Mapping[str, str]) -> str | None:
+    """The known tool that sent the request, `other` for one not on the list, None without a word."""
     claimed = headers.get("x-phiwarden-client")
     if claimed:
-        return claimed[:64]
+        known = _names().get(claimed.strip().casefold())
+        if known is not None:
+            return known
     agent = headers.get("user-agent", "")
     for client in _clients():
         if client.user_agent is not None and client.user_agent.search(agent):
@@ -48,4 +60,4 @@ def client_tool(headers: Mapping[str, str]) -> str | None:
             value = headers.get(name)
             if value is not None and pattern.search(value):
                 return client.name
-    return agent.split(" ", 1)[0][:64] or None
+    return OTHER if agent or claimed else None

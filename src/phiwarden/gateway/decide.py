@@ -88,14 +88,16 @@ def destination_for(
         known = sorted({m for d in policy.destinations if d.apis for m in d.models})
         raise NoDestination(
             404,
-            f"model {model!r} is not served by any approved destination in the vendor matrix "
+            f"{shown_model(policy, model)} is not served by any approved destination in the vendor matrix "
             f"(models: {', '.join(known) or 'none'}); "
             "ask your administrator to add it to [[destination]] models",
         )
     speaking = [d for d in serving if api in d.apis]
     if not speaking:
         raise NoDestination(
-            400, f"model {model!r} is served by {serving[0].id!r}, which does not speak this API ({api})"
+            400,
+            f"{shown_model(policy, model)} is served by {serving[0].id!r}, which does not speak this API "
+            f"({api})",
         )
     allowed = allowed_destinations(policy, principal)
     permitted = [d for d in speaking if allowed is None or d.id in allowed]
@@ -114,6 +116,15 @@ def destination_for(
             "the vendor matrix entry must be reviewed (review_by in phiwarden.toml)",
         )
     return current[0]
+
+
+def shown_model(policy: GatewayPolicy, model: str) -> str:
+    """The requested model as a message may show it: by name when the vendor matrix names it, else
+    described (the client can send any text as a model name, and messages never hold values)."""
+    named = any(
+        model in (*d.models, d.model) and not any(ch in model for ch in "*?[") for d in policy.destinations
+    )
+    return f"model {model!r}" if named else f"the requested model ({len(model)} characters)"
 
 
 def allowed_destinations(policy: GatewayPolicy, principal: Principal) -> set[str] | None:

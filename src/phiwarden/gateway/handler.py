@@ -5,7 +5,6 @@ the request with an error in the API's own format; nothing is forwarded uninspec
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -21,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from phiwarden.audit import AuditError
-from phiwarden.gateway import rewrite
+from phiwarden.gateway import connectors, recorded, rewrite
 from phiwarden.gateway.auditing import (
     MAX_HASHES,
     RequestFacts,
@@ -82,6 +81,7 @@ class Context:
     started: float = field(default_factory=time.perf_counter)
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     operation: str = ""  # outside the API routes (the model list); else the API's
+    model: str = ""  # as requested (the audit trail records `facts.model`, see recorded.py)
     headers: dict[str, str] = field(default_factory=dict)
     client_ip: str | None = None
     principal: Principal | None = None
@@ -190,23 +190,18 @@ def _refusal_rule(ctx: Context, error: GatewayError) -> str:
             return "unknown-model"
         if error.status == 400:
             return "api-mismatch"
-        model = ctx.facts.model if ctx.facts else ""
         today = dt.date.today()
-        expired = any(d.serves(model) and d.expired(today) for d in ctx.runtime.gateway.destinations)
+        expired = any(d.serves(ctx.model) and d.expired(today) for d in ctx.runtime.gateway.destinations)
         return "destination-expired" if expired else "destination-not-permitted"
     return _RULES.get(error.status, "refused")
 
 
 def _refusal_facts(ctx: Context) -> RequestFacts:
-    """The facts of a refused request: as far as it was read; its model masked (any text may come
-    there), an unauthenticated caller as "anonymous" with the id of the key it presented, if any."""
+    """The facts of a refused request: as far as it was read (its model as `recorded.py` names it),
+    an unauthenticated caller as "anonymous" with the id of the key it presented, if any."""
     runtime = ctx.runtime
     if ctx.facts is not None:
-        try:
-            model = _mask(runtime, ctx.facts.model[:200])
-        except Exception:  # detection itself failing is what is being recorded
-            model = ""
-        return dataclasses.replace(ctx.facts, model=model)
+        return ctx.facts
     principal = ctx.principal or Principal(
         id="anonymous", provider="unauthenticated", key_id=_presented_key_id(ctx.headers)
     )
@@ -216,7 +211,7 @@ def _refusal_facts(ctx: Context) -> RequestFacts:
         client_tool=client_tool(ctx.headers),
         session="",
         operation=ctx.operation or _OPERATIONS[(ctx.api, ctx.count_tokens)],
-        model="",
+        model=runtime.models.recorded(ctx.model) if ctx.model else "",
         client_ip=ctx.client_ip,
         repository=None,
         policy_id=runtime.policy.policy_id,
@@ -331,14 +326,12 @@ async def read_json(request: Request, limit: int) -> Any:
     """The body's JSON value: valid UTF-8 and JSON, no key twice in one object, every string text."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
-        raise GatewayError(
-            415, f"the body must be application/json, got {content_type or 'no content type'!r}"
-        )
+        # Never the header's value: it is the client's text.
+        got = "another content type" if content_type else "no content type"
+        raise GatewayError(415, f"the body must be application/json (Content-Type), got {got}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(
-            413, f"request body of {declared} bytes exceeds the gateway limit of {limit} bytes"
-        )
+        raise GatewayError(413, f"the request body exceeds the gateway limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -399,14 +392,19 @@ async def _handle(ctx: Context, request: Request) -> Response:
         raise GatewayError(
             503, "the gateway is shutting down; retry on another replica", rule="shutting-down"
         )
+    forwarded = runtime.headers.forwarded(ctx.api, headers)
     body = await read_json(request, settings.max_request_bytes)
     try:
         parsed = parse(ctx.api, body, settings.extra_fields, count_tokens=ctx.count_tokens)
     except ShapeError as exc:
         raise GatewayError(400, f"request refused: {exc}", param=exc.location or None) from None
+    ctx.model = parsed.model
+    admitted = connectors.admitted(ctx.api, parsed.body, settings.vendor_connectors)
     attach_paths(parsed)
     conversation = conversation_id(headers, parsed)
-    repository = headers.get("x-phiwarden-repository") or None
+    repository, repository_uid = recorded.repository(
+        runtime.gateway, headers.get("x-phiwarden-repository"), runtime.writer.log.hash_value
+    )
     row = runtime.vaults.keys.row_id(principal.id, conversation)
     # The conversation's pin and vault (from PostgreSQL: in a worker thread, while detection runs).
     loading = _load_state(runtime, row, principal.id, conversation)
@@ -416,11 +414,13 @@ async def _handle(ctx: Context, request: Request) -> Response:
         client_tool=client_tool(headers),
         session=row[:32],
         operation=parsed.operation,
-        model=parsed.model,
+        model=runtime.models.recorded(parsed.model),
         client_ip=ctx.client_ip,
-        repository=repository[:200] if repository else None,
+        repository=repository,
         policy_id=runtime.policy.policy_id,
         policy_revision=runtime.policy.revision,
+        repository_uid=repository_uid,
+        connectors=admitted,
     )
     ctx.facts = facts
     try:
@@ -447,7 +447,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
             binaries=parsed.binaries,
             counts=inspection.counts,
             pinned=pinned,
-            repository=facts.repository,
+            repository=repository if repository_uid is None else None,
             today=dt.date.today(),
         )
     except NoDestination as exc:
@@ -471,7 +471,10 @@ async def _handle(ctx: Context, request: Request) -> Response:
     if destination is None:
         raise GatewayError(500, "no destination resolved; refused")
     ctx.applied, ctx.destination = applied, destination
-    ctx.upstream_model = decision.upstream_model if applied == "route" else parsed.model
+    # Recorded as the policy names it: a routed request's model is the local destination's.
+    ctx.upstream_model = _recorded_model(
+        runtime, decision.upstream_model if applied == "route" else None, facts
+    )
     # Written beside the decision event: the vault's new entries, the pin of a routed conversation.
     beside: list[Awaitable[None]] = []
     if applied == "pseudonymize" and vault is not None:
@@ -495,7 +498,7 @@ async def _handle(ctx: Context, request: Request) -> Response:
         counts=inspection.counts,
         value_hashes=hashes,
         destination=destination,
-        upstream_model=parsed.model if applied != "route" else decision.upstream_model,
+        upstream_model=ctx.upstream_model,
         files=files,
         status="unknown",
         message=message,
@@ -523,15 +526,20 @@ async def _handle(ctx: Context, request: Request) -> Response:
     payload = parsed.serialize()
     return await _forward(
         ctx,
-        headers=headers,
+        headers=forwarded,
         facts=facts,
         decision=decision,
         applied=applied,
         destination=destination,
-        upstream_model=upstream_model,
+        upstream_model=ctx.upstream_model,
         payload=payload,
         originals=originals,
     )
+
+
+def _recorded_model(runtime: Runtime, routed: str | None, facts: RequestFacts) -> str:
+    """The model a request goes to, as the audit trail records it."""
+    return facts.model if routed is None else runtime.models.recorded(routed)
 
 
 def _inspect_failed(exc: Exception) -> GatewayError:
@@ -900,5 +908,8 @@ def _headers(ctx: Context, decision: Decision, destination: Any, overhead_ms: fl
 
 
 def _decision_header(decision: Decision, destination: Any) -> str:
+    """What was done: in monitor mode, what enforcement would have done ("would-pseudonymize"), as
+    the audit rule says; the request went as it came."""
     target = destination.id if destination is not None else "none"
-    return f"{decision.action}; tier={decision.tier}; destination={target}; mode={decision.mode}"
+    action = decision.action if decision.enforced else f"would-{decision.action}"
+    return f"{action}; tier={decision.tier}; destination={target}; mode={decision.mode}"

@@ -3,11 +3,15 @@
 Such content is never scanned as text (base64 reads as noise, and the meaning is in the decoded bytes);
 it counts as content of its kind, which the policy's `binary_tier` classifies and each destination's
 `content` list admits. Vendor-encrypted blobs (thinking signatures, encrypted reasoning) are checked to
-be base64 too, so that no readable text rides in a field the gateway does not scan.
+be base64 too, and are scanned anyway: base64 characters spell readable names
+(`Okonkwo_Marisol_518-42-7731`), and base64 that decodes to text (`readable`) is no vendor's
+encryption, which decodes to bytes that are not UTF-8.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal
 
 BinaryKind = Literal["images", "documents", "audio"]
@@ -24,6 +28,19 @@ def is_base64(value: str) -> bool:
 
 def is_opaque(value: str) -> bool:
     return len(value) >= OPAQUE_MIN and is_base64(value)
+
+
+def readable(value: str) -> str | None:
+    """The text a base64 (or base64url) string decodes to, when it is text: valid UTF-8, nearly all
+    printable. Ciphertext and signatures decode to random bytes, invalid UTF-8 within a few bytes."""
+    data = value.rstrip("=")
+    try:
+        raw = base64.urlsafe_b64decode(data.replace("+", "-").replace("/", "_") + "=" * (-len(data) % 4))
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
+    return text if text and printable >= 0.9 * len(text) else None
 
 
 def media_kind(media_type: object) -> BinaryKind:

@@ -13,7 +13,9 @@ from phiwarden.audit.keys import check_apart
 from phiwarden.audit.log import sqlite_path, store_url
 from phiwarden.audit.paths import config_dir
 from phiwarden.gateway.auditing import PROBE_INTERVAL_SECONDS, AuditWriter, RefusalLimiter
+from phiwarden.gateway.headers import HeaderCheck
 from phiwarden.gateway.inspect import Inspector
+from phiwarden.gateway.recorded import ModelNames
 from phiwarden.gateway.store import GatewayStore, default_store_url
 from phiwarden.gateway.upstream import Upstream
 from phiwarden.identity.keys import KeyStore
@@ -67,6 +69,10 @@ class Runtime:
     keys: KeyStore
     oidc: OidcVerifier
     upstream: Upstream
+    # The model names the audit trail records (`recorded.py`).
+    models: ModelNames
+    # The client headers a request may pass to the vendor (`headers.py`).
+    headers: HeaderCheck
     # Whether requests need the conversation's vault and pin (any pseudonymize or route action).
     needs_state: bool = True
     started: float = 0.0
@@ -98,15 +104,18 @@ class Runtime:
             *settings.actions.values(),
             *(a for g in policy.gateway.groups for a in g.actions.values()),
         }
+        inspector = Inspector(policy, binary_tier=settings.binary_tier)
         return cls(
             policy=policy,
-            inspector=Inspector(policy, binary_tier=settings.binary_tier),
+            inspector=inspector,
             writer=AuditWriter(log),
             store=store,
             vaults=vaults,
             keys=keys,
             oidc=OidcVerifier(settings.oidc),
             upstream=Upstream(settings),
+            models=ModelNames(policy.gateway, lambda text: bool(inspector.engine.scan(text))),
+            headers=HeaderCheck(lambda text: [f.category for f in inspector.engine.scan(text)]),
             needs_state=bool(actions & {"pseudonymize", "route"}),
         )
 

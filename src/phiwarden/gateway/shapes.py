@@ -4,9 +4,11 @@ The shapes are data (`data/shapes.toml`, compiled by `schema.py`). Every object 
 walked against its shape: a key the shape does not know is refused with its location (fail closed: a
 new field could carry text the gateway never read) unless the policy lists it in `[gateway]
 extra_fields` ("field" at the top level, "SHAPE.field" inside an object, as the refusal names it).
-Every string is inspected, except validated enumerations, base64 content and vendor-encrypted blobs;
-numbers, booleans and enumerations are type-checked; user-defined structures (tool inputs, schemas,
-metadata) are read whole as JSON text, keys and numbers included (`jsonview.py`).
+Every string is inspected, except validated enumerations and base64 content; vendor-encrypted blobs
+are inspected (and what their base64 decodes to, when that is text) but never rewritten; numbers,
+booleans and enumerations are type-checked, within the bounds the API documents; user-defined
+structures (tool inputs, schemas, metadata) are read whole as JSON text, keys and numbers included
+(`jsonview.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from phiwarden.gateway.jsonview import JsonView, TooDeep
-from phiwarden.gateway.payloads import data_url, is_base64, is_opaque
+from phiwarden.gateway.payloads import data_url, is_base64, is_opaque, readable
 from phiwarden.gateway.request import (
     Binary,
     ParsedRequest,
@@ -245,6 +247,13 @@ class _Walker:
                 raise ShapeError(
                     where, "expected the vendor's encrypted data as it was received (base64, unchanged)"
                 )
+            # Scanned, never rewritten (the vendor checks it): a finding keeps the request restricted.
+            # Its characters say nothing about the code around it, so they never classify it.
+            parts = self.parts
+            parts.append(Part(where, value, container, key, frozen=True, classified=False))
+            decoded = readable(value)
+            if decoded is not None:
+                parts.append(Part(where, decoded, container, key, frozen=True, classified=False))
         elif type(value) is not str:  # payload
             raise ShapeError(where, f"expected base64 data or a data: URL, got {_kind(value)}")
         elif not self._data_url(value, where):

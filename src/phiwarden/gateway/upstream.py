@@ -2,7 +2,8 @@
 
 There is no way for a request to name a host: the destination comes from the vendor matrix, the path
 from the API, and the credential from the environment variable the matrix names (clients never see
-it, and their own Authorization/x-api-key, a phiwarden key, is never forwarded). Retries happen only
+it, and their own Authorization/x-api-key, a phiwarden key, is never forwarded). Of the client's other
+headers only those `headers.py` checked go on; the User-Agent is the gateway's. Retries happen only
 before any byte reached the client, for connection failures and overload statuses; the audit events
 of the request are written once whatever the number of attempts.
 """
@@ -16,16 +17,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from phiwarden.gateway.headers import replaced
 from phiwarden.policy.gateway import Api, Destination, GatewaySettings
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504, 529})
 MAX_RETRY_AFTER = 10.0
 MAX_CONNECTIONS = 256
-# Request headers a client may pass to the vendor; everything else (auth, cookies, hop-by-hop) stays.
-_FORWARD_REQUEST = frozenset(
-    {"anthropic-version", "anthropic-beta", "openai-beta", "openai-organization", "openai-project",
-     "user-agent", "idempotency-key", "x-stainless-timeout"}
-)  # fmt: skip
 # Response headers passed back to the client (rate limits, request ids for support tickets).
 _FORWARD_RESPONSE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "openai-")
 _FORWARD_RESPONSE = frozenset({"request-id", "x-request-id", "retry-after", "content-type"})
@@ -149,8 +146,10 @@ class Upstream:
         return base + _PATHS[(api, count_tokens)]
 
     @staticmethod
-    def headers(destination: Destination, api: Api, incoming: Mapping[str, str]) -> dict[str, str]:
-        out = {k: v for k, v in incoming.items() if k in _FORWARD_REQUEST}
+    def headers(destination: Destination, api: Api, forwarded: Mapping[str, str]) -> dict[str, str]:
+        """The upstream request's headers: `forwarded` (the client's, as `headers.py` checked them),
+        the gateway's own and the destination's credential."""
+        out = {**forwarded, **replaced()}
         out["content-type"] = "application/json"
         out["accept-encoding"] = "identity"
         if api == "messages":

@@ -23,6 +23,7 @@ model = "llama3.1:70b"                # model name sent when a request is routed
 listen = "127.0.0.1:8787"
 mode = "enforce"                      # or "monitor": decide and audit, forward as allowed
 route_to = "local-llama"              # the local destination of the `route` action
+vendor_connectors = ["mcp:https://docs.example.com/*"]  # vendor-side connectors admitted (else refused)
 [gateway.actions]                     # per tier: allow, mask, pseudonymize, route, block
 public = "allow"
 internal = "pseudonymize"
@@ -66,6 +67,8 @@ ACTIONS: tuple[Action, ...] = get_args(Action)
 APIS: tuple[Api, ...] = get_args(Api)
 MODES: tuple[Mode, ...] = get_args(Mode)
 CONTENT_TYPES = ("images", "documents", "audio")
+# What makes a vendor fetch data itself (gateway/data/connectors.toml), as `vendor_connectors` names it.
+CONNECTOR_KINDS = ("mcp", "web_fetch", "file_search", "code_interpreter")
 KINDS = ("person", "agent")
 
 # The wire protocols each provider speaks when `apis` is not given. Providers missing here (Cursor,
@@ -90,7 +93,7 @@ _DESTINATION_KEYS = (
 _GATEWAY_KEYS = (
     "listen", "workers", "mode", "actions", "route_to", "store", "max_request_size", "upstream_timeout",
     "connect_timeout", "retries", "vault_ttl", "vault_key", "key_secret", "sanitize_identifiers",
-    "binary_tier", "extra_fields", "oidc", "repository", "graceful_timeout", "pin_ttl",
+    "binary_tier", "extra_fields", "oidc", "repository", "graceful_timeout", "pin_ttl", "vendor_connectors",
 )  # fmt: skip
 
 
@@ -228,6 +231,8 @@ class GatewaySettings:
     binary_tier: Tier = "restricted"
     # Request fields the gateway does not know but inspects as text instead of refusing the request.
     extra_fields: tuple[str, ...] = ()
+    # Vendor-side connectors admitted: "KIND" or "KIND:GLOB" (gateway/connectors.py); others are refused.
+    vendor_connectors: tuple[str, ...] = ()
     graceful_timeout_seconds: float = 30.0
     oidc: tuple[OidcIssuer, ...] = ()
     repositories: tuple[RepositoryRollout, ...] = ()
@@ -369,11 +374,25 @@ def _settings(
         sanitize_identifiers=table.boolean("sanitize_identifiers", True),
         binary_tier=cast(Tier, table.choice("binary_tier", "restricted", TIERS)),
         extra_fields=table.strings("extra_fields"),
+        vendor_connectors=_connectors(table),
         graceful_timeout_seconds=table.number("graceful_timeout", 30.0, minimum=0.0, maximum=3600.0),
         oidc=tuple(_oidc(entry) for entry in table.tables("oidc")),
         repositories=_repositories(table, groups),
         base_dir=str(Path(source).parent) if source and Path(source).suffix == ".toml" else None,
     )
+
+
+def _connectors(table: Table) -> tuple[str, ...]:
+    entries = table.strings("vendor_connectors")
+    for index, entry in enumerate(entries):
+        kind, colon, pattern = entry.partition(":")
+        if kind not in CONNECTOR_KINDS or (colon and not pattern):
+            raise table.document.error(
+                (*table.path, "vendor_connectors", index),
+                f'expected "KIND" or "KIND:PATTERN" with KIND one of {", ".join(CONNECTOR_KINDS)}, '
+                f"got {entry!r}",
+            )
+    return entries
 
 
 def _route_to(table: Table, names: set[str], destinations: tuple[Destination, ...]) -> str | None:
@@ -513,6 +532,7 @@ def _date(table: Table, key: str) -> dt.date | None:
 __all__ = [
     "ACTIONS",
     "APIS",
+    "CONNECTOR_KINDS",
     "TIERS",
     "Action",
     "Api",
