@@ -60,8 +60,10 @@ def test_check_warns_about_passed_and_coming_reviews(
         + destination("stale", today - dt.timedelta(days=1))
         + local(today - dt.timedelta(days=300)),
     )
-    assert code == 0, err
+    # A destination disabled by its review date: exit status 1.
+    assert code == 1, err
     assert "2 usable destination(s): fresh, soon" in out and str(project / "phiwarden.toml") in out
+    assert out.rstrip().endswith("disabled by their review date: stale, local-llm")
     assert (
         f"destination 'stale' is disabled: its vendor review date {today - dt.timedelta(days=1)} has passed"
         in err

@@ -56,7 +56,9 @@ def test_gateway_process_drains_streams_on_sigterm(
         capture_output=True,
         text=True,
     )
-    assert check.returncode == 0, check.stderr
+    # 1: the test policy's expired-vendor is disabled by its review date.
+    assert check.returncode == 1, check.stderr
+    assert "disabled by their review date: expired-vendor" in check.stdout
     key = subprocess.run(
         [*cli, "keys", "--policy", str(policy), "create", "ana@example.org"],
         env=env,

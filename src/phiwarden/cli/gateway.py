@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from phiwarden.policy.gateway import Destination, GatewayPolicy
+    from phiwarden.policy.model import Policy
 
 DESCRIPTION = """\
 Serve the LLM gateway: every prompt (system prompt, messages, tool calls and results, files) is
@@ -18,7 +19,14 @@ inspected, classified and handled by the policy in phiwarden.toml ([[destination
 
 The policy is the phiwarden.toml found from the current directory up to the repository root, or
 --policy. A destination whose review_by date has passed is not used; the gateway warns about those and
-about reviews due within 30 days, and refuses to start when no destination is usable.
+about reviews due within 30 days, and refuses to start when no destination is usable. Before serving,
+it opens the audit trail and the gateway store (creating them and their keys on first use) and exits
+with status 2 when either is refused.
+
+--check reads the policy, the stores, the key files and the destinations' credential variables
+without changing anything, and says what starting would create. Exit status: 0 all is well; 1 a
+destination is disabled by a passed review date; 2 an error (no usable destination, a credential
+variable that is not set, a store or key that would be refused).
 
 Point tools at it: ANTHROPIC_BASE_URL=http://HOST:PORT (Claude Code, Anthropic SDKs) or the OpenAI
 base URL http://HOST:PORT/v1 (Cursor, Continue, aider, Codex, OpenAI SDKs), with a key from
@@ -54,12 +62,16 @@ def register(subparsers: Any) -> None:
         help="server log level (default: info)",
     )
     parser.add_argument(
-        "--check", action="store_true", help="validate the policy, destinations and stores, then exit"
+        "--check",
+        action="store_true",
+        help="check the policy, destinations, credentials, stores and keys without changing anything, "
+        "then exit: 0 all is well, 1 a destination disabled by its review date, 2 an error",
     )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from phiwarden.gateway.preflight import credential_problems, usable_destinations
     from phiwarden.policy import PolicyError, load_policy, require_policy
 
     try:
@@ -69,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"phiwarden gateway: {exc}", file=sys.stderr)
         return 2
     settings = policy.gateway.settings
-    for warning in warnings(policy.gateway, dt.date.today()):
+    today = dt.date.today()
+    for warning in warnings(policy.gateway, today):
         print(f"phiwarden gateway: warning: {warning}", file=sys.stderr)
-    usable = usable_destinations(policy.gateway, dt.date.today())
+    usable = usable_destinations(policy.gateway, today)
     if not usable:
         print(
             f"phiwarden gateway: no usable [[destination]] in {path}: each needs base_url, models and "
@@ -89,20 +102,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"phiwarden gateway: --listen must be HOST:PORT, got {listen!r}", file=sys.stderr)
         return 2
     if args.check:
-        from phiwarden.gateway.runtime import Runtime
-
-        try:
-            runtime = Runtime.build(policy)
-        except Exception as exc:
-            print(f"phiwarden gateway: not ready: {exc}", file=sys.stderr)
-            return 1
-        runtime.writer.close()
-        runtime.store.close()
-        print(
-            f"phiwarden gateway: policy {policy.policy_id} revision {policy.revision} ({path}) OK; "
-            f"{len(usable)} usable destination(s): {', '.join(d.id for d in usable)}"
-        )
-        return 0
+        return _check(policy, path, usable, today)
+    for missing in credential_problems(policy.gateway, today):
+        print(f"phiwarden gateway: warning: {missing}; /readyz reports it", file=sys.stderr)
+    refused = _open_stores(policy)
+    if refused is not None:
+        print(f"phiwarden gateway: cannot start: {refused}", file=sys.stderr)
+        return 2
     from phiwarden.gateway.server import serve
 
     serve(
@@ -116,9 +122,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def usable_destinations(gateway: GatewayPolicy, today: dt.date) -> list[Destination]:
-    """Destinations the gateway can call today."""
-    return [d for d in gateway.destinations if d.apis and not d.expired(today)]
+def _check(policy: Policy, path: Path, usable: list[Destination], today: dt.date) -> int:
+    from phiwarden.gateway.preflight import check
+
+    findings = check(policy, today)
+    for item in findings.created:
+        print(f"phiwarden gateway: starting would create {item}", file=sys.stderr)
+    for error in findings.errors:
+        print(f"phiwarden gateway: error: {error}", file=sys.stderr)
+    if findings.errors:
+        return 2
+    disabled = [d.id for d in policy.gateway.destinations if d.apis and d.expired(today)]
+    print(
+        f"phiwarden gateway: policy {policy.policy_id} revision {policy.revision} ({path}) OK; "
+        f"{len(usable)} usable destination(s): {', '.join(d.id for d in usable)}"
+        + (f"; disabled by their review date: {', '.join(disabled)}" if disabled else "")
+    )
+    return 1 if disabled else 0
+
+
+def _open_stores(policy: Policy) -> str | None:
+    """Open the audit trail and the gateway store as a worker will (creating them and their keys on
+    first use), then close them: why they are refused, or None."""
+    from phiwarden.gateway.runtime import Runtime
+
+    try:
+        runtime = Runtime.build(policy)
+    except Exception as exc:
+        # The first line: drivers add the statement and a caret below it.
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    runtime.writer.close()
+    runtime.store.close()
+    return None
 
 
 def warnings(gateway: GatewayPolicy, today: dt.date) -> list[str]:

@@ -3,7 +3,7 @@
     POST /v1/messages, /v1/messages/count_tokens     Anthropic (Claude Code, Anthropic SDKs)
     POST /v1/chat/completions, /v1/responses         OpenAI (Cursor, Continue, aider, Codex, SDKs)
     GET  /v1/models, /v1/models/{id}                 in the Anthropic or OpenAI shape
-    GET  /healthz (process up), /readyz (audit trail and store reachable)
+    GET  /healthz (process up), /readyz (audit trail and store reachable, credentials set)
 
 Any other path is a 404, and another method on one of these paths a 405 (with `Allow`), in the
 caller's API format: there is no generic proxying. Every answer carries `x-phiwarden-request-id` and
@@ -39,6 +39,7 @@ from phiwarden.gateway.handler import (
     record_counted_refusals,
     refuse,
 )
+from phiwarden.gateway.preflight import credential_problems
 from phiwarden.gateway.principal import Principal
 from phiwarden.gateway.runtime import Runtime
 from phiwarden.policy.gateway import Api, Destination
@@ -163,6 +164,8 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
         store = await runtime.store_problem()
         if store:
             problems.append(store)
+        # A destination without its credential fails every request for its models.
+        problems.extend(credential_problems(runtime.gateway, dt.date.today()))
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})

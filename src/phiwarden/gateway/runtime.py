@@ -12,6 +12,7 @@ from phiwarden.audit import AuditLog
 from phiwarden.audit.keys import check_apart
 from phiwarden.audit.log import sqlite_path, store_url
 from phiwarden.audit.paths import config_dir
+from phiwarden.gateway import keyclaims
 from phiwarden.gateway.auditing import PROBE_INTERVAL_SECONDS, AuditWriter, RefusalLimiter
 from phiwarden.gateway.headers import HeaderCheck
 from phiwarden.gateway.inspect import Inspector
@@ -22,7 +23,7 @@ from phiwarden.identity.keys import KeyStore
 from phiwarden.identity.oidc import OidcVerifier
 from phiwarden.policy.gateway import GatewayPolicy
 from phiwarden.policy.model import Policy
-from phiwarden.transform.vault import VaultKeys, VaultStore
+from phiwarden.transform.vault import VaultStore
 
 
 def gateway_store_url(policy: Policy) -> str:
@@ -56,7 +57,8 @@ def open_key_store(policy: Policy, store: GatewayStore | None = None) -> KeyStor
     url = gateway_store_url(policy)
     path = key_secret_path(policy)
     check_apart(path, sqlite_path(url), "gateway key secret")
-    return KeyStore(store or GatewayStore(url), KeyStore.load_secret(path))
+    opened = store or GatewayStore(url)
+    return KeyStore(opened, keyclaims.key_secret(url, path))
 
 
 @dataclass(slots=True)
@@ -95,11 +97,15 @@ class Runtime:
         settings = policy.gateway.settings
         url = gateway_store_url(policy)
         store = GatewayStore(url)
-        key_path = vault_key_path(policy)
-        check_apart(key_path, sqlite_path(url), "gateway vault key")
-        vaults = VaultStore(store, VaultKeys.load(key_path), settings.vault_ttl_seconds)
-        keys = open_key_store(policy, store)
-        log = audit_log or AuditLog.open(policy.audit)
+        try:
+            key_path = vault_key_path(policy)
+            check_apart(key_path, sqlite_path(url), "gateway vault key")
+            vaults = VaultStore(store, keyclaims.vault_keys(url, key_path), settings.vault_ttl_seconds)
+            keys = open_key_store(policy, store)
+            log = audit_log or AuditLog.open(policy.audit)
+        except BaseException:
+            store.close()
+            raise
         actions = {
             *settings.actions.values(),
             *(a for g in policy.gateway.groups for a in g.actions.values()),
