@@ -10,7 +10,9 @@
 A file is written to a temporary name and renamed, so it is complete or absent. `verify_archives`
 checks it with the public key alone: each record's hash, dense sequence numbers, chain links, the
 signed prune record (its boundary hash is the last record's, its frontier folds to its signed root),
-and across consecutive files the chain and the Merkle frontier from one range to the next. When an
+and across consecutive files the chain and the Merkle frontier from one range to the next; events
+missing between two files, or held by two, fail it. `compare_with_store` then holds the ranges to the
+store's signed prune records, and `pruned_ranges` says where a store's pruned events are. When an
 archive is past `retention_days`, prune replaces it with `<name>.expired.json`: a prune record of the
 same range signed again, whose reason names the deleted file's SHA-256.
 """
@@ -21,8 +23,8 @@ import hashlib
 import json
 import os
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,6 +38,8 @@ from phiwarden.audit.search import Filter
 ARCHIVE_TYPE = "phiwarden.audit.archive/v1"
 PREFIX = "phiwarden-audit-"
 EXPIRED_SUFFIX = ".expired.json"
+# How the reason of a prune record that archived its range begins (see `archived_reason`).
+ARCHIVED = "archived after"
 _TAIL_BLOCK = 1 << 16
 
 
@@ -191,6 +195,15 @@ def read_expired(path: Path) -> SignedPrune:
 # -- verification --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Covered:
+    """A range the files given account for: an archive file's events, or a signed expiry record's."""
+
+    path: Path
+    record: PruneRecord
+    expired: bool
+
+
 @dataclass(slots=True)
 class ArchiveReport:
     files: int = 0
@@ -200,6 +213,12 @@ class ArchiveReport:
     last: int | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    covered: list[Covered] = field(default_factory=list)
+    # What is already reported: ranges of files that failed (by their names), gaps between files.
+    failed: list[tuple[int, int]] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    # Whether the ranges were held to the store's prune records (`compare_with_store`).
+    compared: bool = False
 
     @property
     def ok(self) -> bool:
@@ -213,6 +232,7 @@ class ArchiveReport:
             "expired_events": self.expired,
             "first_sequence": self.first,
             "last_sequence": self.last,
+            "compared_with_store": self.compared,
             "problems": self.problems,
             "warnings": self.warnings,
         }
@@ -228,18 +248,67 @@ class _Chain:
 
 
 def verify_archives(paths: list[Path], key: VerifyKey, expired: list[Path] | None = None) -> ArchiveReport:
-    """Check archive files offline with the public key; `expired` records stand for deleted ones."""
+    """Check archive files offline with the public key; `expired` records stand for deleted ones.
+
+    Each log's files must follow one another: a range missing between two of them, or held twice
+    (an interrupted prune's archive beside the re-run's), is a problem."""
     report = ArchiveReport()
-    ranges = [(*_range_key(p), p, False) for p in paths] + [(*_range_key(p), p, True) for p in expired or ()]
-    chain: _Chain | None = _Chain()
-    for _, _, path, is_expired in sorted(ranges):
-        chain = _check_expired(path, key, report) if is_expired else _check_file(path, key, chain, report)
-    if report.files == 0 and report.expired == 0:
+    given = {path.resolve(): (path, False) for path in paths}
+    given.update({path.resolve(): (path, True) for path in expired or ()})
+    logs: dict[str, list[tuple[int, int, str, Path, bool]]] = {}
+    for path, is_expired in given.values():
+        logs.setdefault(_log_of(path), []).append((*archive_range(path), path.name, path, is_expired))
+    for items in logs.values():
+        _verify_sequence(sorted(items), key, report)
+    if not given:
         report.problems.append("no archive file to verify")
     return report
 
 
-def _check_expired(path: Path, key: VerifyKey, report: ArchiveReport) -> _Chain | None:
+def _log_of(path: Path) -> str:
+    return path.name.split(".")[0].removeprefix(PREFIX).rsplit("-", 2)[0]
+
+
+def _verify_sequence(
+    items: list[tuple[int, int, str, Path, bool]], key: VerifyKey, report: ArchiveReport
+) -> None:
+    """One log's files by range: each checked, and each against the ranges before it."""
+    chain: _Chain | None = _Chain()
+    reach, before = 0, None
+    for first, last, _, path, is_expired in items:
+        if before is not None and first <= reach:
+            report.problems.append(
+                f"{path}: events {first}..{last} overlap {before.name} (events up to {reach}): two files "
+                "hold the same events, and search and lookup --archive list them twice (an archive an "
+                "interrupted prune left beside the one its re-run wrote?)"
+            )
+        elif before is not None and first > reach + 1:
+            report.gaps.append((reach + 1, first - 1))
+            report.problems.append(
+                f"events {reach + 1}..{first - 1} are missing: no archive file or signed expiry record "
+                f"holds them between {before.name} and {path.name}"
+            )
+        elif before is None and first > 1:
+            report.warnings.append(
+                f"{path}: events {first}..{last} checked on their own (the range before them, up to "
+                f"{first - 1}, is not among the files given)"
+            )
+        elif before is not None and chain is None:
+            report.warnings.append(
+                f"{path}: events {first}..{last} checked on their own (the file before them, "
+                f"{before.name}, failed)"
+            )
+        linked = chain if chain is not None and chain.end == first - 1 else None
+        covered = _check_expired(path, key, report) if is_expired else _check_file(path, key, linked, report)
+        chain = None if covered is None else _after(covered.record)
+        if covered is not None:
+            report.covered.append(covered)
+        else:
+            report.failed.append((first, last))
+        reach, before = max(reach, last), path
+
+
+def _check_expired(path: Path, key: VerifyKey, report: ArchiveReport) -> Covered | None:
     try:
         signed = read_expired(path)
     except ArchiveError as exc:
@@ -251,10 +320,11 @@ def _check_expired(path: Path, key: VerifyKey, report: ArchiveReport) -> _Chain 
         return None
     report.expired += record.count
     _extend(report, record.first_sequence, record.last_sequence)
-    return _after(record)
+    return Covered(path, record, expired=True)
 
 
-def _check_file(path: Path, key: VerifyKey, chain: _Chain | None, report: ArchiveReport) -> _Chain | None:
+def _check_file(path: Path, key: VerifyKey, chain: _Chain | None, report: ArchiveReport) -> Covered | None:
+    """Check one archive file; `chain` is the state the range before it ended with, if known."""
     report.files += 1
     content = ArchiveFile(path)
     problems: list[str] = []
@@ -266,8 +336,7 @@ def _check_file(path: Path, key: VerifyKey, chain: _Chain | None, report: Archiv
         for item in read_events(path, content):
             if first is None:
                 first = expected_seq = item.seq
-                linked = chain is not None and chain.end == item.seq - 1
-                if linked and chain is not None:
+                if chain is not None:
                     prev = chain.last_hash
                 elif item.seq == 1:
                     prev = GENESIS_HASH
@@ -292,6 +361,7 @@ def _check_file(path: Path, key: VerifyKey, chain: _Chain | None, report: Archiv
     assert content.prune is not None  # read_events sets it or raises
     record = content.prune.statement
     last = first - 1 + len(hashes) if first is not None else record.first_sequence - 1
+    named = archive_range(path)
     checks = [
         (content.prune.verify(key), "the prune record's signature does not verify with this public key"),
         (
@@ -301,6 +371,10 @@ def _check_file(path: Path, key: VerifyKey, chain: _Chain | None, report: Archiv
         ),
         (bool(hashes) and record.boundary_hash == hashes[-1], "its last event is not the prune record's"),
         (_folds(record), "the prune record's frontier does not fold to its signed root"),
+        (
+            named in ((0, 0), (first, last)),
+            f"its name says events {named[0]}..{named[1]}, it holds {first}..{last}",
+        ),
     ]
     header = content.header
     if header is not None:
@@ -314,21 +388,16 @@ def _check_file(path: Path, key: VerifyKey, chain: _Chain | None, report: Archiv
     if failed:
         report.problems.extend(f"{path}: {message}" for message in failed)
         return None
-    if chain is not None and chain.end == record.first_sequence - 1:
+    if chain is not None:
         frontier = chain.frontier.copy()
         for digest in hashes:
             frontier.push(digest)
         if frontier.to_bytes() != b"".join(record.frontier):
             report.problems.append(f"{path}: its events do not extend the tree of the range before them")
             return None
-    elif record.first_sequence > 1:
-        report.warnings.append(
-            f"{path}: events {record.first_sequence}..{record.last_sequence} checked on their own "
-            f"(the range before them, up to {record.first_sequence - 1}, is not among the files given)"
-        )
     report.events += len(hashes)
     _extend(report, record.first_sequence, record.last_sequence)
-    return _after(record)
+    return Covered(path, record, expired=False)
 
 
 def _folds(record: PruneRecord) -> bool:
@@ -350,6 +419,69 @@ def _after(record: PruneRecord) -> _Chain | None:
 def _extend(report: ArchiveReport, first: int, last: int) -> None:
     report.first = first if report.first is None else min(report.first, first)
     report.last = last if report.last is None else max(report.last, last)
+
+
+def archived_reason(online_days: int) -> str:
+    """The reason a prune record gives for a range that was archived before it left the store."""
+    return f"{ARCHIVED} {online_days} days"
+
+
+def compare_with_store(
+    report: ArchiveReport, log_id: str, prunes: Sequence[SignedPrune], key: VerifyKey, *, complete: bool
+) -> None:
+    """Hold the verified ranges of log `log_id` to the store's signed prune records.
+
+    Every range the store archived must be there, as its archive file or the signed expiry record of
+    its deletion (a range pruned past retention without an archive needs neither): missing is a
+    problem when `complete` (a directory was given), a warning when only some files were. A file
+    of no pruned range is a problem, unless it starts where the store's prunes end: an archive a
+    prune wrote before it was interrupted, which the next prune finishes.
+    """
+    report.compared = True
+    mine = {
+        (c.record.first_sequence, c.record.last_sequence): c
+        for c in report.covered
+        if c.record.log_id == log_id
+    }
+    pruned_to = 0
+    for signed in prunes:
+        record = signed.statement
+        pruned_to = record.last_sequence
+        span = f"events {record.first_sequence}..{record.last_sequence}"
+        if not signed.verify(key):
+            report.problems.append(f"the store's prune record of {span} does not verify with this public key")
+            continue
+        covered = mine.pop((record.first_sequence, record.last_sequence), None)
+        if covered is not None:
+            if (covered.record.boundary_root, covered.record.boundary_hash, covered.record.frontier) != (
+                record.boundary_root,
+                record.boundary_hash,
+                record.frontier,
+            ):
+                report.problems.append(f"{covered.path}: its prune record of {span} is not the store's")
+            continue
+        reported = (record.first_sequence, record.last_sequence) in report.failed or any(
+            low <= record.first_sequence and record.last_sequence <= high for low, high in report.gaps
+        )
+        if reported or not record.reason.startswith(ARCHIVED):
+            continue
+        missing = (
+            f"{span} were archived when they were pruned (the store's signed prune record says so), but "
+            "neither their archive file nor the signed record of its deletion is among the files given"
+        )
+        (report.problems if complete else report.warnings).append(missing)
+    for covered in mine.values():
+        first, last = covered.record.first_sequence, covered.record.last_sequence
+        if first == pruned_to + 1 and not covered.expired:
+            report.warnings.append(
+                f"{covered.path}: events {first}..{last} are still in the store: a prune was interrupted "
+                "after writing this archive, and the next prune finishes it"
+            )
+        else:
+            report.problems.append(
+                f"{covered.path}: events {first}..{last} are no range the store pruned (its prune "
+                f"records end at {pruned_to})"
+            )
 
 
 # -- search and lookup ------------------------------------------------------------------------------
@@ -459,3 +591,46 @@ def file_sha256(path: Path) -> str:
     except OSError as exc:
         raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from None
     return digest.hexdigest()
+
+
+# -- where pruned events went ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedRange:
+    """Consecutive pruned events that went the same way."""
+
+    first: int
+    last: int
+    # "archived": the archive files are in `directory`; "expired": archived, then deleted past
+    # retention under a signed record there; "deleted": pruned past retention without an archive;
+    # "missing": archived, but `directory` (None: no archive_dir here) does not hold the files.
+    kind: str
+    directory: Path | None
+
+
+def pruned_ranges(prunes: Sequence[SignedPrune], directory: Path | None, log_id: str) -> list[PrunedRange]:
+    """Where the events of a store's prune records are now, consecutive ranges of one kind merged."""
+    files: set[tuple[int, int]] = set()
+    expired: set[tuple[int, int]] = set()
+    if directory is not None and directory.is_dir():
+        files = {archive_range(path) for path in archive_files(directory, log_id)}
+        expired = {archive_range(path) for path in expired_files(directory) if _log_of(path) == log_id}
+    out: list[PrunedRange] = []
+    for signed in prunes:
+        record = signed.statement
+        span = (record.first_sequence, record.last_sequence)
+        kind = (
+            "archived"
+            if span in files
+            else "expired"
+            if span in expired
+            else "missing"
+            if record.reason.startswith(ARCHIVED)
+            else "deleted"
+        )
+        if out and out[-1].kind == kind and out[-1].last + 1 == record.first_sequence:
+            out[-1] = replace(out[-1], last=record.last_sequence)
+        else:
+            out.append(PrunedRange(record.first_sequence, record.last_sequence, kind, directory))
+    return out

@@ -9,9 +9,10 @@ With `online_days` shorter than `retention_days`, older segments are first writt
 `retention_days` are deleted, each leaving a prune record of its range signed again.
 A legal hold stops all of it (a dry run still says what would go).
 
-A prune that died between writing an archive and changing the store is finished by the next one:
-the archive already there is used when it holds exactly the events being pruned, under a prune
-record of the same range and boundary signed by this key.
+A prune that died between writing an archive and changing the store is finished by the next one,
+first and on its own when more has become due since: the archive already there is used when it
+holds exactly the events of its range, under a prune record of that range and boundary signed by
+this key; then the rest is pruned. Anything else refuses and names the file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from phiwarden.audit.archive import (
     archive_files,
     archive_name,
     archive_range,
+    archived_reason,
     expired_name,
     file_sha256,
     newest_logged_ms,
@@ -82,6 +84,8 @@ class PruneResult:
     expired: tuple[Expiry, ...] = ()
     # A dry run under a legal hold: this is what would go without it.
     held: bool = False
+    # The range of an interrupted prune, finished (from its archive) before `plan`.
+    finished: PrunePlan | None = None
 
 
 HOLD = "a legal hold is in force ([audit] legal_hold = true): nothing is pruned"
@@ -105,7 +109,7 @@ def plan_prune(store: AuditStore, settings: AuditSettings, *, now_ms: int | None
         # them for the rest of retention_days (then `plan_expiry` picks them).
         cutoff = now - settings.online_days * DAY_MS
         archive = settings.path(settings.archive_dir)
-        reason = f"archived after {settings.online_days} days"
+        reason = archived_reason(settings.online_days)
     # Events not yet acknowledged by a configured SIEM sink stay until they are.
     cursors = store.cursors()
     forwarded = min((cursors.get(s.name, 0) for s in settings.sinks), default=None)
@@ -151,26 +155,68 @@ def prune(
     dry_run: bool = False,
 ) -> PruneResult:
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    plan = plan_prune(store, settings, now_ms=now)
+    finished, plan = _interrupted(store, plan_prune(store, settings, now_ms=now))
     expired = tuple(plan_expiry(store, settings, now_ms=now))
     if settings.legal_hold:
         if dry_run:
-            return PruneResult(plan, expired=expired, held=True)
+            return PruneResult(plan, expired=expired, held=True, finished=finished)
         raise RetentionError(HOLD)
     if dry_run:
-        return PruneResult(plan, expired=expired)
-    removed = 0 if plan is None else _prune_store(store, key, plan, now)
+        return PruneResult(plan, expired=expired, finished=finished)
+    steps = [step for step in (finished, plan) if step is not None]
+    if steps:
+        report = verify_log(store, key.public)
+        if not report.ok:
+            raise RetentionError(
+                f"the log does not verify (first bad event {report.first_bad}); "
+                "nothing is pruned until it does"
+            )
+    removed = sum(_prune_store(store, key, step, now) for step in steps)
     for expiry in expired:
         _expire(expiry, settings, key, now)
-    return PruneResult(plan, removed, expired)
+    return PruneResult(plan, removed, expired, finished=finished)
+
+
+def _interrupted(store: AuditStore, plan: PrunePlan | None) -> tuple[PrunePlan | None, PrunePlan | None]:
+    """(the range of an archive an interrupted prune left, to finish first; the rest of `plan`).
+
+    That archive starts where `plan` does; one that ends where `plan` ends is `plan`'s own (see
+    `_finished_archive`). Its range must end at a stored checkpoint within `plan`."""
+    if plan is None or plan.archive is None or not plan.archive.is_dir():
+        return None, plan
+    left = [
+        path for path in archive_files(plan.archive, store.log_id) if archive_range(path)[0] == plan.first
+    ]
+    if not left:
+        return None, plan
+    if len(left) > 1:
+        raise RetentionError(
+            f"more than one archive holds events from {plan.first} on ({', '.join(str(p) for p in left)}); "
+            "an interrupted prune left one of them: keep the one `verify-archive` accepts, move the "
+            "others aside, and prune again"
+        )
+    [path] = left
+    last = archive_range(path)[1]
+    if last == plan.last:
+        return None, plan
+    left_by = f"{path} holds events {plan.first}..{last}, left by an interrupted prune"
+    if last > plan.last:
+        raise RetentionError(
+            f"{left_by}, but only {plan.first}..{plan.last} are due now: nothing is pruned past what is "
+            "due; prune again once it is, or move the file aside"
+        )
+    checkpoint = next((c for c in store.checkpoints() if c.statement.tree_size == last), None)
+    if checkpoint is None:
+        raise RetentionError(
+            f"{left_by}, but the store has no checkpoint at {last}: check it, move it aside, and prune again"
+        )
+    return (
+        PrunePlan(plan.first, last, checkpoint, plan.archive, plan.reason),
+        PrunePlan(last + 1, plan.last, plan.checkpoint, plan.archive, plan.reason),
+    )
 
 
 def _prune_store(store: AuditStore, key: SigningKey, plan: PrunePlan, now_ms: int) -> int:
-    report = verify_log(store, key.public)
-    if not report.ok:
-        raise RetentionError(
-            f"the log does not verify (first bad event {report.first_bad}); nothing is pruned until it does"
-        )
     target = (
         None if plan.archive is None else plan.archive / archive_name(store.log_id, plan.first, plan.last)
     )

@@ -96,10 +96,18 @@ class VerifyReport:
     def summary(self) -> str:
         """One line: OK, what failed first, or why verification is incomplete."""
         if self.ok:
+            held = (
+                f"{self.events_checked} events verified (sequence {self.first_seq}..{self.size})"
+                if self.events_checked
+                else "the store holds no events"
+            )
+            # Checkpoints of pruned events are read but have no events left to match.
+            read = f"{self.witness_checkpoints} read from witnesses or given" + (
+                " (those of pruned events included)" if self.pruned and self.witness_checkpoints else ""
+            )
             return (
-                f"OK: {self.events_checked} events verified (sequence {self.first_seq}..{self.size}), "
-                f"{self.pruned} pruned under signed records, {self.checkpoints_checked} checkpoint(s) "
-                f"matched ({self.witness_checkpoints} from witnesses or given)"
+                f"OK: {held}, {self.pruned} pruned under signed records, "
+                f"{self.checkpoints_checked} checkpoint(s) matched; {read}"
             )
         if not self.problems:
             return "INCOMPLETE: " + "; ".join(self.incomplete)

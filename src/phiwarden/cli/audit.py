@@ -445,14 +445,19 @@ def _search(args: argparse.Namespace) -> int:
     from phiwarden.audit.export import Exported
 
     query = _query(args, args.limit)
+    pruned = None
+    note = None
     if args.archive:
         archived, total = search_archives(_archive_paths(args.archive), query)
         events = [enrich(item.event) for item in archived]
+        note = _expired_note(args.archive)
     else:
-        store = _reader(args, _settings(args))
+        settings = _settings(args)
+        store = _reader(args, settings)
         try:
             found = store.search(query)
             total = len(found) if len(found) < args.limit else store.stats(query.unlimited)["events"]
+            pruned = _pruned(store, settings)
         finally:
             store.close()
         events = [Exported.of(r).event for r in found]
@@ -467,7 +472,54 @@ def _search(args: argparse.Namespace) -> int:
             f"phiwarden audit: showing the newest {len(events)} of {total} matches; --limit to see more",
             file=sys.stderr,
         )
+    if pruned:
+        note = _pruned_text(pruned)
+    if note:
+        print(f"phiwarden audit: {note}", file=sys.stderr)
     return EXIT_OK if events else EXIT_FAIL
+
+
+def _pruned(store: Any, settings: Any) -> list[Any]:
+    """Where the events the store pruned are now (`archive.pruned_ranges`); [] if it pruned none."""
+    from phiwarden.audit.archive import pruned_ranges
+
+    prunes = store.prunes()
+    if not prunes:
+        return []
+    directory = settings.path(settings.archive_dir) if settings.archive_dir else None
+    return pruned_ranges(prunes, directory, store.log_id)
+
+
+_PRUNED_KINDS = {
+    "archived": "are in archive files in {directory}",
+    "expired": "were archived, then deleted past retention_days (signed records in {directory} say so)",
+    "deleted": "were deleted past retention_days without an archive",
+    "missing": "were archived, but {directory} does not hold their files",
+}
+
+
+def _pruned_text(pruned: list[Any]) -> str:
+    """One line: which events were pruned from the store (so not searched there), and where they are."""
+    parts = [
+        f"{r.first}..{r.last} "
+        + (
+            "were archived (no archive_dir is configured here)"
+            if r.directory is None
+            else _PRUNED_KINDS[r.kind].format(directory=r.directory)
+        )
+        for r in pruned
+    ]
+    text = f"events {pruned[0].first}..{pruned[-1].last} were pruned from the store, so not searched: "
+    archived = sorted({str(r.directory) for r in pruned if r.kind == "archived"})
+    hint = f" (search them with --archive {archived[0]})" if archived else ""
+    return text + "; ".join(parts) + hint
+
+
+def _pruned_json(pruned: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"first": r.first, "last": r.last, "where": r.kind, "archive_dir": r.directory and str(r.directory)}
+        for r in pruned
+    ]
 
 
 def _archive_option(parser: argparse.ArgumentParser) -> None:
@@ -485,6 +537,24 @@ def _archive_paths(name: str) -> list[Path]:
     if not paths:
         raise _Usage(f"no archive files (phiwarden-audit-*.jsonl) in {name}")
     return paths
+
+
+def _expired_note(name: str) -> str | None:
+    """Which archived events were deleted past retention (so --archive cannot find them), if any."""
+    from phiwarden.audit.archive import archive_range, expired_files
+
+    spans: list[list[int]] = []
+    for first, last in sorted(archive_range(path) for path in expired_files(Path(name))):
+        if spans and spans[-1][1] + 1 == first:
+            spans[-1][1] = last
+        else:
+            spans.append([first, last])
+    if not spans:
+        return None
+    listed = ", ".join(f"{first}..{last}" for first, last in spans)
+    return (
+        f"events {listed} were deleted past retention_days (signed records in {name} say so), so not searched"
+    )
 
 
 @_guard
@@ -523,10 +593,14 @@ def _lookup(args: argparse.Namespace) -> int:
     key = load_value_key(settings, store_url(settings, args.store), create=False)
     digest = key.hash_value(value)
     del value
+    pruned: list[Any] = []
+    held: tuple[int | None, int | None] = (None, None)
+    note = None
     if args.archive:
         archived = lookup_archives(_archive_paths(args.archive), digest, key.id)
         seqs = [item.seq for item in archived]
         events = [enrich(item.event) for item in archived]
+        note = _expired_note(args.archive)
     else:
         store = _reader(args, settings)
         try:
@@ -534,10 +608,27 @@ def _lookup(args: argparse.Namespace) -> int:
             check_value_key(store, key)
             seqs = store.lookup(digest)
             events = [Exported.of(r).event for s in seqs if (r := store.record(s)) is not None]
+            pruned = _pruned(store, settings)
+            if pruned:
+                held = (store.first_sequence(), store.last_sequence())
         finally:
             store.close()
-    text = "\n".join(_describe(e) for e in events) if events else "never recorded"
-    _print(args, {"found": bool(seqs), "sequences": seqs, "events": events}, text)
+    if events:
+        text = "\n".join(_describe(e) for e in events)
+    elif args.archive:
+        text = "not recorded in the archive files"
+    elif not pruned:
+        text = "never recorded"
+    elif held[0] is None:
+        text = "not in the store: it holds no events"
+    else:
+        text = f"not recorded in events {held[0]}..{held[1]}, the events the store holds"
+    found = {"found": bool(seqs), "sequences": seqs, "events": events}
+    _print(args, {**found, "pruned": _pruned_json(pruned)} if pruned else found, text)
+    if pruned:
+        note = _pruned_text(pruned)
+    if note:
+        print(f"phiwarden audit: {note}", file=sys.stderr)
     return EXIT_OK if seqs else EXIT_FAIL
 
 
@@ -669,9 +760,15 @@ def _prune(args: argparse.Namespace) -> int:
         result = prune(store, settings, key, dry_run=args.dry_run)
     finally:
         store.close()
-    plan = result.plan
+    plan, finished = result.plan, result.finished
     would = args.dry_run or result.held
     lines = []
+    if finished is not None:
+        lines.append(
+            f"{'would finish' if would else 'finished'} a prune interrupted after writing its archive: "
+            f"{'would remove' if would else 'removed'} events {finished.first}..{finished.last} "
+            f"({finished.count}; the archive in {finished.archive} kept as written)"
+        )
     if plan is not None:
         where = f", archived to {plan.archive}" if plan.archive else ""
         lines.append(
@@ -695,6 +792,11 @@ def _prune(args: argparse.Namespace) -> int:
             "last": plan.last if plan else None,
             "count": plan.count if plan else 0,
             "removed": result.removed,
+            "finished_interrupted": (
+                {"first": finished.first, "last": finished.last, "count": finished.count}
+                if finished
+                else None
+            ),
             "expired_archives": [str(e.archive) for e in result.expired],
             "dry_run": args.dry_run,
             "legal_hold": result.held,
@@ -714,6 +816,7 @@ def _verify_archive(args: argparse.Namespace) -> int:
     key = VerifyKey.load(Path(args.public_key)) if args.public_key else public_key(_settings(args))
     paths: list[Path] = []
     expired: list[Path] = []
+    directories = False
     for name in args.archive:
         path = Path(name)
         if path.name.endswith(".expired.json"):
@@ -721,19 +824,51 @@ def _verify_archive(args: argparse.Namespace) -> int:
             continue
         paths.extend(archive_files(path))
         if path.is_dir():
+            directories = True
             expired.extend(expired_files(path))
     report = verify_archives(paths, key, expired)
+    uncompared = _compare_archives(args, report, key, complete=directories)
     if report.ok:
         lines = [
             f"OK: {report.files} archive file(s), {report.events} events verified "
             f"(sequence {report.first}..{report.last}), {report.expired} deleted past retention "
-            "under signed records"
+            "under signed records" + ("; every range the store archived is there" if report.compared else "")
         ]
     else:
         lines = ["FAILED", *(f"  {problem}" for problem in report.problems)]
     lines.extend(f"warning: {w}" for w in report.warnings)
+    if uncompared:
+        lines.append(f"note: not compared with the store's prune records: {uncompared}")
     _print(args, report.to_json(), "\n".join(lines))
     return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def _compare_archives(args: argparse.Namespace, report: Any, key: Any, *, complete: bool) -> str | None:
+    """Hold the archives to the store's prune records; returns why they were not, if they were not.
+
+    With --public-key alone the store is the one of the policy found here, if any; one that cannot
+    be read then is a note, not an error (an auditor may hold the files and the key only)."""
+    from phiwarden.audit.archive import compare_with_store
+    from phiwarden.audit.errors import AuditError
+    from phiwarden.policy import PolicyError, find_policy
+
+    explicit = args.store is not None or args.policy is not None or args.public_key is None
+    if not explicit and find_policy(Path.cwd()) is None:
+        return "no policy found here (--policy or --store names the store)"
+    try:
+        store = _reader(args, _settings(args))
+    except (AuditError, PolicyError) as exc:
+        if explicit:
+            raise
+        return str(exc)
+    try:
+        logs = {c.record.log_id for c in report.covered}
+        if logs and store.log_id not in logs:
+            return f"the files are of log {', '.join(sorted(logs))}, the store holds log {store.log_id}"
+        compare_with_store(report, store.log_id, store.prunes(), key, complete=complete)
+    finally:
+        store.close()
+    return None
 
 
 @_guard
