@@ -426,3 +426,60 @@ def test_errors_describe_what_the_client_sent_without_repeating_it(gateway: Gate
             model="gpt-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
     assert "model 'gpt-5' is served by 'openai-baa', which does not speak this API" in refused.value.message
+
+
+# --- numbers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where", "expected"),
+    [
+        ("/v1/messages", {**MESSAGE, "top_k": -1}, "top_k", "an integer of at least 0"),
+        ("/v1/messages", {**MESSAGE, "temperature": 518427731}, "temperature", "a number from 0 to 1"),
+        ("/v1/messages", {**MESSAGE, "max_tokens": 0}, "max_tokens", "an integer of at least 1"),
+        (
+            "/v1/messages",
+            {**MESSAGE, "thinking": {"type": "enabled", "budget_tokens": 518}},
+            "thinking.budget_tokens",
+            "an integer of at least 1024",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 518427731},
+            "top_logprobs",
+            "an integer from 0 to 20",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "gpt-5",
+                "messages": [{"role": "user", "content": "hi"}],
+                "presence_penalty": 5.18427731e8,
+            },
+            "presence_penalty",
+            "a number from -2 to 2",
+        ),
+        ("/v1/responses", {"model": "gpt-5", "input": "hi", "top_p": 5.18}, "top_p", "a number from 0 to 1"),
+    ],
+)
+def test_numbers_outside_the_documented_range_are_refused_without_their_value(
+    gateway: Gateway, path: str, body: dict[str, Any], where: str, expected: str
+) -> None:
+    response = _post(gateway, path, body)
+    assert response.status_code == 400
+    assert f"{where}: expected {expected}, as the API documents" in response.text, response.text
+    assert "518" not in response.text
+    assert gateway.provider.received == []
+
+
+def test_numbers_without_a_documented_range_pass(gateway: Gateway) -> None:
+    """seed, top_k's upper end and max_tokens have none: any integer goes (the README says so)."""
+    chat = {"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}], "seed": 518427731}
+    assert _post(gateway, "/v1/chat/completions", chat).status_code == 200
+    thinking = {"type": "enabled", "budget_tokens": 4096}
+    assert (
+        _post(
+            gateway, "/v1/messages", {**MESSAGE, "max_tokens": 8192, "top_k": 40, "thinking": thinking}
+        ).status_code
+        == 200
+    )

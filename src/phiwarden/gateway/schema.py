@@ -33,6 +33,20 @@ _LEAF_TYPES: dict[str, tuple[JsonType, ...]] = {
 class Leaf:
     kind: LeafKind
     binary: BinaryKind = "documents"  # of `payload(kind)`
+    # The range of `int(LOW..HIGH)` and `number(LOW..HIGH)` (either side may be open).
+    low: float | None = None
+    high: float | None = None
+
+    def within(self, value: float) -> bool:
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def bounds(self) -> str:
+        """`from 0 to 20`, `of at least 1024`: for a message (never the value)."""
+        if self.low is not None and self.high is not None:
+            return f" from {_number(self.low)} to {_number(self.high)}"
+        if self.low is not None:
+            return f" of at least {_number(self.low)}"
+        return f" of at most {_number(self.high)}" if self.high is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +198,15 @@ def _single(text: str, named: dict[str, Shape | Union]) -> Type:
         return Enum(frozenset(a.strip() for a in arguments.split(",")))
     if name == "payload":
         return Leaf("payload", _binary_kind(arguments.strip()))
+    if name in ("int", "number") and arguments:
+        low, dots, high = arguments.partition("..")
+        if not dots:
+            raise ValueError(f"shapes.toml: expected {name}(LOW..HIGH), got {text!r}")
+        return Leaf(
+            cast(LeafKind, name),
+            low=float(low) if low.strip() else None,
+            high=float(high) if high.strip() else None,
+        )
     if name in get_args(LeafKind):
         return Leaf(cast(LeafKind, name))
     if name in named:
@@ -204,6 +227,10 @@ def _split(text: str) -> list[str]:
             start = index + 1
     out.append(text[start:].strip())
     return out
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
 
 
 def _binary_kind(value: str) -> BinaryKind:

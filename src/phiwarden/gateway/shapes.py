@@ -167,8 +167,7 @@ class _Walker:
                 scalar = _SCALARS.get(kind.kind)
                 if scalar is not None:
                     # Checked, never read: no location unless one is wrong.
-                    if type(item) not in scalar[0]:
-                        raise ShapeError(prefix + key, f"expected {scalar[1]}, got {_kind(item)}")
+                    _scalar(kind, scalar, item, prefix + key)
                     continue
             if result is not None and key == result[1]:
                 start = len(self.parts)
@@ -239,9 +238,7 @@ class _Walker:
             if not self._compact_json(container, key, where) and value:
                 self.parts.append(Part(where, value, container, key, identifiers=True))
         elif kind in _SCALARS:
-            scalar = _SCALARS[kind]
-            if type(value) not in scalar[0]:
-                raise ShapeError(where, f"expected {scalar[1]}, got {_kind(value)}")
+            _scalar(leaf, _SCALARS[kind], value, where)
         elif kind == "opaque":
             if type(value) is not str or not is_opaque(value):
                 raise ShapeError(
@@ -327,6 +324,15 @@ class _Walker:
         self.request.json_texts.append((container, key))
         self.view(container, key, where, identifiers=True, classified=True)
         return True
+
+
+def _scalar(leaf: Leaf, scalar: tuple[tuple[type, ...], str], value: Any, where: str) -> None:
+    """A number or boolean of the right type, within the range the API documents (a number out of
+    it could be anything, an SSN's digits included; the message never shows it)."""
+    if type(value) not in scalar[0]:
+        raise ShapeError(where, f"expected {scalar[1]}, got {_kind(value)}")
+    if (leaf.low is not None or leaf.high is not None) and not leaf.within(value):
+        raise ShapeError(where, f"expected {scalar[1]}{leaf.bounds()}, as the API documents")
 
 
 def _opening(api: Api, body: dict[str, Any], parts: list[Part]) -> str:
