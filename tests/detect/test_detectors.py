@@ -58,10 +58,13 @@ POSITIVE = [
     ("ssn.labeled", "SSN: 518427731", "ssn"),
     ("ssn.formatted", "member ssn 518-42-7731 on file", "ssn"),
     ("mrn.labeled", "medical record number 40981723", "mrn"),
+    ("mrn.labeled", "MRN 0048 2913 (written in groups)", "mrn"),
+    ("ssn.labeled", "Patient SSN: 518.42.7731", "ssn"),
     ("mrn.prefixed", "see MRN0040981723 for history", "mrn"),
     ("mrn.prefixed", "Summarize the chart for MRN-00482913.", "mrn"),
     ("health_plan.mbi", "Medicare MBI 1EG4TE5MK74 active", "health_plan"),
     ("device.udi", "implant (01)10884521062856(17)280501(10)A2B3C4(21)S1882", "device"),
+    ("device.serial_labeled", "Pacemaker interrogated; S/N PM88341XK7, battery OK", "device"),
     ("vehicle.vin", "VIN 1M8GDM9AXKP042787 on the claim", "vehicle"),
     ("account.iban", "refund to GB82 WEST 1234 5698 7654 32", "account"),
     ("account.payment_card", "card number 4539 5787 6362 1486 declined", "account"),
@@ -144,6 +147,8 @@ NEGATIVE = [
     ("expected name of a thing", 'expect(store.name).toBe("Corner Bakery");'),
     ("relative in code", "the parent process forks a son, Worker, and waits"),
     ("community member", "One Rust community member, Andrew Gallant, has already created a fast grep"),
+    ("serial without a medical device", "serial number ABX-44812-7 of the build server"),
+    ("groups of a number that is not an MRN", "MRN field width 0048 2913"),
 ]
 
 
@@ -338,3 +343,23 @@ def test_stand_in_people_and_masked_names_in_records() -> None:
         '<patient><name><given>Ana</given><family>Ruiz</family></name><birthTime value="19840719"/></patient>'
     )
     assert values(real, "name", path="ccd.xml") == ["Ana", "Ruiz"]
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "value"),
+    [
+        # A label of several words on a line of its own, and a possessive inside a label.
+        ("Member ID: XGH884512377, group 004412", "health_plan", "XGH884512377"),
+        ("Driver's license S48213977 (MA)", "license", "S48213977"),
+        ("Patient's driver's license number: D48213977", "license", "D48213977"),
+        # A value written in groups after its label is one value.
+        ("MRN 0048 2913", "mrn", "0048 2913"),
+        ("Patient Marisol Okonkwo, MRN 0048 2913, needs a reminder.", "mrn", "0048 2913"),
+    ],
+)
+def test_labels_find_their_whole_value(text: str, category: str, value: str) -> None:
+    assert (category, value) in found(text), found(text)
+
+
+def test_a_number_after_an_mrn_is_not_joined_to_it() -> None:
+    assert values("MRN 00482913 2 visits", "mrn") == ["00482913"]

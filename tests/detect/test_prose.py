@@ -142,6 +142,87 @@ def test_dates_without_a_visit_or_a_record_are_not_found(text: str) -> None:
     assert [f for f in prose_found(text) if f[0] == "date"] == []
 
 
+# --- e-mail addresses and identifiers after their labels -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "send the results to marisol.okonkwo@gmail.com",
+        "email: marisol.okonkwo@gmail.com",
+        "Can you check why m.okonkwo84@outlook.com bounced?",
+    ],
+)
+def test_an_email_address_in_prose_is_a_persons(text: str) -> None:
+    assert [c for c, _ in prose_found(text)] == ["email"]
+    # In a file the same address needs a patient's field name or a record around it.
+    assert file_found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The CI mails from no-reply@github.com and ci@ourclinic.com go to spam",
+        "dependabot[bot]@users.noreply.github.com opened 12 PRs",
+        "sa-export@ehr-prod.iam.gserviceaccount.com needs the bucket role",
+        "Forward it to frontdesk@northsideclinic.org and support@vendor.io",
+        "git config user.email dev@example.com",
+    ],
+)
+def test_machine_and_role_mailboxes_are_no_persons(text: str) -> None:
+    assert [f for f in prose_found(text) if f[0] == "email"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "value"),
+    [
+        ("Member ID: XGH884512377, group 004412", "health_plan", "XGH884512377"),
+        ("Subscriber ID W123456789 (Aetna) was rejected", "health_plan", "W123456789"),
+        ("her member number is 88451237701", "health_plan", "88451237701"),
+        ("Driver's license S12345678 (MA)", "license", "S12345678"),
+        ("driver license number D4829913", "license", "D4829913"),
+        ("device serial SN-88341-XK on her pacemaker", "device", "SN-88341-XK"),
+        ("MRN 0048 2913", "mrn", "0048 2913"),
+    ],
+)
+def test_identifiers_after_their_labels_are_found_in_prose(text: str, category: str, value: str) -> None:
+    assert (category, value) in prose_found(text), prose_found(text)
+
+
+def test_a_labelled_identifier_that_counts_up_is_a_persons_only_in_prose() -> None:
+    text = "Subscriber ID W123456789 (Aetna)"
+    assert file_found(text) == []  # documentation writes such examples
+    assert prose_found("Member ID: 000000000") == []  # one digit over and over is a stand-in still
+    assert prose_found("member id EXAMPLE12345") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Read /data/notes/Marisol Okonkwo.txt and summarize it", "Marisol Okonkwo"),
+        ("the scans are in /images/Okonkwo Marisol/chest-xray.png", "Okonkwo Marisol"),
+        ("Can you write a text message reminding Marisol Okonkwo about Tuesday", "Marisol Okonkwo"),
+        ("We keep calling Tobias Lindqvist but nobody answers", "Tobias Lindqvist"),
+    ],
+)
+def test_file_names_and_reminder_verbs_introduce_names(text: str, name: str) -> None:
+    assert ("name", name) in prose_found(text), prose_found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"C:\Users\Marisol Okonkwo\AppData\Local\Temp\build.log",  # the developer's own account
+        "/home/Tobias Lindqvist/projects/app.py",
+        "/Users/me/Library/Application Support/Code/User/settings.json",
+        "open /srv/docs/Release Notes.md and /srv/docs/Project Alpha.docx",
+        "Schedule the Sprint Review with the Platform Team",
+    ],
+)
+def test_paths_and_verbs_without_a_person_are_left_alone(text: str) -> None:
+    assert [f for f in prose_found(text) if f[0] == "name"] == []
+
+
 # --- the word lists -----------------------------------------------------------------------------------
 
 

@@ -48,7 +48,10 @@ _SEPARATORS = {ord(ch): " " for ch in "_-.$@:/# \t'\"`[]()"}
 
 
 def split_words(name: str) -> tuple[str, ...]:
-    """`dateOfBirth` -> (date, of, birth); `TEST_PATIENT_DOB` -> (test, patient, dob); `a1` -> (a, 1)."""
+    """`dateOfBirth` -> (date, of, birth); `TEST_PATIENT_DOB` -> (test, patient, dob); `a1` -> (a, 1);
+    `Driver's license` -> (driver, license)."""
+    if "'" in name or "’" in name:
+        name = _without_possessives(name)
     # Most names are snake, kebab or upper case without digits: split them without the loop below.
     if (name.islower() or name.isupper()) and not any(ch.isdigit() for ch in name):
         plain = name.translate(_SEPARATORS)
@@ -81,6 +84,21 @@ def split_words(name: str) -> tuple[str, ...]:
         previous = ch
     flush()
     return tuple(words)
+
+
+def _without_possessives(name: str) -> str:
+    """`Driver's license` -> `Driver license`: a possessive is no word of a field name."""
+    out = []
+    index = 0
+    while index < len(name):
+        ch = name[index]
+        after = name[index + 2 : index + 3]
+        if ch in "'’" and name[index + 1 : index + 2] in ("s", "S") and not after.isalnum():
+            index += 2
+            continue
+        out.append(ch)
+        index += 1
+    return "".join(out)
 
 
 def fold_accents(word: str) -> str:

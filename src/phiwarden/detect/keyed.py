@@ -119,13 +119,21 @@ def _label_pattern(phrases: Iterable[tuple[str, ...]]) -> Pattern:
     quote, a bracket or a plus sign, which is what keeps ordinary prose out of this pass.
     """
     spelled = sorted({" ".join(p) for p in phrases}, key=lambda t: (-len(t), t))
-    words = "|".join(_escape(t).replace("\\ ", "[ ]") for t in spelled)
-    label = r"(?i:" + words + r")(?:[ ](?i:id|number|no\.?|#|num))?"
-    lead = r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])"
+    # A word of a label may be a possessive: "Driver's license", "Patient's name".
+    between = r"(?:['’]s)?[ ]"
+    words = "|".join(_escape(t).replace("\\ ", between) for t in spelled)
+    suffix = r"[ ](?i:id|number|no\.?|#|num)"
+    label = r"(?i:" + words + r")(?:" + suffix + r")?"
     # Single-word keys before a colon are read by the field-name passes; this pass reads labels of
-    # several words ("Date of Birth:") and labels of any length with no separator ("ZIP 22075").
+    # several words ("Date of Birth:", "Member ID:" on a line of its own) and labels of any length
+    # with no separator ("ZIP 22075").
+    keys = [r"(?:[A-Za-z][A-Za-z'’]*[ ]){1,3}" + label, r"(?i:" + words + r")" + suffix]
+    several = [_escape(t).replace("\\ ", between) for t in spelled if " " in t]
+    if several:
+        keys.append(r"(?i:" + "|".join(several) + r")(?:" + suffix + r")?")
+    lead = r"(?:(?m:^)|[^A-Za-z0-9_.$@\-])"
     return compile_pattern(
-        lead + r"(?P<key>(?:[A-Za-z][A-Za-z'’]*[ ]){1,3}" + label + r")"
+        lead + r"(?P<key>" + "|".join(keys) + r")"
         # A dash separates only with space before it: "DOB - 1984-07-19", not "MPI-I-2006".
         r"(?P<sep>[ \t]*(?:\*\*)?[ \t]*[:=]|[ \t]+(?:\*\*[ \t]*)?[-–])[ \t]*(?:\*\*[ \t]*)?(?P<open>[^\s])"
         r"|" + lead + r"(?P<skey>(?:[A-Za-z][A-Za-z'’]*[ ]){0,3}" + label + r")"

@@ -9,7 +9,10 @@ three capitalised words (one after an honorific or a greeting), and the evidence
   after it;
 - a person: a given name at either end ("Marisol Okonkwo", "Okonkwo Marisol"), or a mailbox or
   phone number after it ("Name <…@…>", "Name (617-…)");
-- a weak cue: "to", "for", "with", "Dear", "Email" before it, a possessive or "her"/"his" after it;
+- a weak cue: "to", "for", "with", "Dear", "Email", "reminding", "calling" before it, a possessive or
+  "her"/"his" after it;
+- a file or folder named after it ("/data/notes/Marisol Okonkwo.txt"), with a given name at an end
+  (not the account folder under /home or C:\\Users: the developer's own);
 - care words around it ("appointment", "refill") raise it; engineering talk about people ("review
   the PR", "paired with") lowers it, and a colleague's role just before it ("our designer …") or a
   word of the stop-list in it (products, places, months) rules it out.
@@ -53,6 +56,8 @@ _PARTICLES = "van|von|de|der|den|del|della|da|di|du|la|le|dos|das|do|bin|binti|b
 # Not inside a longer word, a path, an address or a dotted name.
 _LEAD = r"(?:(?m:^)|[^\p{L}\p{M}\p{N}_'’.@/\\-])"
 _RUN = Pattern(_LEAD + rf"(?P<run>{_WORD}(?:[ ]+(?:(?:{_PARTICLES})[ ]+){{0,3}}(?:\p{{Lu}}\.[ ]+)?{_WORD})+)")
+# A file or folder named after a person: "/data/notes/Marisol Okonkwo.txt", "/images/Okonkwo Marisol/".
+_PATH_NAME = Pattern(rf"[/\\](?P<name>{_WORD}(?:[ ]{_WORD}){{1,2}})(?:\.[A-Za-z0-9]{{1,8}}\b|[/\\])")
 _FOLDS = str.maketrans({"ı": "i", "ø": "o", "Ø": "o", "æ": "ae", "ß": "ss", "ł": "l", "Ł": "l", "đ": "d"})
 
 
@@ -111,6 +116,7 @@ class ProseScanner:
         cues = data["cues"]
         self.cues = _Cues(*(_keys(cues[k]) for k in ("honorifics", "strong", "linking", "weak", "greetings")))
         self.roles = _keys(cues["roles"])
+        self.home_directories = frozenset(cues["home_directories"])
         self._leading = self.cues.honorifics | self.cues.strong | self.cues.weak | self.cues.greetings
         self._after_strong = Pattern(cues["after_strong"])
         self._after_weak = Pattern(cues["after_weak"])
@@ -145,6 +151,29 @@ class ProseScanner:
         out += self._runs(data)
         out += self._single(data, self._titled, greeted=False)
         out += self._single(data, self._greeted, greeted=True)
+        out += self._path_names(data)
+        return out
+
+    def _path_names(self, data: bytes) -> list[Candidate]:
+        """A name as a file's or a folder's, with a given name at either end; not the account
+        folder under /home or C:\\Users (the developer's own)."""
+        if b"/" not in data and b"\\" not in data:
+            return []
+        out = []
+        group = _PATH_NAME.group_index["name"]
+        for m in _PATH_NAME.finditer(data):
+            start, end = m.group_span(group)
+            parent = data[max(0, start - 1 - _LOOK_BACK) : start - 1].replace(b"\\", b"/")
+            if parent.rpartition(b"/")[2].decode("utf-8", "ignore").lower() in self.home_directories:
+                continue
+            tokens = _tokens(data, start, end)
+            ends = (tokens[0].key, tokens[-1].key)
+            if any(t.key in self.never for t in tokens) or not any(k in self.given for k in ends):
+                continue
+            if _name_shaped(data[start:end].decode("utf-8", "surrogatepass")):
+                out.append(
+                    _candidate(start, end, PROSE_NAME, self._in_context(data, start, end, GIVEN_WITH_CUE))
+                )
         return out
 
     # --- runs of capitalised words ----------------------------------------------------------------

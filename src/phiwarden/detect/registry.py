@@ -49,6 +49,12 @@ def _identifier(value: str) -> bool:
     return values.identifier_shape(value, min_digits=4, min_length=4)
 
 
+def _stated_identifier(value: str) -> bool:
+    # A number a person states about a card in hand (a prompt's "Subscriber ID W123456789"): digits
+    # that count up are no documentation example there.
+    return values.identifier_shape(value, min_digits=4, min_length=5, counting_up=False)
+
+
 def _bearer(value: str) -> bool:
     if value.startswith("eyJ"):
         return secrets.jwt(value)
@@ -86,6 +92,7 @@ def validator_registry() -> dict[str, validators.Validator]:
         "full_name": _full_name,
         "file_name_person": _file_name_person,
         "identifier": _identifier,
+        "stated_identifier": _stated_identifier,
         "client_ip": _client_ip,
         "not_placeholder": _not_placeholder,
         "udi": values.udi_is_real,

@@ -354,7 +354,7 @@ def check_name(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
 
 # --- numbers and identifiers ---------------------------------------------------------------------
 
-_SSN = ShortTextPattern(r"\s*(?P<v>\d{3}([- ]?)\d{2}([- ]?)\d{4})")
+_SSN = ShortTextPattern(r"\s*(?P<v>\d{3}([-. ]?)\d{2}([-. ]?)\d{4})")
 _PHONE = ShortTextPattern(
     r"\s*(?i:tel:|phone:|cell:|mobile:)?\s*(?P<v>(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ]?)\d{3}[-. ]?\d{4}"
     r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?"
@@ -369,7 +369,7 @@ _ZIP = ShortTextPattern(r"\s*(?P<v>\d{5}(?:-\d{4})?)")
 _IPV4 = ShortTextPattern(r"\s*(?P<v>\d{1,3}(?:\.\d{1,3}){3})")
 _IPV6 = ShortTextPattern(r"\s*\[?(?P<v>[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?)")
 _IDENTIFIER = ShortTextPattern(
-    r"\s*(?P<v>\d{3,4}(?: \d{3,4}){2,3}\b|[A-Za-z0-9](?:[A-Za-z0-9]|[-_./#:](?:[A-Za-z0-9])){2,39})"
+    r"\s*(?P<v>\d{3,6}(?: \d{3,6}){1,3}\b|[A-Za-z0-9](?:[A-Za-z0-9]|[-_./#:](?:[A-Za-z0-9])){2,39})"
 )
 _UUID = ShortTextPattern(r"(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 _HEX = ShortTextPattern(r"(?i)(?:0x)?[0-9a-f]+")
@@ -468,18 +468,20 @@ def check_ip(raw: str, quoted: bool, kind: str) -> ValueSpan | None:
     return None
 
 
-def is_placeholder_identifier(value: str) -> bool:
+def is_placeholder_identifier(value: str, *, counting_up: bool = True) -> bool:
+    """A stand-in identifier: a documented example, one digit over and over, a stand-in word, or
+    (unless `counting_up` is False) digits that count up as documentation's do."""
     data = placeholders()
     if value.lower() in data.example_identifiers:
         return True
     digits = validators.digits_of(value)
-    if len(digits) >= 4 and (
-        len(set(digits)) == 1
-        or digits in ("1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890")
-    ):
+    if len(digits) >= 4 and len(set(digits)) == 1:
         return True
     # Documentation counts up: "123456789012", "policy-0123456789abcdef0", "171234567890123".
-    if any(_ASCENDING[i : i + 8] in digits for i in range(10)):
+    if counting_up and (
+        digits in ("1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890")
+        or any(_ASCENDING[i : i + 8] in digits for i in range(10))
+    ):
         return True
     lowered = value.lower()
     tokens = "".join(ch if ch.isalnum() else " " for ch in lowered).split()
@@ -503,7 +505,9 @@ def _is_number(value: str) -> bool:
     return not value.isdigit()
 
 
-def identifier_shape(value: str, *, min_digits: int = 4, min_length: int = 5) -> bool:
+def identifier_shape(
+    value: str, *, min_digits: int = 4, min_length: int = 5, counting_up: bool = True
+) -> bool:
     if not min_length <= len(value) <= 40 or _is_number(value):
         return False
     digits = sum(ch.isdigit() for ch in value)
@@ -516,7 +520,7 @@ def identifier_shape(value: str, *, min_digits: int = 4, min_length: int = 5) ->
     # Long bare hex strings are hashes and commit ids, not record numbers.
     if len(value) >= 16 and _HEX.fullmatch(value) is not None and any(ch.isalpha() for ch in value):
         return False
-    return not is_placeholder_identifier(value)
+    return not is_placeholder_identifier(value, counting_up=counting_up)
 
 
 def _check_identifier(min_digits: int, min_length: int) -> ValueCheck:
