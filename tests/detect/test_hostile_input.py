@@ -6,6 +6,8 @@ the same inputs must simply complete and give the expected findings.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from phiwarden.detect import scan_text
@@ -48,6 +50,16 @@ ADVERSARIAL = {
     "unicode dashes": "518\u201142\u20117731 " * 30_000,
     "dash runs": "\u2013" * 300_000,
     "file name ids": "/x/Ab_Cd_518-42-7731_" * 20_000,
+    "percent run": "%41" * 100_000,
+    "percent invalid bytes": "%FF%41" * 50_000,
+    "escape storm": "\\u00e9" * 50_000,
+    "backslash run": "\\" * 300_000 + "u0041",
+    "surrogate halves": "\\ud83d" * 50_000,
+    "base64 text run": base64.b64encode(b"Patient Ana Ruiz SSN 518-42-7731 " * 3_000).decode(),
+    "base64 binary run": base64.b64encode(bytes(range(256)) * 1_000).decode(),
+    "base64 near misses": "Ab1Cd2Ef3Gh4Ij5K " * 20_000,
+    "invisible storm": "5\u200d" * 100_000,
+    "combining marks": "a\u0301" * 100_000,
 }
 
 
@@ -55,6 +67,12 @@ ADVERSARIAL = {
 def test_adversarial_inputs_complete(name: str) -> None:
     findings = scan_text(ADVERSARIAL[name])
     assert isinstance(findings, list)
+
+
+def test_hostile_encodings_still_give_their_values() -> None:
+    assert {f.category for f in scan_text(ADVERSARIAL["base64 text run"])} >= {"ssn"}
+    assert scan_text(ADVERSARIAL["base64 binary run"]) == []
+    assert scan_text(ADVERSARIAL["percent run"]) == []
 
 
 def test_findings_survive_next_to_garbage() -> None:

@@ -19,6 +19,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator
 
+from phiwarden.detect import blobs
 from phiwarden.detect.candidate import Candidate
 from phiwarden.detect.fields import FieldClass, FieldClassifier, builtin_rules, rules_from_data
 from phiwarden.detect.finding import Finding, fingerprint, mask
@@ -38,6 +39,9 @@ RECORD_WINDOW = 500
 RECORD_BOOST = 0.4
 RECORD_CEILING = 0.9
 PROPAGATED_CONFIDENCE = 0.85
+# Base64 inside decoded base64 is decoded too, once.
+_MAX_DECODING_DEPTH = 2
+_BLOB_SEPARATOR = "\n\n"
 # How far (bytes) a stand-in surname silences the single-word names around it.
 PLACEHOLDER_WINDOW = 120
 _MAX_PROPAGATED_VALUES = 512
@@ -239,18 +243,69 @@ class Engine:
         introduced by a cue or a given name ("a reminder to Marisol Okonkwo"), dates of visits
         ("seen 03/14/2025") and dates beside them. Keep it off for files: it trades some precision
         on code for recall on prose (see detect/prose.py).
+
+        In both modes the text is read through its detection view (invisible characters removed,
+        other scripts' digits folded, percent runs and `\\u` escapes decoded: detect/normalize.py)
+        and base64 that decodes to text is scanned too (detect/blobs.py); findings span the text as
+        given.
         """
-        prepared = Text(text, encoded)
-        chosen = self.decide(prepared, self.candidates(prepared, path, prose=prose))
-        return self.findings(prepared, chosen, path)
+        return self._scan(Text(text, encoded), path, prose, 0)
+
+    def _scan(self, text: Text, path: str | None, prose: bool, depth: int) -> list[Finding]:
+        chosen = self.decide(text, self.candidates(text, path, prose=prose))
+        found = self.findings(text, chosen, path)
+        if depth < _MAX_DECODING_DEPTH:
+            encoded = blobs.find(text.data)
+            if encoded:
+                found = _apart(text, found + self._decoded_findings(text, encoded, path, prose, depth))
+        return found
+
+    def _decoded_findings(
+        self, text: Text, encoded: list[blobs.Blob], path: str | None, prose: bool, depth: int
+    ) -> list[Finding]:
+        """Findings in the text of base64 blobs, over the base64 characters that encode them.
+
+        The blobs' texts are scanned together, apart as files are (one engine call for all), with
+        the mode of the text that holds them.
+        """
+        joined = _BLOB_SEPARATOR.join(b.text for b in encoded)
+        starts = list(
+            itertools.accumulate((len(b.text) + len(_BLOB_SEPARATOR) for b in encoded[:-1]), initial=0)
+        )
+        inner = self._scan(Text(joined), None, prose, depth + 1)
+        spans = []
+        for f in inner:
+            index = bisect.bisect_right(starts, f.start) - 1
+            blob, base = encoded[index], starts[index]
+            start, end = f.start - base, min(f.end - base, len(blob.text))
+            head = len(blob.text[:start].encode("utf-8", "surrogatepass"))
+            body = len(blob.text[start:end].encode("utf-8", "surrogatepass"))
+            spans.append(blob.encoded_span(head, head + body))
+        out = []
+        for f, (start, end) in zip(inner, text.char_spans(spans), strict=True):
+            line, column = text.position(start)
+            end_line, end_column = text.position(end)
+            value = joined[f.start : f.end]
+            out.append(
+                dataclasses.replace(
+                    f,
+                    path=path,
+                    start=start,
+                    end=end,
+                    line=line,
+                    column=column,
+                    end_line=end_line,
+                    end_column=end_column,
+                    fingerprint=fingerprint(self.salt, f.category, path, value),
+                )
+            )
+        return out
 
     def findings(self, text: Text, chosen: list[Candidate], path: str | None) -> list[Finding]:
-        offsets = text.char_offsets([o for c in chosen for o in (c.start, c.end)])
+        spans = text.char_spans([(c.start, c.end) for c in chosen])
         out = []
-        for index, c in enumerate(chosen):
-            start, end = offsets[2 * index], offsets[2 * index + 1]
-            # The value as written (518‑42‑7731 keeps its U+2011 hyphens in the preview).
-            value = text.text[start:end]
+        for c, (start, end) in zip(chosen, spans, strict=True):
+            value = text.value((c.start, c.end), (start, end))
             line, column = text.position(start)
             end_line, end_column = text.position(end)
             out.append(
@@ -270,6 +325,19 @@ class Engine:
                 )
             )
         return out
+
+
+def _apart(text: Text, findings: list[Finding]) -> list[Finding]:
+    """Findings in text order, none overlapping: two values of one blob may share a base64 group,
+    which goes to the first (the masks of both cover it)."""
+    out: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if not out or f.start >= out[-1].end:
+            out.append(f)
+        elif f.end > out[-1].end:
+            line, column = text.position(out[-1].end)
+            out.append(dataclasses.replace(f, start=out[-1].end, line=line, column=column))
+    return out
 
 
 def _custom_check(detector: Detector) -> CustomCheck:
