@@ -12,6 +12,7 @@ inputs are scanned in prose mode (`scan_text(…, prose=True)`, what the LLM gat
 from __future__ import annotations
 
 import argparse
+import base64
 import time
 from collections.abc import Callable
 
@@ -61,6 +62,25 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "unicode_dashes": lambda n: "518\u201142\u20117731 " * (n // 12),
     "dash_runs": lambda n: "\u2013" * (n // 3),
     "file_name_ids": lambda n: "/x/Ab_Cd_518-42-7731_" * (n // 21),
+    # Encoded and hidden text (each is decoded or removed in the detection view).
+    "percent_run": lambda n: "%41" * (n // 3),
+    "percent_invalid_bytes": lambda n: "%FF%41" * (n // 6),
+    "percent_single_escapes": lambda n: "a%20" * (n // 4),
+    "percent_encoded_records": lambda n: "q=SSN%20518-42-7731%20" * (n // 22),
+    "u_escape_storm": lambda n: "\\u00e9" * (n // 6),
+    "backslash_run": lambda n: "\\" * n + "u0041",
+    "escaped_backslash_escapes": lambda n: "\\\\u0041" * (n // 7),
+    "surrogate_halves": lambda n: "\\ud83d" * (n // 6),
+    "base64_text_run": lambda n: _b64(b"Patient Ana Ruiz SSN 518-42-7731 " * (n // 44)),
+    "base64_blobs": lambda n: (_b64(b"Hello Ana Ruiz 1984") + " ") * (n // 29),
+    "base64_binary_run": lambda n: _b64(bytes(range(256)) * (n // 341)),
+    "base64_wrapped": lambda n: base64.encodebytes(b"MRN 40981723 Ana Ruiz " * (n // 30)).decode(),
+    "base64_nested": lambda n: _b64(_b64(_b64(b"SSN 518-42-7731 " * (n // 38)).encode()).encode()),
+    "base64_near_misses": lambda n: "Ab1Cd2Ef3Gh4Ij5K " * (n // 17),
+    "invisible_storm": lambda n: "5\u200d" * (n // 4),
+    "combining_marks": lambda n: "a\u0301" * (n // 3),
+    "folded_digits": lambda n: "\u0665" * (n // 2),
+    "tag_characters": lambda n: "".join(chr(0xE0000 + ord(c)) for c in "SSN 518-42-7731 ") * (n // 64),
 }
 # Scanned in prose mode (what the LLM gateway does with prompts).
 PROSE_INPUTS: dict[str, Callable[[int], str]] = {
@@ -74,7 +94,15 @@ PROSE_INPUTS: dict[str, Callable[[int], str]] = {
     "care_words": lambda n: "appointment " * (n // 12) + "to Ana Ruiz",
     "name_particles": lambda n: "Ana" + " da" * (n // 3) + " Cruz",
     "cue_word_run": lambda n: "To " * (n // 3) + "Ana Ruiz",
+    "mailboxes": lambda n: "to ana.ruiz84@gmail.com " * (n // 24),
+    "path_names": lambda n: "/Ana Ruiz.txt " * (n // 14),
+    "labelled_ids": lambda n: "Member ID W123456789 " * (n // 21),
+    "reminder_verbs": lambda n: "reminding Ana Ruiz " * (n // 19),
 }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def seconds(text: str, *, prose: bool = False) -> float:
@@ -88,12 +116,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, default=1_000_000, help="bytes of the larger input")
+    parser.add_argument("--only", default="", help="run the inputs whose name holds this")
     args = parser.parse_args()
     scan_text("warm up " * 100, prose=True)
     figures: dict[str, dict[str, float]] = {}
     cases = [(name, build, False) for name, build in INPUTS.items()]
     cases += [(f"prose:{name}", build, True) for name, build in PROSE_INPUTS.items()]
     for name, build, prose in cases:
+        if args.only not in name:
+            continue
         small, large = build(args.size // 2), build(args.size)
         t_small, t_large = seconds(small, prose=prose), seconds(large, prose=prose)
         figures[name] = {

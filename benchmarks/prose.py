@@ -12,8 +12,13 @@ Each prompt is scanned twice, as a file (`prose=False`, what the gateway did bef
 as prose (`prose=True`). A finding is a true positive when it overlaps a planted value; planted
 values that no finding overlaps are misses.
 
-The templates were written by the author of the prose rules (not a held-out corpus): read the
-figures as a regression check and a floor on false positives, not as field accuracy.
+Three sets of templates: "tuning" (the prose rules were tuned on it), "held_out" (written after,
+not used to tune) and "styles" (values hidden with invisible characters, other scripts' digits or
+Unicode spaces, percent-encoded, JSON-escaped or base64-encoded, identifiers after their labels,
+e-mail addresses, names as file names and after reminder verbs — and negatives that look like
+them). All were written by the author of the rules (not a held-out corpus): read the figures as a
+regression check and a floor on false positives, not as field accuracy. A planted value counts as
+found when a finding overlaps it (a part of it is enough).
 
     python -m benchmarks.prose                # the last line is a JSON object of the figures
     python -m benchmarks.prose --count 2000 --seed 7 --show-errors
@@ -22,9 +27,12 @@ figures as a regression check and a floor on false positives, not as field accur
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import random
 import string
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,8 +108,38 @@ class Values:
             "mrn": lambda: (f"MRN-{rng.randrange(10_000_000, 99_999_999)}", "mrn"),
             "phone": lambda: (_phone(rng), "phone"),
             "email": lambda: (f"{self._mailbox()}{rng.randrange(10, 99)}@gmail.com", "email"),
+            # The styles set: hidden, encoded and labelled values (drawn only when a template asks).
+            "ssn_hidden": lambda: (_hidden(rng, _ssn(rng)), "ssn"),
+            "ssn_script": lambda: (_script_digits(rng, _ssn(rng)), "ssn"),
+            "ssn_spaced": lambda: (_ssn(rng).replace("-", rng.choice(UNICODE_SPACES)), "ssn"),
+            "ssn_dotted": lambda: (_ssn(rng).replace("-", "."), "ssn"),
+            "name_hidden": lambda: (_hidden(rng, f"{self.given} {self.surname}"), "name"),
+            "pct_name": lambda: (urllib.parse.quote(f"{self.given} {self.surname}", safe=""), "name"),
+            "pct_record": lambda: (urllib.parse.quote(self._record(), safe=""), "encoded"),
+            "json_name": lambda: (json.dumps(f"{self.given} {self.surname}")[1:-1], "name"),
+            "b64_record": lambda: (base64.b64encode(self._record().encode()).decode(), "encoded"),
+            "b64_hl7": lambda: (base64.b64encode(self._hl7().encode()).decode(), "encoded"),
+            "member_id": lambda: (
+                f"{rng.choice(['XGH', 'W', 'MBR', 'H'])}{rng.randrange(10**8, 10**9)}",
+                "health_plan",
+            ),
+            "dl": lambda: (f"{rng.choice('SDFGK')}{rng.randrange(10**7, 10**8)}", "license"),
+            "serial": lambda: (f"SN-{rng.randrange(10_000, 99_999)}-{_letters(rng, 2)}", "device"),
+            "mrn_grouped": lambda: (f"{rng.randrange(1000, 9999):04d} {rng.randrange(1000, 9999)}", "mrn"),
         }
         return table[key]() if key in table else None
+
+    def _record(self) -> str:
+        return f"Patient: {self.given} {self.surname}, SSN {_ssn(self.rng)}"
+
+    def _hl7(self) -> str:
+        rng = self.rng
+        dob = f"{rng.randrange(1935, 2010)}{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}"
+        return (
+            "MSH|^~\\&|EPIC|HOSP|||202501011200||ADT^A01|1|P|2.5\r"
+            f"PID|1||{rng.randrange(10**7, 10**8)}^^^HOSP^MR||{_ascii(self.surname).upper()}^"
+            f"{_ascii(self.given).upper()}||{dob}|F|||||||||||{_ssn(rng)}"
+        )
 
     def _mailbox(self) -> str:
         return f"{_ascii(self.given).lower()}.{_ascii(self.surname).lower()}"
@@ -109,6 +147,8 @@ class Values:
     def free(self, key: str) -> str:
         """The text of a field that is not PHI: developers, products, numbers."""
         rng = self.rng
+        if key in STYLE_FREE:
+            return STYLE_FREE[key](rng)
         (dev_given, dev_surname), (dev2_given, dev2_surname) = self.devs
         table = {
             "dev": f"{dev_given} {dev_surname}",
@@ -135,6 +175,65 @@ def _person(faker: Faker) -> tuple[str, str]:
 
 def _ascii(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
+
+
+UNICODE_SPACES = ["\u2009", "\u2002", "\u2003", "\u3000", "\u2007", "\u202f"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\ufe0f"]
+# The zero of each script's decimal digits (and of the fullwidth and mathematical forms).
+DIGIT_ZEROS = [0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0xFF10, 0x1D7CE, 0x1D7F6]
+BOT_MAILBOXES = [
+    "no-reply@github.com", "noreply@gitlab.com", "ci@{co}.com", "build@{co}.io", "alerts@{co}.com",
+    "dependabot[bot]@users.noreply.github.com", "deploy@{co}.dev", "notifications@{co}.com",
+]  # fmt: skip
+COMPANIES = ["acmehealth", "northwind", "contoso", "initech", "globex", "umbrella"]
+
+
+def _hidden(rng: random.Random, value: str) -> str:
+    """`value` with an invisible character inside one or two of its words or groups."""
+    chars = list(value)
+    for _ in range(rng.choice((1, 2))):
+        inside = [i for i in range(1, len(chars)) if chars[i - 1].isalnum() and chars[i].isalnum()]
+        if inside:
+            chars.insert(rng.choice(inside), rng.choice(INVISIBLE))
+    return "".join(chars)
+
+
+def _script_digits(rng: random.Random, value: str) -> str:
+    zero = rng.choice(DIGIT_ZEROS)
+    return "".join(chr(zero + int(ch)) if ch.isdigit() else ch for ch in value)
+
+
+def _letters(rng: random.Random, count: int) -> str:
+    return "".join(rng.choice(string.ascii_uppercase) for _ in range(count))
+
+
+STYLE_FREE: dict[str, Callable[[random.Random], str]] = {
+    "sha": lambda rng: "".join(rng.choice("0123456789abcdef") for _ in range(40)),
+    "sha256": lambda rng: "".join(rng.choice("0123456789abcdef") for _ in range(64)),
+    "b64_binary": lambda rng: base64.b64encode(bytes([0x89, 0x50, 0x4E, 0x47]) + rng.randbytes(60)).decode(),
+    "b64_json": lambda rng: (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {
+                    "iss": "https://auth.example.org",
+                    "scope": "read:claims",
+                    "exp": rng.randrange(10**9, 2 * 10**9),
+                }
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    ),
+    "bot_email": lambda rng: rng.choice(BOT_MAILBOXES).format(co=rng.choice(COMPANIES)),
+    "pct_query": lambda rng: urllib.parse.quote(
+        rng.choice(PRODUCTS) + " " + rng.choice(["timeout", "setup", "pricing"]), safe=""
+    ),
+    "json_word": lambda rng: json.dumps(
+        rng.choice(["Café Zürich", "München Süd", "São Paulo", "Málaga Centro"])
+    )[1:-1],
+    "dev_folder": lambda rng: rng.choice(["alice", "bob.k", "dev", "jdoe", "runner"]),
+    "semver": lambda rng: f"v{rng.randrange(1, 20)}.{rng.randrange(0, 40)}.{rng.randrange(0, 9)}",
+}
 
 
 def _date(rng: random.Random, low: int, high: int) -> str:
@@ -327,6 +426,51 @@ HELD_OUT_NEGATIVE = [
 ]
 
 
+# A third set, for the styles of the gateway's second review: values hidden with invisible characters,
+# other scripts' digits and Unicode spaces, percent-encoded, JSON-escaped and base64-encoded values,
+# identifiers after their labels, e-mail addresses, names as file names and after reminder verbs;
+# and prompts without PHI that look like them (robots' mailboxes, versions, hashes, base64 of binary
+# and of JSON, encoded URLs, capitalised non-person words, labels without values). A planted value
+# that holds several (an encoded record) is counted as "encoded".
+STYLE_POSITIVE = [
+    "Why does the eligibility check reject this? SSN: {ssn_hidden}",
+    "The intake form stored SSN {ssn_script} for the patient; is the validator wrong?",
+    "Patient SSN: {ssn_spaced} came from a PDF export, normalize it.",
+    "Patient SSN: {ssn_dotted}, please fix the formatting in the letter.",
+    "Send a reminder to {name_hidden} about the follow-up visit.",
+    "why does curl 'https://ehr.example.org/api/patients?name={pct_name}&active=true' return 404?",
+    "The portal logged GET /search?q={pct_record} with a 500, why?",
+    'The export job wrote {{"patient_name": "{json_name}", "status": "active"}}; parse it in Go.',
+    "Decode this and tell me what's wrong: {b64_record}",
+    "This HL7 came base64-encoded in the queue: {b64_hl7} -- which segment is malformed?",
+    "send the results to {email} before Friday",
+    "Member ID: {member_id}, the claim was denied, draft an appeal.",
+    "Subscriber ID {member_id} (Aetna) fails the 270 eligibility check.",
+    "Driver's license {dl} (MA) was scanned at intake; redact it in the PDF.",
+    "device serial {serial} on her pacemaker keeps failing the remote check",
+    "MRN {mrn_grouped} has two charts; merge them.",
+    "Read /data/notes/{name}.txt and summarize the visit.",
+    "Can you write a text message reminding {name} about Tuesday?",
+    "We keep calling {name} but the number bounces.",
+]
+STYLE_NEGATIVE = [
+    "Bump {product} to {semver} and update the lockfile (commit {sha}).",
+    "The CI mails from {bot_email} land in spam; fix the SPF record.",
+    "Is this a valid PNG? data:image/png;base64,{b64_binary}",
+    "Why does curl 'https://search.example.org/?q={pct_query}&page=2' return 400?",
+    'The API returns {{"city": "{json_word}"}}; why is the accent escaped?',
+    "Open /Users/{dev_folder}/Library/Application Support/Code/User/settings.json and add Rust Analyzer.",
+    "Compare /docs/Release Notes.md with /docs/Project Roadmap.md and list the differences.",
+    "Set the Subscriber ID column width to 12 in the Member Search grid.",
+    "The serial port /dev/ttyUSB0 on the build server drops bytes at 115200 baud.",
+    "Verify the sha256 {sha256} of the {product} installer.",
+    "The JWT payload is {b64_json} and it lacks the aud claim.",
+    "Translate 'Schedule the Sprint Review with the Platform Team' into German.",
+    "Email {bot_email} about the flaky Selenium Grid nodes on {product}.",
+    "Remind the Platform Team about the Code Freeze on Friday.",
+]
+
+
 def render(template: str, values: Values) -> Prompt:
     text: list[str] = []
     spans: list[tuple[int, int, str]] = []
@@ -348,7 +492,15 @@ def render(template: str, values: Values) -> Prompt:
     return Prompt("".join(text), spans)
 
 
-def prompts(count: int, seed: int, *, held_out: bool = False) -> list[Prompt]:
+SETS = {
+    "tuning": (POSITIVE, NEGATIVE),
+    "held_out": (HELD_OUT_POSITIVE, HELD_OUT_NEGATIVE),
+    "styles": (STYLE_POSITIVE, STYLE_NEGATIVE),
+}
+
+
+def prompts(count: int, seed: int, *, templates: str = "tuning") -> list[Prompt]:
+    positive, negative = SETS[templates]
     rng = random.Random(seed)
     fakers = {}
     for index, locale in enumerate(LOCALES):
@@ -357,11 +509,7 @@ def prompts(count: int, seed: int, *, held_out: bool = False) -> list[Prompt]:
         fakers[locale] = faker
     out = []
     for index in range(count):
-        if held_out:
-            templates = HELD_OUT_POSITIVE if index % 2 == 0 else HELD_OUT_NEGATIVE
-        else:
-            templates = POSITIVE if index % 2 == 0 else NEGATIVE
-        out.append(render(rng.choice(templates), Values(rng, fakers)))
+        out.append(render(rng.choice(positive if index % 2 == 0 else negative), Values(rng, fakers)))
     return out
 
 
@@ -427,8 +575,8 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true", help="print every miss and false positive")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
-    for held_out in (False, True):
-        items = prompts(args.count, args.seed, held_out=held_out)
+    for name in SETS:
+        items = prompts(args.count, args.seed, templates=name)
         part: dict[str, Any] = {
             "prompts": len(items),
             "lines": sum(p.lines for p in items),
@@ -436,9 +584,9 @@ def main() -> None:
         }
         for prose in (False, True):
             if args.show_errors:
-                print(f"--- {'held-out' if held_out else 'tuning'} set, prose={prose}")
+                print(f"--- {name} set, prose={prose}")
             part["prose" if prose else "file_mode"] = score(items, prose=prose, show=args.show_errors)
-        figures["held_out" if held_out else "tuning"] = part
+        figures[name] = part
     emit(figures)
 
 
