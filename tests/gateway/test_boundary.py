@@ -483,3 +483,16 @@ def test_numbers_without_a_documented_range_pass(gateway: Gateway) -> None:
         ).status_code
         == 200
     )
+
+
+def test_monitor_mode_says_what_enforcement_would_have_done(gateway: Gateway) -> None:
+    pilot = gateway.new_key("rollout@example.org")  # group pilot: monitor mode
+    body = {
+        **MESSAGE,
+        "messages": [{"role": "user", "content": f"Write to patient Marisol Okonkwo, SSN {SSN}."}],
+    }
+    response = _post(gateway, "/v1/messages", body, **{"x-api-key": pilot})
+    assert response.status_code == 200
+    assert response.headers["x-phiwarden-decision"].startswith("would-pseudonymize; tier=restricted; ")
+    assert response.headers["x-phiwarden-decision"].endswith("; mode=monitor")
+    assert SSN in gateway.provider.all_text()  # forwarded as it came
