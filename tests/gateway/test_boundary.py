@@ -315,6 +315,14 @@ def test_a_header_of_another_api_is_not_forwarded_nor_checked(gateway: Gateway) 
     assert "anthropic-beta" not in gateway.provider.received[0].headers
 
 
+def test_an_empty_header_or_item_asks_for_nothing(gateway: Gateway) -> None:
+    assert _post(gateway, "/v1/messages", MESSAGE, **{"anthropic-beta": ""}).status_code == 200
+    assert "anthropic-beta" not in gateway.provider.received[0].headers
+    beta = "interleaved-thinking-2025-05-14, ,claude-code-20250219,"
+    assert _post(gateway, "/v1/messages", MESSAGE, **{"anthropic-beta": beta}).status_code == 200
+    assert gateway.provider.received[1].headers["anthropic-beta"] == beta
+
+
 # --- vendor-side connectors ----------------------------------------------------------------------
 
 EHR_MCP = "https://ehr-mcp.hospital.example.org/sse?patient=Marisol+Okonkwo"

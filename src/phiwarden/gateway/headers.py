@@ -77,7 +77,8 @@ class HeaderCheck:
         out: dict[str, str] = {}
         for rule in _data()[0]:
             value = incoming.get(rule.name)
-            if value is None or api not in rule.apis:
+            # An empty header (a client setting left blank) asks for nothing: not forwarded.
+            if value is None or not value.strip() or api not in rule.apis:
                 continue
             if (rule.name, value) not in self._accepted:
                 self._check(rule, value)
@@ -88,7 +89,7 @@ class HeaderCheck:
         return out
 
     def _check(self, rule: _Rule, value: str) -> None:
-        items = [item.strip() for item in value.split(",")] if rule.is_list else [value]
+        items = [item.strip() for item in value.split(",") if item.strip()] if rule.is_list else [value]
         if (
             len(value) > _MAX_LENGTH
             or len(items) > rule.max_items
