@@ -46,7 +46,8 @@ Step = tuple[Any, ...]
 
 
 class Receiver:
-    """A syslog TCP/TLS receiver recording the uid of every message its application read."""
+    """A syslog TCP/TLS receiver recording the uid of every message its application read: it reads
+    exactly the messages it keeps (over TLS, whole records: it keeps every message in them)."""
 
     def __init__(
         self, plan: Sequence[Step], *, context: ssl.SSLContext | None = None, rcvbuf: int | None = None
@@ -89,26 +90,46 @@ class Receiver:
             self._stop.wait(step[1])
             return
         limit = step[1] if step[0] == "close_after" else None
-        buffer, read = b"", 0
-        while (limit is None or read < limit) and not self._stop.is_set():
+        read = 0
+        while (limit is None or read < limit) and (message := self._message(conn)) is not None:
+            self.messages.append(message)
+            read += 1
+        if isinstance(conn, ssl.SSLSocket) and conn.pending():
+            # TLS reads whole records off the connection: what it decrypted was read, and is kept.
+            buffer = conn.recv(conn.pending())
+            while (space := buffer.find(b" ")) > 0 and len(buffer) >= space + 1 + int(buffer[:space]):
+                length = int(buffer[:space])
+                self.messages.append(buffer[space + 1 : space + 1 + length])
+                buffer = buffer[space + 1 + length :]
+        if limit is not None:
+            self._stop.wait(step[2])
+
+    def _message(self, conn: socket.socket) -> bytes | None:
+        """The next message, read off the connection exactly (no byte of the next one): a receiver
+        that stops after some messages leaves the rest unread, and its close is then a reset."""
+        prefix = b""
+        while not prefix.endswith(b" "):
+            byte = self._read(conn, 1)
+            if byte is None:
+                return None
+            prefix += byte
+        return self._read(conn, int(prefix[:-1]))
+
+    def _read(self, conn: socket.socket, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            if self._stop.is_set():
+                return None
             try:
-                chunk = conn.recv(65536)
+                chunk = conn.recv(size - len(data))
             except TimeoutError:
                 continue
             except OSError:
-                return
+                return None
             if not chunk:
-                return
-            buffer += chunk
-            while (space := buffer.find(b" ")) > 0 and len(buffer) >= space + 1 + int(buffer[:space]):
-                length = int(buffer[:space])
-                message, buffer = buffer[space + 1 : space + 1 + length], buffer[space + 1 + length :]
-                self.messages.append(message)
-                read += 1
-                if read == limit:
-                    break
-        if limit is not None:
-            self._stop.wait(step[2])
+                return None
+            data += chunk
+        return data
 
     @property
     def uids(self) -> list[str]:

@@ -5,9 +5,12 @@ transport can tell, see `phiwarden.audit.sinks`). Batches are read after the cur
 written; the cursor moves when the transport reports them delivered. While one batch settles the
 next is rendered and written (at most `MAX_IN_FLIGHT` batches are undelivered at a time), so
 waiting for TCP acknowledgements costs no throughput while there is a backlog. A failure makes every
-undelivered batch undelivered again: it is sent anew after exponential backoff (0.5 s doubling to
-60 s). A SIEM outage delays events and never drops them; receivers may see an event twice and
-deduplicate on `metadata.uid` (or the sequence number).
+undelivered batch undelivered again (but those the transport says were delivered before it): it is
+sent anew after exponential backoff (0.5 s doubling to 60 s), at once if the failure came with
+progress. A SIEM outage delays events and never drops them; receivers may see an event twice and
+deduplicate on `metadata.uid` (or the sequence number). After a lost connection the next one starts
+with one batch in flight, one more for each delivered, as TCP's slow start does: a receiver that
+reads a few batches per connection and closes gets them, rather than a burst it cuts off each time.
 
 `forward_all` runs every sink in its own thread with its own store connection, transport, cursor
 and backoff: a dead, slow or refusing sink never delays another.
@@ -26,7 +29,7 @@ from pathlib import Path
 from phiwarden.audit.errors import AuditConfigError, SinkError
 from phiwarden.audit.export import Envelope
 from phiwarden.audit.oversize import Renderer
-from phiwarden.audit.sinks import FileTransport, HecTransport, SyslogTransport, Transport
+from phiwarden.audit.sinks import ConnectionLost, FileTransport, HecTransport, SyslogTransport, Transport
 from phiwarden.audit.store import AuditStore
 from phiwarden.policy.audit import SinkSettings
 
@@ -132,9 +135,10 @@ class SinkForwarder:
         in_flight: deque[tuple[int, int]] = deque()
         position = stats.cursor
         backoff, consecutive, reported = INITIAL_BACKOFF, 0, stats.delivered
+        window = MAX_IN_FLIGHT
         while not stop.is_set():
             try:
-                full = len(in_flight) >= MAX_IN_FLIGHT
+                full = len(in_flight) >= window
                 batch = [] if full else list(self.store.records(position + 1, limit=self.sink.batch_size))
                 if batch:
                     messages = [self.render(record) for record in batch]
@@ -153,26 +157,41 @@ class SinkForwarder:
                 settled = self.transport.delivered(wait=full or not batch)
             except SinkError as exc:
                 self.transport.close()
+                progress = self._settled(in_flight, exc.delivered if isinstance(exc, ConnectionLost) else 0)
+                lost = bool(in_flight)
                 in_flight.clear()
                 position = stats.cursor
+                window = 1
+                if progress and not lost:
+                    continue  # the receiver closed after reading every batch in flight: reconnect
                 stats.failures += 1
-                consecutive += 1
+                consecutive = 0 if progress else consecutive + 1
                 stats.last_error = str(exc)
                 if max_failures is not None and consecutive >= max_failures:
                     raise
+                if progress:
+                    backoff = INITIAL_BACKOFF
+                    continue
                 logger.warning("sink %s: %s; retrying in %.1fs", self.sink.name, exc, backoff)
                 wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
-            if settled:
-                for _ in range(settled):
-                    last, count = in_flight.popleft()
-                    stats.delivered += count
-                    stats.batches += 1
-                self.store.set_cursor(self.sink.name, last)
-                stats.cursor = last
+            if self._settled(in_flight, settled):
+                window = min(MAX_IN_FLIGHT, window + settled)
                 backoff, consecutive = INITIAL_BACKOFF, 0
         return stats
+
+    def _settled(self, in_flight: deque[tuple[int, int]], count: int) -> bool:
+        """The oldest `count` batches in flight were delivered: count them, move the cursor past them."""
+        if not count:
+            return False
+        for _ in range(count):
+            last, events = in_flight.popleft()
+            self.stats.delivered += events
+            self.stats.batches += 1
+        self.store.set_cursor(self.sink.name, last)
+        self.stats.cursor = last
+        return True
 
 
 def forward(

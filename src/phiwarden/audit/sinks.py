@@ -7,11 +7,15 @@ first, have since been delivered, so the next batch can be rendered while the la
 - syslog UDP: handed to the network (UDP has no acknowledgement; prefer TCP or TLS);
 - syslog TCP/TLS: the receiver's TCP stack acknowledged every byte of the batch (Linux SIOCOUTQ
   down to the batch's end; for TLS, the socket under it) and the connection was still open
-  `CLOSE_GRACE` seconds after that. Syslog has no application acknowledgement (RFC 6587/5425): a
-  receiver that crashes after its kernel took the bytes and before it read them loses them;
+  `CLOSE_GRACE` seconds after that; or the receiver closed the connection cleanly (a FIN, no reset)
+  after acknowledging it: a receiver that closes with bytes unread makes its kernel reset the
+  connection instead, so everything it acknowledged before a clean close, it read. Syslog has no
+  application acknowledgement (RFC 6587/5425): a receiver that crashes after its kernel took the
+  bytes and before it read them loses them, and so does one that reads them and drops them;
 - Splunk HEC: HTTP 200 with code 0, and with `ack` the indexer acknowledgement for the batch.
 Anything else raises `SinkError`: every batch written and not yet delivered is then undelivered,
-and the caller sends it again (receivers see duplicates, never gaps).
+and the caller sends it again (receivers see duplicates, never gaps) — except the oldest
+`ConnectionLost.delivered` of them.
 """
 
 from __future__ import annotations
@@ -45,6 +49,18 @@ CLOSE_GRACE = 0.05
 STREAM_POLL_SECONDS = 0.005
 # The largest UDP payload over IPv4 (65,535 minus the 8-byte UDP and 20-byte IP headers).
 UDP_MAX_PAYLOAD = 65_507
+# Linux TCP states (TCP_INFO): open, and open after the receiver's FIN; a reset leaves TCP_CLOSE.
+TCP_ESTABLISHED, TCP_CLOSE_WAIT = 1, 8
+
+
+class ConnectionLost(SinkError):
+    """The connection failed or was closed with batches in flight: the oldest `delivered` of them were
+    delivered before that, the other `lost` were not (to be sent again)."""
+
+    def __init__(self, message: str, *, delivered: int, lost: int) -> None:
+        super().__init__(message)
+        self.delivered = delivered
+        self.lost = lost
 
 
 class Transport(Protocol):
@@ -58,7 +74,8 @@ class Transport(Protocol):
         """How many batches written since the last call are now delivered, oldest first.
 
         With `wait`, block until at least one is (when any is in flight). Raises `SinkError` when
-        the batches in flight are lost; none of them counts as delivered then.
+        the batches in flight are lost; none of them counts as delivered then, but the oldest
+        `delivered` of a `ConnectionLost` (`write` may raise it too).
         """
 
     def send(self, messages: Sequence[bytes]) -> None:
@@ -134,6 +151,8 @@ class SyslogTransport:
         self._sock: socket.socket | None = None
         self._written = 0
         self._in_flight: deque[_InFlight] = deque()
+        # Batches settled as delivered and not yet reported by `delivered`.
+        self._ready = 0
 
     def _connect(self) -> socket.socket:
         if self._sock is not None and (self._in_flight or not self._idle_connection_closed(self._sock)):
@@ -166,6 +185,10 @@ class SyslogTransport:
             return True
 
     def write(self, messages: Sequence[bytes]) -> None:
+        if self._in_flight and self.protocol != "udp":
+            # Nothing goes to a receiver that has closed: its kernel would answer with a reset, and
+            # what it read before closing could not be told from what it never got.
+            self._settle(time.monotonic())
         sock = self._connect()
         try:
             if self.protocol == "udp":
@@ -187,49 +210,67 @@ class SyslogTransport:
         deadline = time.monotonic() + self.timeout
         while True:
             now = time.monotonic()
-            count = self._settle(now)
+            self._settle(now)
+            count, self._ready = self._ready, 0
             if count or not wait or not self._in_flight:
                 return count
             if now >= deadline:
                 self._fail(f"the receiver did not acknowledge what was sent within {self.timeout:g}s")
             time.sleep(STREAM_POLL_SECONDS)
 
-    def _settle(self, now: float) -> int:
-        """Mark batches the receiver's TCP stack holds; pop those still unreset CLOSE_GRACE later."""
+    def _settle(self, now: float) -> None:
+        """Settle batches the receiver's TCP stack holds: delivered once unreset CLOSE_GRACE later,
+        or at once when the receiver closed cleanly after acknowledging them."""
         if not self._in_flight or self._sock is None:
-            return 0
+            return
         sock = self._sock
         try:
-            unacked = _unacknowledged(sock)
-            acked = self._written - unacked if unacked is not None else self._written
-            for batch in self._in_flight:
-                if batch.end > acked:
-                    break
-                if batch.acked_at is None:
-                    batch.acked_at = now
-            # Checked after `now` was taken: the connection was open CLOSE_GRACE after each ack below.
-            if _peer_closed(sock):
-                raise OSError("the receiver closed the connection")
+            # The state on both sides of the count: open after it, no reset had purged the queue;
+            # closed before it, the count has every acknowledgement the receiver made (a FIN that
+            # came during the count: count again).
+            before, unacked, after = _tcp_state(sock), _unacknowledged(sock), _tcp_state(sock)
+            if before != after == TCP_CLOSE_WAIT:
+                before, unacked, after = after, _unacknowledged(sock), _tcp_state(sock)
+            # Off Linux a FIN is seen by reading (a reset raises there); on Linux by the state.
+            closed = after == TCP_CLOSE_WAIT if after is not None else _peer_closed(sock)
         except (OSError, ssl.SSLError) as exc:
             self._fail(str(exc))
-        count = 0
+        if after not in (None, TCP_ESTABLISHED, TCP_CLOSE_WAIT):
+            self._fail("the receiver reset the connection")
+        acked = self._written - unacked if unacked is not None else self._written
+        for batch in self._in_flight:
+            if batch.end > acked:
+                break
+            if batch.acked_at is None:
+                batch.acked_at = now
+        if closed:
+            # A clean close (Linux): what was acknowledged before it was read.
+            while after is not None and self._in_flight and self._in_flight[0].end <= acked:
+                self._in_flight.popleft()
+                self._ready += 1
+            self._fail("the receiver closed the connection")
+        # Checked after `now` was taken: the connection was open CLOSE_GRACE after each ack below.
         while self._in_flight and (acked_at := self._in_flight[0].acked_at) is not None:
             if acked_at + CLOSE_GRACE > now:
                 break
             self._in_flight.popleft()
-            count += 1
-        return count
+            self._ready += 1
 
     def send(self, messages: Sequence[bytes]) -> None:
         self.write(messages)
         while self._in_flight:
-            self.delivered(wait=True)
+            try:
+                self.delivered(wait=True)
+            except ConnectionLost as exc:
+                if exc.lost:
+                    raise
+        self._ready = 0
 
     def _fail(self, reason: str) -> NoReturn:
-        lost = len(self._in_flight)
+        delivered, lost = self._ready, len(self._in_flight)
         self.close()
         suffix = f" ({lost} undelivered batch(es) will be sent again)" if lost else ""
-        raise SinkError(f"{self._name()}: {reason}{suffix}")
+        raise ConnectionLost(f"{self._name()}: {reason}{suffix}", delivered=delivered, lost=lost)
 
     def _name(self) -> str:
         return f"syslog {self.protocol}://{self.host}:{self.port}"
@@ -237,6 +278,7 @@ class SyslogTransport:
     def close(self) -> None:
         self._in_flight.clear()
         self._written = 0
+        self._ready = 0
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -257,6 +299,13 @@ def _unacknowledged(sock: socket.socket) -> int | None:
 
     raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
     return int(struct.unpack("i", raw)[0])
+
+
+def _tcp_state(sock: socket.socket) -> int | None:
+    """The TCP state of a socket (Linux TCP_INFO's first byte); None if the OS cannot say."""
+    if sys.platform != "linux":
+        return None
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
 
 
 def _peer_closed(sock: socket.socket) -> bool:
