@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from importlib import resources
 
 _DIGITS = re.compile(r"\d")
+# What surrogates draw from, built once (each list costs more than the draw).
+_SSN_AREAS = [n for n in range(1, 900) if n != 666]
+_DAY_SHIFTS = [d for d in range(-400, 401) if d]
+_IP_FIRST = [n for n in range(11, 224) if n not in (127, 100, 169, 172, 192)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,7 @@ def _same_shape(value: str, rng: random.Random, *, force_letters: bool = False) 
 
 
 def _ssn(value: str, rng: random.Random) -> str:
-    area = rng.choice([n for n in range(1, 900) if n != 666])
+    area = rng.choice(_SSN_AREAS)
     digits = f"{area:03d}{rng.randint(1, 99):02d}{rng.randint(1, 9999):04d}"
     return _fill_digits(value, digits) if len(_DIGITS.findall(value)) == 9 else _same_shape(value, rng)
 
@@ -104,10 +108,20 @@ def _fill_digits(template: str, digits: str) -> str:
     return "".join(next(it) if ch.isdigit() else ch for ch in template)
 
 
+# Separators of HL7 (SMITH^JOHN^A), "Last, First" and plain "First Last": a name's surrogate keeps
+# them, so its words line up one to one with the original's.
+_NAME_SEPARATORS = re.compile(r"([\s,^]+)")
+
+
+def name_words(value: str) -> list[str]:
+    """A name split into words and the separators between them (odd indexes): `Okonkwo, Marisol` ->
+    ["Okonkwo", ", ", "Marisol"]."""
+    return _NAME_SEPARATORS.split(value)
+
+
 def _name(value: str, rng: random.Random) -> str:
     words = vocabulary()
-    # Separators of HL7 (SMITH^JOHN^A), "Last, First" and plain "First Last" are all kept.
-    parts = re.split(r"([\s,^]+)", value)
+    parts = name_words(value)
     tokens = [p for p in parts[::2] if p]
     comma_or_hl7 = "," in value or "^" in value
     out: list[str] = []
@@ -146,13 +160,22 @@ def _email(value: str, rng: random.Random) -> str:
 
 
 def _date(value: str, rng: random.Random) -> str:
-    """Another date in the same format; values that do not parse keep their layout with new digits."""
+    """Another date in the same format; values that do not parse keep their layout with new digits.
+
+    Safe Harbor treats ages over 89, and every element of a date that shows one, as identifiers: an
+    age (what detection reports as a date of two or three digits) becomes another age over 89, and a
+    date over 89 years back another such date whose year is at least two away.
+    """
+    if value.isdigit() and len(value) <= 3:
+        return _age(value, rng)
     for fmt in _DATE_FORMATS:
         try:
             moment = dt.datetime.strptime(value, fmt)
         except ValueError:
             continue
-        shifted = moment + dt.timedelta(days=rng.choice([d for d in range(-400, 401) if d]))
+        shifted = moment + dt.timedelta(days=rng.choice(_DAY_SHIFTS))
+        if moment.year < dt.date.today().year - OLDEST_AGE:
+            shifted = _old(moment, rng)
         if fmt in _UNPADDED and moment.strftime(fmt) != value:
             # strftime pads day and month with zeros; keep them unpadded as the original had them.
             return _UNPADDED[fmt](shifted)
@@ -160,6 +183,34 @@ def _date(value: str, rng: random.Random) -> str:
     return _same_shape(value, rng)
 
 
+def _age(value: str, rng: random.Random) -> str:
+    age = int(value)
+    if age <= OLDEST_AGE:
+        return _same_shape(value, rng)
+    return str(rng.choice([n for n in range(OLDEST_AGE + 1, OLDEST_AGE + 22) if n != age]))
+
+
+def _old(moment: dt.datetime, rng: random.Random) -> dt.datetime:
+    """A moment over 89 years back whose year differs from `moment`'s by two or more."""
+    newest = dt.date.today().year - OLDEST_AGE - 1
+    years = [y for y in range(newest - 20, newest + 1) if abs(y - moment.year) >= 2]
+    day = dt.date(rng.choice(years), 1, 1) + dt.timedelta(days=rng.randint(0, 364))
+    return moment.replace(year=day.year, month=day.month, day=day.day)
+
+
+def parse_date(value: str) -> dt.date | None:
+    """The calendar date `value` writes in one of the date formats surrogates keep, else None."""
+    for fmt in _DATE_FORMATS:
+        if "%H" in fmt:
+            continue
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+OLDEST_AGE = 89
 _DATE_FORMATS = (
     "%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%m/%d/%y", "%B %d, %Y",
     "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%dT%H:%M:%S", "%Y%m%d%H%M", "%Y%m%d%H%M%S",
@@ -184,7 +235,7 @@ def _address(value: str, rng: random.Random) -> str:
 
 def _ip(value: str, rng: random.Random) -> str:
     if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", value):
-        first = rng.choice([n for n in range(11, 224) if n not in (127, 100, 169, 172, 192)])
+        first = rng.choice(_IP_FIRST)
         return ".".join(
             str(n) for n in (first, rng.randint(0, 255), rng.randint(0, 255), rng.randint(1, 254))
         )

@@ -1,16 +1,20 @@
 """The pseudonymization vault: one per (identity, conversation), encrypted at rest, with a TTL.
 
-    keys = VaultKeys.load(settings)                  # 32-byte key, kept apart from the data
-    vault = await store.open(keys, identity, conversation)
+    store = VaultStore(backend, VaultKeys.load(path), ttl_seconds)  # key kept apart from the data
+    vault = store.open(identity, conversation)
     fake = vault.surrogate("ssn", "478-22-9134", avoid=prompt_text)
-    ...                                              # forward, then restore with vault.originals()
-    await store.save(vault)
+    ...                              # forward, then restore with Restorer.of(vault.entries)
+    store.save(vault)
 
 Surrogates are derived, not drawn: an HMAC of (identity, conversation, category, value) seeds the
 generator, so the same value gets the same surrogate on every replica, even for two requests of one
 conversation in flight at once; only collisions (another value already holds that surrogate) take a
-further attempt. Rows are keyed by an HMAC of identity and conversation, and the ciphertext is bound
-to its row (AES-GCM associated data), so one identity's vault can never be read under another's.
+further attempt. A name's words keep their surrogates from name to name ("Marisol Okonkwo" ->
+"Vaughn Galloway", then "Ms. Okonkwo" -> "Ms. Galloway", "OKONKWO^MARISOL" -> "GALLOWAY^VAUGHN"),
+and a new word takes a surrogate word no other word of the conversation has, while one is left: the
+answer's "Dear Ms. Galloway" then restores to one patient. Rows are keyed by an HMAC of identity and
+conversation, and the ciphertext is bound to its row (AES-GCM associated data), so one identity's
+vault can never be read under another's.
 """
 
 from __future__ import annotations
@@ -35,12 +39,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from phiwarden.transform.surrogates import surrogate
+from phiwarden.transform.surrogates import name_words, surrogate
+from phiwarden.transform.variants import forms, is_age, name_pairs, normalized, stands_alone
 
 VAULT_KEY_ENV = "PHIWARDEN_VAULT_KEY"
 VAULT_KEY_FILE_ENV = "PHIWARDEN_VAULT_KEY_FILE"
 KEY_BYTES = 32
 _MAX_ATTEMPTS = 32
+# Attempts at a name whose new words no other word of the conversation has; later ones only need the
+# whole name to be new (a conversation with more names than the word lists).
+_DISTINCT_WORD_ATTEMPTS = 16
 
 
 class VaultError(Exception):
@@ -126,6 +134,15 @@ class Entry:
 
 
 @dataclass(slots=True)
+class _Words:
+    """The words of the conversation's name surrogates, case folded."""
+
+    surrogate_of: dict[str, str]  # original word -> its surrogate word (as first given)
+    original_of: dict[str, str]  # surrogate word -> the original word it stands for
+    originals: frozenset[str]
+
+
+@dataclass(slots=True)
 class Vault:
     """One conversation's mapping between surrogates and originals, in memory."""
 
@@ -137,6 +154,10 @@ class Vault:
     entries: dict[str, Entry] = field(default_factory=dict)
     by_original: dict[tuple[str, str], str] = field(default_factory=dict)
     added: dict[str, Entry] = field(default_factory=dict)
+    # Derived from `entries`, rebuilt when they change.
+    _words: _Words | None = field(default=None, repr=False, compare=False)
+    _folded_forms: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _lowered: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, keys: VaultKeys, identity: str, conversation: str) -> Vault:
@@ -145,8 +166,9 @@ class Vault:
     def surrogate(self, category: str, value: str, *, avoid: str = "") -> str:
         """The surrogate of `value`: the one already given in this conversation, else a new one.
 
-        `avoid` is the text the surrogate will be placed in: a surrogate that already occurs there
-        would be restored into a value it never was, so another is derived.
+        `avoid` is the text the surrogate will be placed in: a surrogate (or a form of it the answer
+        would be restored from) that already stands there as a word would be restored into a value
+        it never was, so another is derived.
         """
         known = self.by_original.get((category, value))
         if known is not None:
@@ -159,9 +181,17 @@ class Vault:
                 hashlib.sha256,
             ).digest()
             candidate = surrogate(category, value, random.Random(seed))
-            if len(candidate) < 3 and attempt < _MAX_ATTEMPTS - 1:
+            fresh = [candidate]
+            if category == "name":
+                composed = self._compose(value, candidate, distinct=attempt < _DISTINCT_WORD_ATTEMPTS)
+                if composed is None:
+                    continue
+                candidate, fresh = composed
+            if len(candidate) < 3 and not candidate.isdigit() and attempt < _MAX_ATTEMPTS - 1:
                 continue
-            if candidate in self.entries or candidate in originals or (avoid and candidate in avoid):
+            if candidate in self.entries or candidate in originals:
+                continue
+            if avoid and self._stands_in(avoid, category, value, candidate, fresh):
                 continue
             self._put(candidate, Entry(value, category))
             return candidate
@@ -169,6 +199,43 @@ class Vault:
         token = f"REDACTED-{hashlib.sha256(seed).hexdigest()[:10]}"
         self._put(token, Entry(value, category))
         return token
+
+    def _compose(self, value: str, candidate: str, *, distinct: bool) -> tuple[str, list[str]] | None:
+        """`candidate` with each word of `value` already given a surrogate word written with it; the
+        other (new) words, or None when `distinct` and one is another word's surrogate already."""
+        words = self._name_words()
+        value_words, candidate_words = name_words(value), name_words(candidate)
+        if len(value_words) != len(candidate_words):
+            return candidate, [candidate]
+        out: list[str] = []
+        fresh: list[str] = []
+        for index, (mine, theirs) in enumerate(zip(value_words, candidate_words, strict=True)):
+            letters = mine.rstrip(".")
+            given = words.surrogate_of.get(letters.casefold()) if index % 2 == 0 and letters else None
+            if given is not None:
+                out.append(_cased(letters, given) + mine[len(letters) :])
+                continue
+            out.append(theirs)
+            new = theirs.rstrip(".").casefold()
+            if index % 2 == 0 and len(new) >= 3:
+                if distinct and (new in words.original_of or new in words.originals):
+                    return None
+                fresh.append(theirs.rstrip("."))
+        composed = "".join(out)
+        return composed, [composed, *fresh] if fresh else []
+
+    def _stands_in(self, text: str, category: str, value: str, candidate: str, fresh: list[str]) -> bool:
+        """Whether a new surrogate, or a form of it, already stands as a word in `text`."""
+        if category == "name":
+            # Words given earlier may stand there (signed thinking names them): only new ones count,
+            # in any letter case (looked for in the text folded once per request).
+            if self._lowered is None or self._lowered[0] is not text:
+                self._lowered = (text, text.lower())
+            return _stands_any(self._lowered[1], {word.lower() for word in fresh})
+        shown = {form for form, _ in forms(candidate, value, category)}
+        if not is_age(candidate, value, category):  # an age is restored only with its word
+            shown.add(candidate)
+        return _stands_any(text, shown)
 
     def assign(self, category: str, value: str, preferred: str, *, avoid: str = "") -> str:
         """Map `value` to `preferred` (a sanitized identifier), numbered when that is taken."""
@@ -188,12 +255,49 @@ class Vault:
         self.entries[fake] = entry
         self.by_original[(entry.category, entry.original)] = fake
         self.added[fake] = entry
+        self.changed()
+
+    def changed(self) -> None:
+        """Entries were added or replaced: what is derived from them is rebuilt when next asked."""
+        self._words = None
+        self._folded_forms = None
+
+    def _name_words(self) -> _Words:
+        if self._words is None:
+            surrogate_of: dict[str, str] = {}
+            original_of: dict[str, str] = {}
+            for fake, entry in self.entries.items():
+                if entry.category != "name":
+                    continue
+                for fake_word, original_word in name_pairs(fake, entry.original):
+                    surrogate_of.setdefault(original_word.casefold(), fake_word)
+                    original_of.setdefault(fake_word.casefold(), original_word.casefold())
+            self._words = _Words(surrogate_of, original_of, frozenset(surrogate_of))
+        return self._words
 
     def is_surrogate(self, value: str) -> bool:
-        return value in self.entries
+        """Whether `value`, found in text the gateway cannot rewrite (signed thinking the client sends
+        back), is a surrogate of this conversation in some form — "Ms. Galloway", "GALLOWAY", the
+        given name alone, another layout or date format — rather than PHI. Elsewhere the client only
+        ever saw restored values, so what it sends is never a surrogate."""
+        if value in self.entries:
+            return True
+        if self._folded_forms is None:
+            self._folded_forms = frozenset(
+                form.casefold()
+                for fake, entry in self.entries.items()
+                for form in (fake, *(f for f, _ in forms(fake, entry.original, entry.category)))
+            )
+        text = normalized(value)
+        if text in self._folded_forms:
+            return True
+        words = [w.rstrip(".") for w in name_words(text)[::2]]
+        words = [w for w in words if len(w) > 1]
+        known = self._name_words().original_of
+        return bool(words) and all(w in known for w in words)
 
     def originals(self) -> dict[str, str]:
-        """Surrogate -> original, for restoring responses."""
+        """Surrogate -> original."""
         return {fake: entry.original for fake, entry in self.entries.items()}
 
     def merge(self, stored: Mapping[str, Entry]) -> None:
@@ -207,6 +311,7 @@ class Vault:
             self.entries[fake] = entry
             self.by_original[(entry.category, entry.original)] = fake
             self.added.pop(fake, None)
+        self.changed()
 
     # --- at rest -----------------------------------------------------------------------------------
 
@@ -267,6 +372,7 @@ class VaultStore:
             for fake, entry in vault.open_sealed(row.nonce, row.ciphertext).items():
                 vault.entries[fake] = entry
                 vault.by_original[(entry.category, entry.original)] = fake
+            vault.changed()
             vault.version = row.version
         return vault
 
@@ -289,3 +395,29 @@ class VaultStore:
             else:
                 vault.version = 0
         raise VaultError("the vault could not be saved: too many concurrent writers")
+
+
+def _stands_any(text: str, words: set[str]) -> bool:
+    """Whether one of `words` stands in `text` as a word (as the restorer would take it). Words are
+    looked for by their first three characters, which forms share (a date's formats, a name's cases):
+    a 16 KB prompt is read a few times, not once per form."""
+    by_anchor: dict[str, list[str]] = {}
+    for word in words:
+        if word:
+            by_anchor.setdefault(word[:3], []).append(word)
+    for anchor, group in by_anchor.items():
+        at = text.find(anchor)
+        while at != -1:
+            if any(text.startswith(w, at) and stands_alone(text, at, at + len(w)) for w in group):
+                return True
+            at = text.find(anchor, at + 1)
+    return False
+
+
+def _cased(model: str, word: str) -> str:
+    """`word` in the letter case of `model` (all capitals, all small, else capitalized)."""
+    if model.isupper() and len(model) > 1:
+        return word.upper()
+    if model.islower():
+        return word.lower()
+    return word.title() if word.isupper() or word.islower() else word
