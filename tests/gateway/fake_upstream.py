@@ -8,9 +8,10 @@ what the user wrote) as text or as a tool call, streamed in small chunks that sp
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +40,17 @@ class FakeProvider:
     mode: str = "echo"
     chunk_size: int = 3
     fail_count: int = 0
+    # How the echoed reply is written (a model writing a surrogate in another form), if set.
+    rewrite_reply: Callable[[str], str] | None = None
+    # Responses ids: each answer its own, as the API gives them.
+    responses: Iterator[int] = field(default_factory=itertools.count)
 
     def reset(self) -> None:
         self.received.clear()
         self.mode = "echo"
         self.chunk_size = 3
         self.fail_count = 0
+        self.rewrite_reply = None
 
     def all_text(self) -> str:
         return "\n".join(r.text for r in self.received)
@@ -112,6 +118,8 @@ def create_fake(provider: FakeProvider) -> Starlette:
                 {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, status_code=529
             )
         reply = "You said: " + last_user_text(body)
+        if provider.rewrite_reply is not None:
+            reply = provider.rewrite_reply(reply)
         stream = bool(body.get("stream"))
         if rest.endswith("messages/count_tokens"):
             return JSONResponse({"input_tokens": len(raw) // 4})
@@ -319,7 +327,7 @@ def _responses(provider: FakeProvider, body: dict[str, Any], reply: str, stream:
             }
         )
     response = {
-        "id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": "completed",
+        "id": f"resp_fake{next(provider.responses)}", "object": "response", "created_at": int(time.time()), "status": "completed",
         "model": body["model"], "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
         "usage": {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18,
                   "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},

@@ -29,9 +29,27 @@ def test_judge_of_scan_is_inspect() -> None:
     assert {"name", "ssn"} <= set(judged.counts)
 
 
-def test_surrogates_of_the_conversation_are_not_phi() -> None:
+def test_surrogates_are_not_phi_only_in_text_the_gateway_cannot_rewrite() -> None:
+    """Clients see restored answers only: a surrogate they send is a real value, except in signed
+    thinking, which they send back as the vendor wrote it."""
     inspector = Inspector(Policy())
-    request = _request()
     given = {"Maria Garcia", "478-22-9134"}  # as if the gateway had given these earlier
+    request = _request()
     judged = inspector.judge(request, inspector.scan(request), is_surrogate=given.__contains__)
+    assert {"ssn", "name"} <= set(judged.counts)
+    thinking = {"type": "thinking", "thinking": NOTE, "signature": "c2lnbmF0dXJlIG9mIHRoZSB2ZW5kb3I="}
+    body = {
+        "model": "m",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "Write it."},
+            {"role": "assistant", "content": [thinking, {"type": "text", "text": "Done."}]},
+            {"role": "user", "content": "Shorter."},
+        ],
+    }
+    signed = parse("messages", body, (), count_tokens=False)
+    judged = inspector.judge(signed, inspector.scan(signed), is_surrogate=given.__contains__)
     assert "ssn" not in judged.counts and "name" not in judged.counts
+    assert judged.tier != "restricted" or "signed thinking" not in " ".join(judged.reasons)
+    unknown = inspector.judge(signed, inspector.scan(signed), is_surrogate=set().__contains__)
+    assert unknown.residual_tier == "restricted"  # real values in signed text stay restricted

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from phiwarden.gateway.store import GatewayStore
+from phiwarden.gateway.store import GatewayStore, Pin
 from phiwarden.transform.vault import VaultError, VaultKeys, VaultStore
 
 PG_BASE = os.environ.get("PHIWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -114,5 +114,7 @@ def test_concurrent_replicas_merge_their_entries(store: GatewayStore) -> None:
 
 def test_pins(store: GatewayStore) -> None:
     store.pin_set("row", "local-llm", time.time() + 60)
-    assert store.pin_get("row", time.time()) == "local-llm"
-    assert store.pin_get("row", time.time() + 120) is None
+    store.pin_set("row", "local-llm", time.time() + 90, anchor="d1", anchor_items=3)
+    assert store.pin_get("row", time.time()) == [Pin("local-llm"), Pin("local-llm", "d1", 3)]
+    assert store.pin_get("row", time.time() + 70) == [Pin("local-llm", "d1", 3)]
+    assert store.pin_get("row", time.time() + 120) == []

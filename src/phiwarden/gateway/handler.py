@@ -12,7 +12,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,13 @@ from phiwarden.gateway.auditing import (
     refusal_event,
 )
 from phiwarden.gateway.clients import client_tool
-from phiwarden.gateway.conversation import conversation_id
+from phiwarden.gateway.conversation import (
+    Naming,
+    ResponseLinks,
+    conversation_id,
+    item_count,
+    prefix_digest,
+)
 from phiwarden.gateway.decide import Decision, NoDestination, decide
 from phiwarden.gateway.errors import GatewayError, Style, error_body
 from phiwarden.gateway.files import FileAccess, attach_paths, latest_accesses
@@ -51,7 +57,7 @@ from phiwarden.gateway.upstream import (
 from phiwarden.identity.oidc import TokenError, looks_like_jwt
 from phiwarden.policy.gateway import Api
 from phiwarden.transform.restore import Restorer
-from phiwarden.transform.vault import Vault, VaultError
+from phiwarden.transform.vault import Entry, Vault, VaultError
 
 OVERHEAD_HEADER = "x-phiwarden-overhead-ms"
 logger = logging.getLogger("phiwarden.gateway")
@@ -401,13 +407,16 @@ async def _handle(ctx: Context, request: Request) -> Response:
     ctx.model = parsed.model
     admitted = connectors.admitted(ctx.api, parsed.body, settings.vendor_connectors)
     attach_paths(parsed)
-    conversation = conversation_id(headers, parsed)
+    naming = conversation_id(headers, parsed)
+    if naming.previous is not None and runtime.needs_state:
+        naming = await _continued(runtime, principal.id, naming)
+    conversation = naming.name
     repository, repository_uid = recorded.repository(
         runtime.gateway, headers.get("x-phiwarden-repository"), runtime.writer.log.hash_value
     )
     row = runtime.vaults.keys.row_id(principal.id, conversation)
     # The conversation's pin and vault (from PostgreSQL: in a worker thread, while detection runs).
-    loading = _load_state(runtime, row, principal.id, conversation)
+    loading = _load_state(runtime, row, principal.id, naming, parsed)
     facts = RequestFacts(
         correlation_id=ctx.correlation_id,
         principal=principal,
@@ -477,17 +486,24 @@ async def _handle(ctx: Context, request: Request) -> Response:
     )
     # Written beside the decision event: the vault's new entries, the pin of a routed conversation.
     beside: list[Awaitable[None]] = []
-    if applied == "pseudonymize" and vault is not None:
+    if vault is not None and vault.added:
         beside.append(asyncio.to_thread(runtime.vaults.save, vault))
     if applied == "route" and decision.rule != "conversation-pinned" and runtime.needs_state:
+        # A conversation named by its opening is pinned for the requests that repeat this one's items.
+        count = item_count(parsed) if naming.by_opening else 0
         beside.append(
             asyncio.to_thread(
-                runtime.store.pin_set, row, destination.id, time.time() + settings.pin_ttl_seconds
+                runtime.store.pin_set, row, destination.id, time.time() + settings.pin_ttl_seconds,
+                anchor=prefix_digest(parsed, count) if count else "", anchor_items=count,
             )
-        )
+        )  # fmt: skip
+    # Signed thinking means nothing to another model (and its signature nothing to a local server).
+    dropped = rewrite.drop_signed_thinking(parsed) if applied == "route" else 0
     message = f"forwarded to {destination.id}" + (
         "" if decision.enforced else f" (monitor: enforce would {decision.action})"
     )
+    if dropped:
+        message += f"; {dropped} signed thinking block{'s' if dropped > 1 else ''} left out"
     event = decision_event(
         facts,
         action=applied,
@@ -534,6 +550,11 @@ async def _handle(ctx: Context, request: Request) -> Response:
         upstream_model=ctx.upstream_model,
         payload=payload,
         originals=originals,
+        remember=(
+            (lambda response_id: _remember(runtime, principal.id, conversation, response_id))
+            if ctx.api == "responses" and runtime.needs_state and parsed.body.get("store") is not False
+            else None
+        ),
     )
 
 
@@ -553,14 +574,28 @@ def _inspect_failed(exc: Exception) -> GatewayError:
 State = tuple[str | None, Vault]
 
 
-def _load_state(runtime: Runtime, row: str, identity: str, conversation: str) -> asyncio.Future[State] | None:
+def _load_state(
+    runtime: Runtime, row: str, identity: str, naming: Naming, parsed: ParsedRequest
+) -> asyncio.Future[State] | None:
     """Start reading the conversation's pin and vault from the store, fresh on every request (a pin
     another replica set must hold here too); None when no action of the policy needs them."""
     if not runtime.needs_state:
         return None
 
     def load() -> State:
-        return runtime.store.pin_get(row, time.time()), runtime.vaults.open(identity, conversation)
+        pins = runtime.store.pin_get(row, time.time())
+        count = item_count(parsed) if naming.by_opening else 0
+        pinned = next(
+            (
+                pin.destination
+                for pin in pins
+                if not naming.by_opening
+                or not pin.anchor
+                or (pin.anchor_items <= count and prefix_digest(parsed, pin.anchor_items) == pin.anchor)
+            ),
+            None,
+        )
+        return pinned, runtime.vaults.open(identity, naming.name)
 
     loop = asyncio.get_running_loop()
     if runtime.store.postgres:
@@ -583,6 +618,32 @@ def _discard(loading: asyncio.Future[State] | None) -> None:
         loading.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
+async def _continued(runtime: Runtime, identity: str, naming: Naming) -> Naming:
+    """The conversation of the response a request continues (`previous_response_id`), if the gateway
+    recorded it; else the request's own name for the chain."""
+    links = ResponseLinks.of(runtime.vaults)
+    previous = naming.previous or ""
+    try:
+        if runtime.store.postgres:
+            found = await asyncio.to_thread(links.conversation, identity, previous)
+        else:  # an indexed read of local SQLite: less than a hop to a thread
+            found = links.conversation(identity, previous)
+    except Exception as exc:
+        raise GatewayError(503, f"the gateway store is unavailable ({type(exc).__name__}); refused") from None
+    return naming if found is None else Naming(found)
+
+
+async def _remember(runtime: Runtime, identity: str, conversation: str, response_id: str) -> None:
+    """Record which conversation an upstream response belongs to, before the client can name it in
+    `previous_response_id`. A failure costs the next turn its surrogates (a new vault), not a value:
+    logged, the answer goes out."""
+    try:
+        links = ResponseLinks.of(runtime.vaults)
+        await asyncio.to_thread(links.remember, identity, response_id, conversation)
+    except Exception as exc:
+        logger.error("the conversation of a response could not be recorded: %s", type(exc).__name__)
+
+
 async def _state(loading: asyncio.Future[State] | None) -> tuple[str | None, Vault | None]:
     if loading is None:
         return None, None
@@ -598,14 +659,19 @@ async def _state(loading: asyncio.Future[State] | None) -> tuple[str | None, Vau
 
 def _apply(
     runtime: Runtime, parsed: ParsedRequest, inspection: Inspection, decision: Decision, vault: Vault | None
-) -> tuple[str, Any, dict[str, str]]:
-    """(the action actually applied, the destination, the restore mapping)."""
+) -> tuple[str, Any, dict[str, Entry]]:
+    """(the action actually applied, the destination, the restore mapping). An answer in a
+    conversation with surrogates is restored whatever this request's action (a stateful Responses
+    turn carries no values, yet the vendor's answer names the surrogates it holds); a local model
+    never saw one."""
     if not decision.enforced:
         # Monitor mode: forwarded as it came, to the destination the model maps to.
         return "allow", decision.requested, {}
     if decision.action == "mask":
         rewrite.mask(parsed, inspection)
-        return "mask", decision.destination, {}
+        return "mask", decision.destination, rewrite.separate(parsed, vault) if vault else {}
+    if decision.action == "allow" and vault is not None:
+        return "allow", decision.destination, rewrite.separate(parsed, vault)
     if decision.action == "pseudonymize":
         if vault is None:
             raise GatewayError(500, "pseudonymization needs the vault; refused")
@@ -677,7 +743,8 @@ async def _forward(
     destination: Any,
     upstream_model: str | None,
     payload: bytes,
-    originals: dict[str, str],
+    originals: Mapping[str, Entry],
+    remember: Callable[[str], Awaitable[None]] | None = None,
 ) -> Response:
     runtime = ctx.runtime
     overhead = ctx.overhead = (time.perf_counter() - ctx.started) * 1000
@@ -733,8 +800,8 @@ async def _forward(
         raise GatewayError(502, f"the destination {destination.id!r} is unreachable ({exc})") from None
     response = attempt.response
     ctx.attempts = attempt.attempts
-    restorer = Restorer(originals)
-    json_restorer = Restorer(originals, json_strings=True)
+    restorer = Restorer.of(originals)
+    json_restorer = Restorer.of(originals, json_strings=True)
     is_stream = response.content_type.startswith("text/event-stream")
     if not is_stream:
         try:
@@ -762,6 +829,9 @@ async def _forward(
                 "and a body that is not JSON",
             ) from None
         usage = _usage(data)
+        response_id = data.get("id") if isinstance(data, dict) else None
+        if response.status_code == 200 and remember is not None and isinstance(response_id, str):
+            await remember(response_id)
         if response.status_code == 200 and restorer:
             data = restore_response(ctx.api, data, restorer, json_restorer)
             raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -795,7 +865,7 @@ async def _forward(
             media_type="application/json",
             headers=_headers(ctx, decision, destination, overhead),
         )
-    rewriter = StreamRewriter.create(ctx.api, originals)
+    rewriter = StreamRewriter.create(ctx.api, restorer, json_restorer)
     out_headers = {**response.forwarded_headers(), **_headers(ctx, decision, destination, overhead)}
     out_headers.pop("content-type", None)
     out_headers["cache-control"] = "no-cache"
@@ -811,6 +881,7 @@ async def _forward(
                 attempt.attempts,
                 note,
             ),
+            remember,
         ),
         media_type="text/event-stream",
         headers=out_headers,
@@ -831,7 +902,11 @@ class RelayResponse(StreamingResponse):
 
 
 async def _relay(
-    ctx: Context, response: UpstreamResponse, rewriter: StreamRewriter, done: Any
+    ctx: Context,
+    response: UpstreamResponse,
+    rewriter: StreamRewriter,
+    done: Any,
+    remember: Callable[[str], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     parser = SseParser()
     status, note = "failure", "client disconnected"
@@ -845,11 +920,17 @@ async def _relay(
             async for chunk in response.chunks():
                 for event in parser.feed(chunk):
                     out.extend(rewriter.rewrite(event))
+                if remember is not None and rewriter.response_id:
+                    # Recorded before the client can read the id and continue from it.
+                    await remember(rewriter.response_id)
+                    remember = None
                 if out:
                     yield b"".join(out)
                     out.clear()
             for event in parser.close():
                 out.extend(rewriter.rewrite(event))
+            if remember is not None and rewriter.response_id:
+                await remember(rewriter.response_id)
             if rewriter.done:
                 status, note = "success", ""
             else:

@@ -143,13 +143,20 @@ class Inspector:
         *,
         is_surrogate: Callable[[str], bool] | None = None,
     ) -> Inspection:
-        """The inspection of what `scan` found: surrogates given earlier in this conversation are not
-        PHI; then the request is classified."""
+        """The inspection of what `scan` found, then the request classified.
+
+        In text the gateway may not rewrite (signed thinking the client sends back as it came), a
+        surrogate given earlier in this conversation, in any of its forms, is not PHI. Everywhere
+        else the client only ever saw restored values: a value there equal to a surrogate is a real
+        one, and gets a surrogate of its own."""
         out = Inspection()
+        parts = request.parts
         for index, hits in found.items():
-            text = request.parts[index].text
+            text = parts[index].text
             kept = (
-                hits if is_surrogate is None else [h for h in hits if not is_surrogate(text[h.start : h.end])]
+                [h for h in hits if not is_surrogate(text[h.start : h.end])]
+                if is_surrogate is not None and parts[index].frozen
+                else hits
             )
             if kept:
                 out.hits[index] = kept

@@ -49,16 +49,28 @@ def restore_anthropic_block(block: dict[str, Any], restorer: Restorer) -> None:
     kind = block.get("type")
     if kind == "text" and isinstance(block.get("text"), str):
         block["text"] = restorer.restore(block["text"])
+        for citation in block.get("citations") or []:
+            if isinstance(citation, dict):
+                restore_citation(citation, restorer)
     elif kind in ("tool_use", "server_tool_use", "mcp_tool_use") and "input" in block:
         block["input"] = _value(block["input"], restorer)
 
 
+def restore_citation(citation: dict[str, Any], restorer: Restorer) -> None:
+    """A citation quotes the documents the request sent, pseudonymized."""
+    for key in ("cited_text", "document_title"):
+        if isinstance(citation.get(key), str):
+            citation[key] = restorer.restore(citation[key])
+
+
 def _responses_item(item: dict[str, Any], restorer: Restorer, json_restorer: Restorer) -> None:
     kind = item.get("type")
-    if kind == "message":
-        for part in item.get("content") or []:
-            if isinstance(part, dict):
-                _responses_part(part, restorer)
+    if kind in ("message", "reasoning"):
+        # A reasoning item's summary and text are shown to the user (its encrypted content is not read).
+        for key in ("content", "summary"):
+            for part in item.get(key) or []:
+                if isinstance(part, dict):
+                    _responses_part(part, restorer)
     elif kind == "function_call" and isinstance(item.get("arguments"), str):
         item["arguments"] = json_restorer.restore(item["arguments"])
     elif kind in ("custom_tool_call", "apply_patch_call", "shell_call", "local_shell_call"):

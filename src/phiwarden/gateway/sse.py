@@ -4,16 +4,19 @@ The three streams and what is restored in them:
 
 - Anthropic Messages: `message_start`, per block `content_block_start` / `content_block_delta` /
   `content_block_stop`, `message_delta`, `message_stop`, `ping`, `error`. `text_delta` text and
-  `input_json_delta` partial JSON are restored per block; `thinking_delta` and `signature_delta` pass
-  unchanged (thinking is signed by the vendor and goes back to it byte for byte).
+  `input_json_delta` partial JSON are restored per block, a `citations_delta` citation whole;
+  `thinking_delta` and `signature_delta` pass unchanged (thinking is signed by the vendor and goes back
+  to it byte for byte).
 - OpenAI Chat Completions: `data: {chat.completion.chunk}` lines, then `data: [DONE]`. Per choice,
   `delta.content`, `delta.refusal` and each tool call's `function.arguments` are restored.
 - OpenAI Responses: `response.created`, `response.in_progress`, `response.output_item.added`,
   `response.content_part.added`, `response.output_text.delta`, `response.output_text.done`,
-  `response.function_call_arguments.delta/done`, `response.content_part.done`,
-  `response.output_item.done`, `response.completed` … Deltas are restored per item; the `.done`
-  events and the final response carry full text, restored whole. Events are renumbered
-  (`sequence_number`) since held-back text is released in events of its own.
+  `response.function_call_arguments.delta/done`, `response.reasoning_summary_text.delta/done`,
+  `response.reasoning_text.delta/done`, `response.content_part.done`, `response.output_item.done`,
+  `response.completed` … Deltas are restored per item and part; the `.done` events and the final
+  response carry full text, restored whole. Events are renumbered (`sequence_number`) since held-back
+  text is released in events of its own. The response id (`response.created`) is what the gateway
+  records to find the conversation of a later `previous_response_id`.
 
 A held-back tail is released when its block, choice or item ends, so nothing is lost and nothing waits
 longer than the longest surrogate needs.
@@ -35,12 +38,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phiwarden.gateway.errors import GatewayError, error_body
-from phiwarden.gateway.restore_body import restore_anthropic_block, restore_response
+from phiwarden.gateway.restore_body import restore_anthropic_block, restore_citation, restore_response
 from phiwarden.policy.gateway import Api
 from phiwarden.transform.restore import Restorer, StreamRestorer
 
 # Stream kinds of an Anthropic block and the delta that carries each.
 _BLOCK_DELTAS = (("text", "text_delta", "text"), ("json", "input_json_delta", "partial_json"))
+# Responses events whose `delta` is text the user reads, and those that end such a stream.
+_TEXT_DELTAS = frozenset({
+    "response.output_text.delta", "response.refusal.delta", "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+})  # fmt: skip
+_TEXT_DONE = frozenset({
+    "response.output_text.done", "response.refusal.done", "response.reasoning_summary_text.done",
+    "response.reasoning_text.done", "response.function_call_arguments.done",
+})  # fmt: skip
 
 
 class StreamFormatError(Exception):
@@ -150,12 +162,18 @@ class StreamRewriter:
     _upstream_sequence: int = -1
 
     @classmethod
-    def create(cls, api: Api, originals: dict[str, str]) -> StreamRewriter:
-        return cls(api, Restorer(originals), Restorer(originals, json_strings=True))
+    def create(cls, api: Api, restorer: Restorer, json_restorer: Restorer) -> StreamRewriter:
+        return cls(api, restorer, json_restorer)
 
     @property
     def active(self) -> bool:
         return bool(self.restorer)
+
+    @property
+    def response_id(self) -> str | None:
+        """The upstream's id of a Responses answer, once its stream has named it."""
+        found = (self._response or {}).get("id")
+        return found if isinstance(found, str) and found else None
 
     def _stream(self, key: Any, json_mode: bool) -> StreamRestorer:
         found = self._streams.get(key)
@@ -213,6 +231,8 @@ class StreamRewriter:
                 )
                 if not delta["partial_json"]:
                     return []
+            elif delta.get("type") == "citations_delta" and isinstance(delta.get("citation"), dict):
+                restore_citation(delta["citation"], self.restorer)
         elif kind == "content_block_stop":
             for key, delta_type, field_name in _BLOCK_DELTAS:
                 stream = self._streams.pop((key, index), None)
@@ -317,16 +337,12 @@ class StreamRewriter:
         if not self.active:
             return [encode(name, self._raw)]
         out: list[tuple[str | None, dict[str, Any]]] = []
-        key = (data.get("item_id"), data.get("output_index"), data.get("content_index"))
-        if kind in ("response.output_text.delta", "response.refusal.delta"):
+        key = tuple(data.get(k) for k in ("item_id", "output_index", "content_index", "summary_index"))
+        if kind in _TEXT_DELTAS:
             data["delta"] = self._stream(("text", *key), False).feed(str(data.get("delta", "")))
         elif kind == "response.function_call_arguments.delta":
             data["delta"] = self._stream(("json", *key), True).feed(str(data.get("delta", "")))
-        elif kind in (
-            "response.output_text.done",
-            "response.refusal.done",
-            "response.function_call_arguments.done",
-        ):
+        elif kind in _TEXT_DONE:
             json_mode = kind == "response.function_call_arguments.done"
             stream = self._streams.pop(("json" if json_mode else "text", *key), None)
             tail = stream.flush() if stream is not None else ""

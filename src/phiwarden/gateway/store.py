@@ -1,8 +1,10 @@
-"""The gateway's shared state: pseudonymization vaults, API keys and conversation pins.
+"""The gateway's shared state: pseudonymization vaults, API keys, conversation pins and which
+conversation an upstream response belongs to.
 
 SQLite by default, in `gateway.db` beside the audit database; PostgreSQL (the audit store's database,
 tables prefixed `gateway_`) when several replicas run behind a load balancer. Only sealed vault rows,
-key hashes and pins are stored: no raw value, no key, no vendor credential.
+key hashes, pins (keyed and anchored by digests) and sealed conversation names (keyed by a digest of
+identity and response id) are stored: no raw value, no key, no vendor credential.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +32,34 @@ CREATE TABLE IF NOT EXISTS gateway_keys (
     digest TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION,
     revoked_at DOUBLE PRECISION, scopes TEXT NOT NULL, rotated_from TEXT
 );
-CREATE TABLE IF NOT EXISTS gateway_pins (
-    row_id TEXT PRIMARY KEY, destination TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL
+CREATE TABLE IF NOT EXISTS gateway_conversation_pins (
+    row_id TEXT NOT NULL, anchor TEXT NOT NULL, anchor_items INTEGER NOT NULL, destination TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (row_id, anchor)
 );
+CREATE INDEX IF NOT EXISTS gateway_conversation_pins_expiry ON gateway_conversation_pins (expires_at);
+CREATE TABLE IF NOT EXISTS gateway_responses (
+    row_id TEXT PRIMARY KEY, identity_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+    nonce BYTEA NOT NULL, ciphertext BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gateway_responses_expiry ON gateway_responses (expires_at);
 """
+# Pins before anchors (one per conversation row) keep applying to their whole conversation until they
+# expire; the old table is emptied, not dropped, so that replicas not yet upgraded keep working.
+_LEGACY_PINS = (
+    "INSERT INTO gateway_conversation_pins (row_id, anchor, anchor_items, destination, expires_at) "
+    "SELECT row_id, '', 0, destination, expires_at FROM gateway_pins WHERE true ON CONFLICT DO NOTHING",
+    "DELETE FROM gateway_pins",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A conversation routed to `destination`. A conversation named by its opening is pinned only
+    for requests that repeat the routed request's first `anchor_items` items (digest `anchor`)."""
+
+    destination: str
+    anchor: str = ""
+    anchor_items: int = 0
 
 
 class StoreError(Exception):
@@ -66,8 +93,17 @@ class GatewayStore:
                 for statement in schema.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+                if self._has_table("gateway_pins"):
+                    for statement in _LEGACY_PINS:
+                        self._conn.execute(statement)
         except Exception as exc:
             raise StoreError(f"cannot open the gateway store {_redact(url)}: {exc}") from None
+
+    def _has_table(self, name: str) -> bool:
+        if self.postgres:
+            return self._conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+        found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return found.fetchone() is not None
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement
@@ -141,23 +177,49 @@ class GatewayStore:
 
     def vault_purge(self, now: float) -> int:
         cursor = self._execute("DELETE FROM gateway_vault WHERE expires_at <= ?", (now,))
-        self._execute("DELETE FROM gateway_pins WHERE expires_at <= ?", (now,))
+        self._execute("DELETE FROM gateway_conversation_pins WHERE expires_at <= ?", (now,))
+        self._execute("DELETE FROM gateway_responses WHERE expires_at <= ?", (now,))
         return int(cursor.rowcount or 0)
 
     # --- pins ---------------------------------------------------------------------------------------
 
-    def pin_get(self, row_id: str, now: float) -> str | None:
-        row = self._fetchone(
-            "SELECT destination FROM gateway_pins WHERE row_id = ? AND expires_at > ?", (row_id, now)
-        )
-        return None if row is None else str(row[0])
+    def pin_get(self, row_id: str, now: float) -> list[Pin]:
+        with self._cursor() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT destination, anchor, anchor_items FROM gateway_conversation_pins "
+                    "WHERE row_id = ? AND expires_at > ? ORDER BY anchor_items"
+                ),
+                (row_id, now),
+            ).fetchall()
+        return [Pin(str(row[0]), str(row[1]), int(row[2])) for row in rows]
 
-    def pin_set(self, row_id: str, destination: str, expires_at: float) -> None:
+    def pin_set(
+        self, row_id: str, destination: str, expires_at: float, *, anchor: str = "", anchor_items: int = 0
+    ) -> None:
         self._execute(
-            "INSERT INTO gateway_pins (row_id, destination, expires_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (row_id) DO UPDATE SET destination = excluded.destination, "
-            "expires_at = excluded.expires_at",
-            (row_id, destination, expires_at),
+            "INSERT INTO gateway_conversation_pins (row_id, anchor, anchor_items, destination, expires_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (row_id, anchor) DO UPDATE SET "
+            "destination = excluded.destination, expires_at = excluded.expires_at",
+            (row_id, anchor, anchor_items, destination, expires_at),
+        )
+
+    # --- responses ----------------------------------------------------------------------------------
+
+    def response_load(self, row_id: str, now: float) -> SealedRow | None:
+        row = self._fetchone(
+            "SELECT nonce, ciphertext, expires_at FROM gateway_responses WHERE row_id = ? AND expires_at > ?",
+            (row_id, now),
+        )
+        return None if row is None else SealedRow(0, bytes(row[0]), bytes(row[1]), float(row[2]))
+
+    def response_save(self, row_id: str, identity_id: str, row: SealedRow) -> None:
+        """Kept (or replaced: a response id is given once, so only a retried record rewrites it)."""
+        self._execute(
+            "INSERT INTO gateway_responses (row_id, identity_id, expires_at, nonce, ciphertext) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (row_id) DO UPDATE SET expires_at = excluded.expires_at, "
+            "nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+            (row_id, identity_id, row.expires_at, row.nonce, row.ciphertext),
         )
 
     # --- keys ---------------------------------------------------------------------------------------
