@@ -355,7 +355,9 @@ PLACES: list[tuple[str, tuple[str, dict[str, Any]], str]] = [
 @pytest.fixture(scope="module")
 def blocking(make_gateway: Any) -> Gateway:
     # Vendor-side MCP servers admitted, so that what their entries hold is inspected like the rest.
-    gw: Gateway = make_gateway(restricted="block", internal="block", gateway_extra='vendor_connectors = ["mcp"]')
+    gw: Gateway = make_gateway(
+        restricted="block", internal="block", gateway_extra='vendor_connectors = ["mcp"]'
+    )
     return gw
 
 
