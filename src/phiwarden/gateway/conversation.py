@@ -4,8 +4,8 @@ In order: the `x-phiwarden-conversation` header; the session the client names (C
 session in `metadata.user_id` or `x-claude-code-session-id`, Codex's `session_id` header or
 `prompt_cache_key`); a Responses `conversation`; a Responses `previous_response_id`, which names the
 conversation of the response it continues (`ResponseLinks`: the gateway records which conversation
-each upstream response id belongs to); else a digest of the API, the system prompt and the first
-user message, which every request of a chat repeats unchanged (turn 1 and turn 20 get the same name,
+each upstream response id belongs to); else a digest of the system prompt and the first user
+message, which every request of a chat repeats unchanged (turn 1 and turn 20 get the same name,
 hence the same surrogates and pin). Vaults are keyed by identity as well, so equal ids of two people
 never meet.
 
@@ -63,7 +63,8 @@ def conversation_id(headers: Mapping[str, str], request: ParsedRequest) -> Namin
         if isinstance(previous, str) and previous:
             # Unknown (expired, or made without the gateway): the chain from here on shares a name.
             return Naming(f"r:{previous[:200]}", previous=previous[:200])
-    opening = f"{request.api}\x00{request.opening}".encode("utf-8", "surrogatepass")
+    # As before anchored pins: a conversation keeps its name, vault and pin across an upgrade.
+    opening = request.opening.encode("utf-8", "surrogatepass")
     return Naming(f"o:{hashlib.sha256(opening).hexdigest()[:32]}", by_opening=True)
 
 
