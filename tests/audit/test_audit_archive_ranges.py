@@ -356,3 +356,28 @@ def test_archives_of_another_log_are_not_held_to_this_store(
     assert _verify_archive(*args) == 0
     out = capsys.readouterr().out
     assert "note: not compared with the store's prune records: the files are of log" in out
+
+
+def test_a_range_pruned_without_an_archive_between_two_archives_is_no_gap(
+    settings: AuditSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pci = _pci(settings, tmp_path / "archive")
+    policy = _policy(pci, tmp_path)
+    _append(settings, 10, 0)
+    _prune(pci, 100)
+    _append(settings, 10, 10)
+    # archive_dir off for a while: 11..20 deleted past retention_days.
+    _prune(AuditSettings(store=settings.store, witnesses=settings.witnesses, retention_days=365), 400)
+    _append(settings, 10, 20)
+    _prune(pci, 100)
+    assert _verify_archive(str(tmp_path / "archive"), "--public-key", str(_public(pci, tmp_path))) == 1
+    assert "events 11..20 are missing" in capsys.readouterr().out
+    assert _verify_archive(str(tmp_path / "archive"), "--policy", str(policy)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: 2 archive file(s), 20 events verified") and "missing" not in out
+
+
+def _public(pci: AuditSettings, directory: Path) -> Path:
+    pub = directory / "audit.pub"
+    pub.write_bytes(public_key(pci).pem())
+    return pub

@@ -216,7 +216,7 @@ class ArchiveReport:
     covered: list[Covered] = field(default_factory=list)
     # What is already reported: ranges of files that failed (by their names), gaps between files.
     failed: list[tuple[int, int]] = field(default_factory=list)
-    gaps: list[tuple[int, int]] = field(default_factory=list)
+    gaps: dict[tuple[int, int], str] = field(default_factory=dict)
     # Whether the ranges were held to the store's prune records (`compare_with_store`).
     compared: bool = False
 
@@ -283,11 +283,12 @@ def _verify_sequence(
                 "interrupted prune left beside the one its re-run wrote?)"
             )
         elif before is not None and first > reach + 1:
-            report.gaps.append((reach + 1, first - 1))
-            report.problems.append(
+            gap = (
                 f"events {reach + 1}..{first - 1} are missing: no archive file or signed expiry record "
                 f"holds them between {before.name} and {path.name}"
             )
+            report.gaps[(reach + 1, first - 1)] = gap
+            report.problems.append(gap)
         elif before is None and first > 1:
             report.warnings.append(
                 f"{path}: events {first}..{last} checked on their own (the range before them, up to "
@@ -432,8 +433,9 @@ def compare_with_store(
     """Hold the verified ranges of log `log_id` to the store's signed prune records.
 
     Every range the store archived must be there, as its archive file or the signed expiry record of
-    its deletion (a range pruned past retention without an archive needs neither): missing is a
-    problem when `complete` (a directory was given), a warning when only some files were. A file
+    its deletion (a range pruned past retention without an archive needs neither, and is no gap
+    between files): missing is a problem when `complete` (a directory was given), a warning when only
+    some files were. A file
     of no pruned range is a problem, unless it starts where the store's prunes end: an archive a
     prune wrote before it was interrupted, which the next prune finishes.
     """
@@ -444,6 +446,7 @@ def compare_with_store(
         if c.record.log_id == log_id
     }
     pruned_to = 0
+    deleted: list[tuple[int, int]] = []
     for signed in prunes:
         record = signed.statement
         pruned_to = record.last_sequence
@@ -451,6 +454,8 @@ def compare_with_store(
         if not signed.verify(key):
             report.problems.append(f"the store's prune record of {span} does not verify with this public key")
             continue
+        if not record.reason.startswith(ARCHIVED):
+            deleted.append((record.first_sequence, record.last_sequence))
         covered = mine.pop((record.first_sequence, record.last_sequence), None)
         if covered is not None:
             if (covered.record.boundary_root, covered.record.boundary_hash, covered.record.frontier) != (
@@ -470,6 +475,9 @@ def compare_with_store(
             "neither their archive file nor the signed record of its deletion is among the files given"
         )
         (report.problems if complete else report.warnings).append(missing)
+    for (low, high), gap in report.gaps.items():
+        if _tiled(low, high, [(a, b) for a, b in deleted if low <= a and b <= high]):
+            report.problems.remove(gap)  # pruned past retention without an archive: nothing to hold
     for covered in mine.values():
         first, last = covered.record.first_sequence, covered.record.last_sequence
         if first == pruned_to + 1 and not covered.expired:
@@ -482,6 +490,12 @@ def compare_with_store(
                 f"{covered.path}: events {first}..{last} are no range the store pruned (its prune "
                 f"records end at {pruned_to})"
             )
+
+
+def _tiled(low: int, high: int, ranges: list[tuple[int, int]]) -> bool:
+    """Whether `ranges` (in order) cover low..high exactly, one after the other."""
+    ends = [low - 1, *(end for pair in ranges for end in pair), high + 1]
+    return bool(ranges) and all(ends[i] + 1 == ends[i + 1] for i in range(0, len(ends), 2))
 
 
 # -- search and lookup ------------------------------------------------------------------------------
