@@ -260,3 +260,28 @@ plain_texts = st.lists(
 def test_restoring_takes_what_one_regex_with_word_edges_would(text: str) -> None:
     restorer = Restorer(VAULT.entries)
     assert restorer.restore(text) == _reference(restorer, text)
+
+
+def _many() -> Vault:
+    """A conversation with more anchors than are looked for one by one (an alternation instead)."""
+    vault = Vault.new(KEYS, "ana@example.org", "conv-many-values")
+    for number in range(24):
+        vault.surrogate("name", f"Patient{chr(65 + number)} Family{chr(75 + number % 10)}")
+        vault.surrogate("date", f"03/{number + 1:02d}/2020")
+    return vault
+
+
+MANY = Restorer(_many().entries)
+many_texts = st.lists(
+    st.one_of(st.sampled_from(sorted(MANY.replacements)), st.sampled_from(["-", " ", "1", "s", "\n", "é"])),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=many_texts, cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=25))
+def test_many_anchors_restore_like_one_regex_and_stream_alike(text: str, cuts: list[int]) -> None:
+    assert MANY._pattern is not None
+    whole = MANY.restore(text)
+    assert whole == _reference(MANY, text)
+    assert _stream(MANY, _split(text, cuts)) == whole

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import heapq
 import json
+import re
 from collections.abc import Iterator, Mapping
 
 from phiwarden.transform.variants import Form, stands_alone, table
@@ -27,6 +28,8 @@ from phiwarden.transform.vault import Entry
 
 _UNBOUNDED = frozenset({"identifier"})
 _ANCHOR = 3  # characters
+# Up to this many anchors, str.find per anchor beats compiling an alternation (~10 us per anchor).
+_FIND_LIMIT = 32
 
 
 class Restorer:
@@ -66,10 +69,13 @@ class Restorer:
         # Where a form may start: its first characters. Searched with str.find, as a conversation's
         # new values would cost a regex compile per response (~0.3 ms for four values).
         self._anchors = tuple(dict.fromkeys(form[:_ANCHOR] for form in ordered))
-        # By first character, longest first: the forms that may start where an anchor is.
+        many = len(self._anchors) > _FIND_LIMIT
+        self._pattern = _alternation(tuple(sorted(self._anchors))) if many else None
+        # By anchor, longest first: the forms that may start where an anchor is (a form shorter
+        # than an anchor is its own).
         self._starting: dict[str, list[str]] = {}
         for form in ordered:
-            self._starting.setdefault(form[0], []).append(form)
+            self._starting.setdefault(form[:_ANCHOR], []).append(form)
         self._unbounded = frozenset(k for k, v in self.forms.items() if v.category in _UNBOUNDED)
 
     @functools.cached_property
@@ -88,22 +94,32 @@ class Restorer:
     def occurrences(self, text: str, position: int = 0) -> Iterator[tuple[int, int, str]]:
         """(start, end, form) of each form from `position` on that stands as a word, leftmost first,
         the longest where several start at one place, none overlapping (as one regex would take
-        them). Each anchor's next occurrence is searched again only once passed, so a text is
-        read once per anchor."""
-        upcoming = [(at, anchor) for anchor in self._anchors if (at := text.find(anchor, position)) != -1]
-        heapq.heapify(upcoming)
+        them). Anchors are found with str.find, each searched again only once passed (a text is
+        read once per anchor); many anchors (a long conversation) with one compiled alternation."""
+        pattern = self._pattern
+        upcoming: list[tuple[int, str]] = []
+        if pattern is None:
+            upcoming = [(at, a) for a in self._anchors if (at := text.find(a, position)) != -1]
+            heapq.heapify(upcoming)
         json_text = self.json_strings
-        while upcoming:
-            start, anchor = upcoming[0]
-            if start < position:
-                at = text.find(anchor, position)
-                if at == -1:
-                    heapq.heappop(upcoming)
-                else:
-                    heapq.heapreplace(upcoming, (at, anchor))
-                continue
+        while True:
+            if pattern is not None:
+                hit = pattern.search(text, position)
+                if hit is None:
+                    return
+                start = hit.start()
+            else:
+                while upcoming and upcoming[0][0] < position:
+                    at = text.find(upcoming[0][1], position)
+                    if at == -1:
+                        heapq.heappop(upcoming)
+                    else:
+                        heapq.heapreplace(upcoming, (at, upcoming[0][1]))
+                if not upcoming:
+                    return
+                start = upcoming[0][0]
             position = start + 1
-            for form in self._starting[text[start]]:
+            for form in self._at(text, start):
                 end = start + len(form)
                 if text.startswith(form, start) and (
                     form in self._unbounded or stands_alone(text, start, end, json_text=json_text)
@@ -111,6 +127,11 @@ class Restorer:
                     yield start, end, form
                     position = end
                     break
+
+    def _at(self, text: str, start: int) -> Iterator[str]:
+        """The forms whose anchor is at `start`, longest first."""
+        for size in range(_ANCHOR, 0, -1):
+            yield from self._starting.get(text[start : start + size], ())
 
     def find(self, text: str, position: int) -> tuple[int, int, str] | None:
         """The leftmost form at or after `position` that stands as a word, longest first."""
@@ -134,14 +155,20 @@ class Restorer:
         return StreamRestorer(self)
 
 
-@functools.lru_cache(maxsize=256)
+# A few conversations' latest entries: a long conversation's forms take megabytes.
+@functools.lru_cache(maxsize=32)
 def _forms(entries: frozenset[tuple[str, Entry]]) -> dict[str, Form]:
     return table((fake, entry.original, entry.category) for fake, entry in entries)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def _restorer(entries: frozenset[tuple[str, Entry]], json_strings: bool) -> Restorer:
     return Restorer({}, json_strings=json_strings, forms=_forms(entries))
+
+
+@functools.lru_cache(maxsize=32)
+def _alternation(anchors: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(a) for a in anchors))
 
 
 class StreamRestorer:

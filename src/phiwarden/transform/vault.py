@@ -134,12 +134,22 @@ class Entry:
 
 
 @dataclass(slots=True)
-class _Words:
-    """The words of the conversation's name surrogates, case folded."""
+class _Index:
+    """What new surrogates are checked against, kept up to date as entries are added (a request
+    with hundreds of names would otherwise rebuild it per name)."""
 
-    surrogate_of: dict[str, str]  # original word -> its surrogate word (as first given)
-    original_of: dict[str, str]  # surrogate word -> the original word it stands for
-    originals: frozenset[str]
+    values: set[str] = field(default_factory=set)  # every original
+    # The words of name surrogates, case folded: original word -> its surrogate word (as first
+    # given), and surrogate word -> the original word it stands for.
+    surrogate_of: dict[str, str] = field(default_factory=dict)
+    original_of: dict[str, str] = field(default_factory=dict)
+
+    def add(self, fake: str, entry: Entry) -> None:
+        self.values.add(entry.original)
+        if entry.category == "name":
+            for fake_word, original_word in name_pairs(fake, entry.original):
+                self.surrogate_of.setdefault(original_word.casefold(), fake_word)
+                self.original_of.setdefault(fake_word.casefold(), original_word.casefold())
 
 
 @dataclass(slots=True)
@@ -155,7 +165,7 @@ class Vault:
     by_original: dict[tuple[str, str], str] = field(default_factory=dict)
     added: dict[str, Entry] = field(default_factory=dict)
     # Derived from `entries`, rebuilt when they change.
-    _words: _Words | None = field(default=None, repr=False, compare=False)
+    _index: _Index | None = field(default=None, repr=False, compare=False)
     _folded_forms: frozenset[str] | None = field(default=None, repr=False, compare=False)
     _lowered: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
@@ -173,7 +183,7 @@ class Vault:
         known = self.by_original.get((category, value))
         if known is not None:
             return known
-        originals = {e.original for e in self.entries.values()}
+        originals = self._indexed().values
         for attempt in range(_MAX_ATTEMPTS):
             seed = hmac.new(
                 self.keys.derive,
@@ -183,10 +193,12 @@ class Vault:
             candidate = surrogate(category, value, random.Random(seed))
             fresh = [candidate]
             if category == "name":
-                composed = self._compose(value, candidate, distinct=attempt < _DISTINCT_WORD_ATTEMPTS)
+                distinct = attempt < _DISTINCT_WORD_ATTEMPTS
+                composed = self._compose(value, candidate, distinct=distinct)
                 if composed is None:
                     continue
-                candidate, fresh = composed
+                # Out of distinct words, only the whole name need not stand in the text.
+                candidate, fresh = composed[0], composed[1] if distinct else composed[1][:1]
             if len(candidate) < 3 and not candidate.isdigit() and attempt < _MAX_ATTEMPTS - 1:
                 continue
             if candidate in self.entries or candidate in originals:
@@ -203,7 +215,7 @@ class Vault:
     def _compose(self, value: str, candidate: str, *, distinct: bool) -> tuple[str, list[str]] | None:
         """`candidate` with each word of `value` already given a surrogate word written with it; the
         other (new) words, or None when `distinct` and one is another word's surrogate already."""
-        words = self._name_words()
+        words = self._indexed()
         value_words, candidate_words = name_words(value), name_words(candidate)
         if len(value_words) != len(candidate_words):
             return candidate, [candidate]
@@ -218,7 +230,7 @@ class Vault:
             out.append(theirs)
             new = theirs.rstrip(".").casefold()
             if index % 2 == 0 and len(new) >= 3:
-                if distinct and (new in words.original_of or new in words.originals):
+                if distinct and (new in words.original_of or new in words.surrogate_of):
                     return None
                 fresh.append(theirs.rstrip("."))
         composed = "".join(out)
@@ -242,7 +254,7 @@ class Vault:
         known = self.by_original.get((category, value))
         if known is not None:
             return known
-        originals = {e.original for e in self.entries.values()}
+        originals = self._indexed().values
         for number in range(1, 1000):
             candidate = preferred if number == 1 else f"{preferred}{number}"
             if candidate in self.entries or candidate in originals or (avoid and candidate in avoid):
@@ -255,25 +267,21 @@ class Vault:
         self.entries[fake] = entry
         self.by_original[(entry.category, entry.original)] = fake
         self.added[fake] = entry
-        self.changed()
-
-    def changed(self) -> None:
-        """Entries were added or replaced: what is derived from them is rebuilt when next asked."""
-        self._words = None
+        if self._index is not None:
+            self._index.add(fake, entry)
         self._folded_forms = None
 
-    def _name_words(self) -> _Words:
-        if self._words is None:
-            surrogate_of: dict[str, str] = {}
-            original_of: dict[str, str] = {}
+    def changed(self) -> None:
+        """Entries were loaded or replaced: what is derived from them is rebuilt when next asked."""
+        self._index = None
+        self._folded_forms = None
+
+    def _indexed(self) -> _Index:
+        if self._index is None:
+            self._index = _Index()
             for fake, entry in self.entries.items():
-                if entry.category != "name":
-                    continue
-                for fake_word, original_word in name_pairs(fake, entry.original):
-                    surrogate_of.setdefault(original_word.casefold(), fake_word)
-                    original_of.setdefault(fake_word.casefold(), original_word.casefold())
-            self._words = _Words(surrogate_of, original_of, frozenset(surrogate_of))
-        return self._words
+                self._index.add(fake, entry)
+        return self._index
 
     def is_surrogate(self, value: str) -> bool:
         """Whether `value`, found in text the gateway cannot rewrite (signed thinking the client sends
@@ -293,7 +301,7 @@ class Vault:
             return True
         words = [w.rstrip(".") for w in name_words(text)[::2]]
         words = [w for w in words if len(w) > 1]
-        known = self._name_words().original_of
+        known = self._indexed().original_of
         return bool(words) and all(w in known for w in words)
 
     def originals(self) -> dict[str, str]:
