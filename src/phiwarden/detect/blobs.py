@@ -58,7 +58,9 @@ class Blob:
 
 def find(data: bytes) -> list[Blob]:
     """The base64 runs of `data` (a view) that decode to text, with that text."""
-    out = []
+    out: list[Blob] = []
+    if len(data) < MIN_CHARS:
+        return out
     pos = 0
     for start, end in _RUN.spans(data):
         if start < pos or end - start < MIN_CHARS:

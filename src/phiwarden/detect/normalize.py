@@ -122,9 +122,11 @@ def edits(data: bytes, *, marked: bool) -> list[Edit]:
     out: list[Edit] = []
     if marked:
         out += _invisible(data)
+    # Byte searches first: most texts hold neither, and these cost less than a pattern's pass.
     if b"%" in data:
         out += _percent_runs(data)
-    out += _u_escapes(data)
+    if b"\\" in data:
+        out += _u_escapes(data)
     if len(out) > 1:
         out.sort(key=lambda e: e.start)
     return out

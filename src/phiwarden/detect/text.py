@@ -28,11 +28,13 @@ class Text:
         """`data`, when given, is `text` already encoded (a file's bytes that decoded as UTF-8)."""
         self.text = text
         encoded = text.encode("utf-8", "surrogatepass") if data is None else data
-        folded = normalize.Folded(encoded) if len(encoded) == len(text) else normalize.fold(encoded)
-        # Same code points as `text`: byte offsets into it map to characters by counting.
-        self._folded = folded.data
-        self._tagged = folded.tagged
-        edits = normalize.edits(self._folded, marked=folded.marked)
+        if len(encoded) == len(text):
+            self._folded, self._tagged, marked = encoded, False, False
+        else:
+            folded = normalize.fold(encoded)
+            self._folded, self._tagged, marked = folded.data, folded.tagged, folded.marked
+        # `_folded` has the code points of `text`: its byte offsets map to characters by counting.
+        edits = normalize.edits(self._folded, marked=marked)
         self._edits = _EditMap(edits) if edits else None
         self.data = self._folded if self._edits is None else self._edits.apply(self._folded)
         self._char_lines: list[int] | None = None
