@@ -113,3 +113,14 @@ def test_citations_are_restored_and_thinking_is_not() -> None:
     }
     [out] = _events(rewriter, [("content_block_delta", thinking_delta)])
     assert out["delta"]["thinking"] == FAKE
+
+
+def test_the_response_id_comes_from_the_first_event_that_carries_the_response() -> None:
+    rewriter = _rewriter("responses")
+    completed = {
+        "type": "response.completed",
+        "sequence_number": 0,
+        "response": {"id": "resp_7", "output": []},
+    }
+    _events(rewriter, [("response.completed", completed)])
+    assert rewriter.response_id == "resp_7" and rewriter.done

@@ -15,8 +15,9 @@ The three streams and what is restored in them:
   `response.reasoning_text.delta/done`, `response.content_part.done`, `response.output_item.done`,
   `response.completed` … Deltas are restored per item and part; the `.done` events and the final
   response carry full text, restored whole. Events are renumbered (`sequence_number`) since held-back
-  text is released in events of its own. The response id (`response.created`) is what the gateway
-  records to find the conversation of a later `previous_response_id`.
+  text is released in events of its own. The response id (`response.created`, else the first event
+  carrying the response) is what the gateway records to find the conversation of a later
+  `previous_response_id`.
 
 A held-back tail is released when its block, choice or item ends, so nothing is lost and nothing waits
 longer than the longest surrogate needs.
@@ -329,6 +330,8 @@ class StreamRewriter:
             self._upstream_sequence = number
         if kind in ("response.created", "response.in_progress") and isinstance(data.get("response"), dict):
             self._response = data["response"]  # replaced by its restored copy below when restoring
+        elif self._response is None and isinstance(data.get("response"), dict):
+            self._response = data["response"]  # a stream that did not open with response.created
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             self.done = True
             usage = (data.get("response") or {}).get("usage") or {}
