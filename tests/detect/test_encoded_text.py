@@ -14,6 +14,7 @@ import pytest
 
 from phiwarden.detect import scan_text
 from phiwarden.detect.blobs import find
+from phiwarden.detect.text import Text
 
 RECORD = "Patient: Marisol Okonkwo SSN 518-42-7731 MRN-00482913"
 HL7 = (
@@ -188,3 +189,22 @@ def test_only_runs_that_decode_to_text_are_decoded() -> None:
     mixed_alphabets = text_blob[:8] + "-_" + text_blob[10:]
     blobs = find(f"{text_blob} {binary} {mixed_alphabets} abcdefghijklmnopqrstuvwxyz".encode())
     assert [b.text for b in blobs] == ["a line of text, plain and simple"]
+
+
+# --- the view and its way back ------------------------------------------------------------------------
+
+
+def test_view_spans_map_back_to_the_characters_they_were_read_from() -> None:
+    text = "a\u200bb %41%42 \\u0043 \u0665\u0301"
+    view = Text(text)
+    assert view.data == b"ab AB C 5"
+    spans = {"ab": (0, 2), "b": (1, 2), "A": (3, 4), "AB": (3, 5), "C": (6, 7), "5": (8, 9)}
+    mapped = dict(zip(spans, view.char_spans(list(spans.values())), strict=True))
+    assert {k: text[s:e] for k, (s, e) in mapped.items()} == {
+        "ab": "a\u200bb",  # a removed character inside a span belongs to it
+        "b": "b",  # and one before it does not
+        "A": "%41",  # a percent run maps byte for byte
+        "AB": "%41%42",
+        "C": "\\u0043",  # an escape maps whole
+        "5": "\u0665\u0301",  # a mark on the last character ends with it
+    }

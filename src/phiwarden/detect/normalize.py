@@ -16,8 +16,9 @@ detectors read the text with these rewritten (`text.Text` keeps the way back to 
 - Decodings: percent-encoded runs (`%20`, `%C3%A9`: UTF-8, as URLs write it) and `\\uXXXX` escapes
   (JSON, JavaScript, Java, Python string literals), when they decode to text.
 
-Each rewrite is an `Edit` of the folded text's UTF-8 bytes; the text's own UTF-8 is searched for
-what needs folding once, and ASCII text pays only two byte searches (for "%" and "\\u").
+Each rewrite is an `Edit` of the folded text's UTF-8 bytes. A non-ASCII text is searched once for
+anything to fold or remove; an ASCII text pays two byte searches (for "%" and a backslash) and, when
+it holds those, one pass of the escape pattern each.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _INVISIBLE = Pattern(r"[\x00-\x7F](?P<attached>[\p{Mn}\p{Me}\p{Cf}]+)|(?P<loose>
 _PERCENT = Pattern(r"%[0-9A-Fa-f]{2}")
 _U_ESCAPE = Pattern(r"\\u[0-9A-Fa-f]{4}")
 # What a `\\uXXXX` escape may stand for in the view: not a quote, a backslash or a control
-# character, which would change where the string that holds it ends.
+# character (a line break), which would change where the string that holds it ends.
 _KEPT_ESCAPED = frozenset("\"'`\\")
 
 
@@ -215,7 +216,7 @@ def _u_escapes(data: bytes) -> list[Edit]:
             continue
         pending_high = None
         ch = chr(code)
-        if ch in _KEPT_ESCAPED or (code < 0x20 and ch not in "\t\n\r") or code == 0x7F:
+        if ch in _KEPT_ESCAPED or code < 0x20 or code == 0x7F:
             continue
         out.append(Edit(start, m.end, ch.encode("utf-8")))
     return out
