@@ -19,8 +19,9 @@ from phiwarden.audit import AuditEvent
 from phiwarden.audit.store import Query
 from phiwarden.gateway.connectors import rules
 from phiwarden.gateway.shapes import parse
+from phiwarden.gateway.upstream import Upstream
 from phiwarden.policy import PolicyError, load_policy
-from phiwarden.policy.gateway import CONNECTOR_KINDS
+from phiwarden.policy.gateway import CONNECTOR_KINDS, Destination
 from tests.gateway.conftest import Gateway, policy_text
 
 SSN = "518-42-7731"
@@ -267,10 +268,24 @@ def test_only_checked_headers_reach_the_vendor(gateway: Gateway) -> None:
         extra_headers={"Idempotency-Key": "stainless-python-retry-0199c2a4-5e6f-7a8b-9c0d-1e2f3a4b5c6d"},
     )
     [received] = gateway.provider.received
-    assert received.headers["openai-organization"] == organization
-    assert received.headers["openai-project"] == project
+    # The organization and project are the destination's (the ones its terms cover), never a client's.
+    assert "openai-organization" not in received.headers and "openai-project" not in received.headers
     assert received.headers["idempotency-key"].endswith("0199c2a4-5e6f-7a8b-9c0d-1e2f3a4b5c6d")
     assert "anthropic-version" not in received.headers
+
+
+def test_a_destination_sends_its_own_organization_and_project() -> None:
+    destination = Destination(
+        id="openai-baa",
+        provider="openai",
+        base_url="https://api.openai.com",
+        organization="org-AbCdEfGhIjKlMnOp",
+        project="proj_AbCdEfGhIjKlMnOp",
+    )
+    headers = Upstream.headers(destination, "responses", {"openai-beta": "responses=v1"})
+    assert headers["openai-organization"] == "org-AbCdEfGhIjKlMnOp"
+    assert headers["openai-project"] == "proj_AbCdEfGhIjKlMnOp"
+    assert headers["openai-beta"] == "responses=v1"
 
 
 @pytest.mark.parametrize(
@@ -281,8 +296,6 @@ def test_only_checked_headers_reach_the_vendor(gateway: Gateway) -> None:
         ("anthropic-version", "Marisol", "must hold an API version date"),
         ("idempotency-key", LABEL, "must hold a UUID"),
         ("openai-beta", "Okonkwo Marisol", "must hold comma-separated beta feature names"),
-        ("openai-organization", "org-Okonkwo_Marisol", "must hold an organization id"),
-        ("openai-project", NOTE, "must hold a project id"),
     ],
 )
 def test_a_forwarded_header_out_of_form_is_refused_without_its_value(
@@ -291,8 +304,6 @@ def test_a_forwarded_header_out_of_form_is_refused_without_its_value(
     if header.startswith("openai"):
         # The SDK sends its own organization and project headers, from these settings.
         settings: dict[str, Any] = {"default_headers": {header: value}}
-        if header in ("openai-organization", "openai-project"):
-            settings = {header.removeprefix("openai-"): value}
         with pytest.raises(openai.BadRequestError) as openai_error:
             _openai(gateway, **settings).responses.create(model="gpt-5", input="hello")
         response, message = openai_error.value.response, openai_error.value.message

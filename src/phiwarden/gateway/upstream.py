@@ -165,6 +165,10 @@ class Upstream:
                 out["x-api-key"] = credential
             else:
                 out["authorization"] = f"Bearer {credential}"
+        if destination.organization:
+            out["openai-organization"] = destination.organization
+        if destination.project:
+            out["openai-project"] = destination.project
         return out
 
     async def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Attempt:

@@ -16,6 +16,8 @@ review_by = 2027-06-30                # alias: review_date; once passed, the gat
 tiers = ["public", "internal"]        # what it may receive (a cloud destination never gets restricted)
 content = ["images"]                  # non-text content it may receive: images, documents, audio
 api_key_env = "ANTHROPIC_API_KEY"     # the variable holding the vendor credential (never the value)
+organization = "org-…"                # OpenAI: the organization and project the terms cover (sent
+project = "proj_…"                    # by the gateway; a client's own headers are not forwarded)
 local = false                         # true: runs on the company's machines (Ollama, vLLM)
 model = "llama3.1:70b"                # model name sent when a request is routed here
 
@@ -88,7 +90,8 @@ _DEFAULT_ACTIONS: dict[Tier, Action] = {"public": "allow", "internal": "pseudony
 _DESTINATION_KEYS = (
     "id", "name", "provider", "account", "apis", "base_url", "url", "models", "model", "baa",
     "zero_data_retention", "retention", "trains_on_prompts", "region", "subprocessors", "evidence",
-    "review_by", "review_date", "tiers", "content", "api_key_env", "local", "timeout",
+    "review_by", "review_date", "tiers", "content", "api_key_env", "local", "timeout", "organization",
+    "project",
 )  # fmt: skip
 _GATEWAY_KEYS = (
     "listen", "workers", "mode", "actions", "route_to", "store", "max_request_size", "upstream_timeout",
@@ -120,6 +123,10 @@ class Destination:
     api_key_env: str | None = None
     local: bool = False
     timeout_seconds: float | None = None
+    # The OpenAI organization and project requests are billed to and governed by (the ones the BAA
+    # and zero-retention terms cover), set here because a client's header could pick another.
+    organization: str | None = None
+    project: str | None = None
 
     def serves(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
@@ -339,6 +346,8 @@ def _destination(table: Table) -> Destination:
         timeout_seconds=table.number("timeout", 600.0, minimum=0.1, maximum=3600.0)
         if table.has("timeout")
         else None,
+        organization=table.optional_string("organization"),
+        project=table.optional_string("project"),
     )
 
 
