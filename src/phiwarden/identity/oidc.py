@@ -61,7 +61,9 @@ class OidcVerifier:
             raise TokenError("token issuer is not one the gateway trusts ([[gateway.oidc]] issuer)")
         algorithm = header.get("alg")
         if algorithm not in issuer.algorithms:
-            raise TokenError(f"token algorithm {algorithm!r} is not allowed for this issuer")
+            # The header is the client's: named by what is allowed, never echoed.
+            allowed = ", ".join(issuer.algorithms)
+            raise TokenError(f"the token's signing algorithm is not one this issuer allows ({allowed})")
         key = await self._key(issuer, header.get("kid"))
         try:
             claims: dict[str, Any] = jwt.decode(
