@@ -126,7 +126,8 @@ class Inspector:
         found: dict[int, list[Hit]] = {}
         batch: list[int] = []
         for index, part in enumerate(parts):
-            if part.path is not None or len(part.text) >= LARGE_PART:
+            # Signed thinking and vendor-encrypted blobs come back unchanged every turn, like files.
+            if part.path is not None or part.frozen or len(part.text) >= LARGE_PART:
                 hits = self._scan_cached(part.text, part.path)
                 if hits:
                     found[index] = hits

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phiwarden.audit.redact import redact_url, scrub
 from phiwarden.identity.keys import KeyRecord, with_scopes
 from phiwarden.transform.vault import SealedRow
 
@@ -97,7 +98,10 @@ class GatewayStore:
                     for statement in _LEGACY_PINS:
                         self._conn.execute(statement)
         except Exception as exc:
-            raise StoreError(f"cannot open the gateway store {_redact(url)}: {exc}") from None
+            # psycopg quotes a malformed password back: the message loses the URL's secrets too.
+            raise StoreError(
+                f"cannot open the gateway store {redact_url(url)}: {scrub(str(exc), url)}"
+            ) from None
 
     def _has_table(self, name: str) -> bool:
         if self.postgres:
@@ -272,16 +276,6 @@ def _key(row: Sequence[Any]) -> KeyRecord:
         rotated_from=row[9],
     )
     return with_scopes(record, row[8])
-
-
-def _redact(url: str) -> str:
-    """A store URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
 
 
 def default_store_url(audit_url: str) -> str:
