@@ -8,11 +8,13 @@ an epoch was still open, and a rewritten unsealed tail (review round 2). Both st
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from phiwarden.audit import AuditLog, Classification
-from phiwarden.audit.canonical import canonical_json, record_hash
+from phiwarden.audit import Actor, AuditLog, Classification, ledger
+from phiwarden.audit import log as log_module
+from phiwarden.audit.canonical import SLOT, canonical_json, canonical_pieces, record_hash
 from phiwarden.audit.event import AuditEvent
 from phiwarden.audit.log import open_store, public_key, store_url, witnesses
 from phiwarden.audit.store import AuditStore
@@ -118,3 +120,48 @@ def test_a_rewritten_unsealed_tail_does_not_hide_an_edit_of_sealed_events(
     raw("DELETE FROM audit_value_hashes WHERE seq = ?", (SIZE,))
     report = _verify(three_epochs)
     assert not report.ok and 17 in {p.seq for p in report.problems}
+
+
+_PREPARE = ledger.prepare
+
+
+def _legacy_prepare(event: AuditEvent) -> ledger.Prepared:
+    """`prepare` as it was before records committed to their columns (logs written then)."""
+    ocsf = event.to_ocsf()
+    ocsf["metadata"]["logged_time"] = ocsf["metadata"]["sequence"] = SLOT
+    pieces = canonical_pieces({"event": ocsf, "prev_hash": SLOT, "sequence": SLOT}, 4)
+    return _PREPARE(event)._replace(pieces=pieces)
+
+
+def test_records_written_before_committed_columns_verify_and_edits_are_found(
+    settings: AuditSettings, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    with monkeypatch.context() as legacy:
+        legacy.setattr(log_module, "prepare", _legacy_prepare)
+        _append(settings, 0, 40)
+    _append(settings, 40, 60)
+    assert _verify(settings).ok
+    raw: Raw = request.getfixturevalue("raw")
+    raw("UPDATE audit_events SET actor = 'mallory@example.org' WHERE seq IN (7, 47)", ())
+    raw("DELETE FROM audit_value_hashes WHERE seq IN (9, 49)", ())
+    report = _verify(settings)
+    assert [(p.seq, p.kind) for p in report.problems] == [
+        (7, "derived"),
+        (9, "value-index"),
+        (47, "derived"),
+        (49, "value-index"),
+    ]
+
+
+def test_columns_the_database_writes_as_other_json_are_compared_by_value(
+    settings: AuditSettings, request: pytest.FixtureRequest
+) -> None:
+    # A tool name with a line break and a tab: SQLite's JSON escapes them otherwise than the record.
+    with AuditLog.open(settings) as log:
+        log.append_batch(
+            [replace(make_event(i), actor=Actor("ana@example.org", client_tool="x\n\ty")) for i in range(5)]
+        )
+    assert _verify(settings).ok
+    raw: Raw = request.getfixturevalue("raw")
+    raw("UPDATE audit_events SET tool = 'x' WHERE seq = 3", ())
+    assert [(p.seq, p.kind) for p in _verify(settings).problems] == [(3, "derived")]

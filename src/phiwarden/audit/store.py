@@ -113,6 +113,9 @@ class AuditStore(ABC):
     url: str
     # Parameter marker of the driver; queries are written with "?".
     marker = "?"
+    # Whether `rows` gives the search columns as the JSON text of their list without its closing
+    # bracket (what a record's columns member starts with) instead of the columns themselves.
+    columns_as_json = False
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
@@ -131,7 +134,17 @@ class AuditStore(ABC):
     @abstractmethod
     def rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
         """SCAN_COLUMNS of start <= seq <= end in order, as the driver returns them: verification's
-        hot loop (it recomputes the search columns from the record, so they come in the same read)."""
+        hot loop (it compares the search columns with the record's, so they come in the same read;
+        as one JSON text where `columns_as_json`)."""
+
+    def stored_columns(self, seq: int) -> tuple[Any, ...] | None:
+        """The search columns stored for event `seq` (EVENT_COLUMNS from time_ms to operation)."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(f"SELECT {', '.join(EVENT_COLUMNS[1:-2])} FROM audit_events WHERE seq = ?"), (seq,)
+            )
+            row = cur.fetchone()
+        return None if row is None else tuple(row)
 
     def value_index_rows(self, first: int, last: int, low: int, high: int) -> list[tuple[int, int, int]]:
         """(epoch, HMAC key, seq) rows of the value-hash index in the epochs of events first..last that

@@ -77,10 +77,17 @@ CREATE TABLE IF NOT EXISTS audit_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT
 _INSERT = (
     f"INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 )
-_SCAN = f"SELECT {', '.join(SCAN_COLUMNS)} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq"
+# The search columns as SQLite writes their JSON list, less its closing bracket: for the columns of
+# phiwarden's events, the bytes a record's columns member starts with (canonical.py).
+_SCAN = (
+    f"SELECT seq, record, hash, CAST(rtrim(json_array({', '.join(SCAN_COLUMNS[3:])}), ']') AS BLOB) "
+    "FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq"
+)
 
 
 class SQLiteStore(AuditStore):
+    columns_as_json = True
+
     """With `read_only`, the database is opened read-only and must exist: nothing is created or
     written, so read access to the file (a read-only mount, an auditor's account) is enough."""
 

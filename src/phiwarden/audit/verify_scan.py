@@ -41,7 +41,9 @@ CHUNK_PROBLEMS = 20
 _PREV = b',"prev_hash":"'
 # A record that commits to its search columns opens with them (sorted keys: "columns" < "event").
 _COLUMNS = b'{"columns":['
-_EVENT = b',"event":{'
+# Where the columns member ends: its list of index keys closes, then the member itself.
+_COLUMNS_CLOSE = b'],"event":{'
+_NO_COLUMNS = (None,) * len(SEARCH_COLUMNS)
 _SEQ = b'","sequence":'
 # How a record chained to a previous hash (hex) at a sequence number ends (see `record_suffix`).
 _TAIL = _PREV + b"%s" + _SEQ + b"%d}"
@@ -154,7 +156,8 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
             pinned.add(problem.seq)
 
     leaf_prefix = LEAF_PREFIX
-    columns_head, event_key, columns_at = _COLUMNS, _EVENT, len(_COLUMNS) - 1
+    columns_head, columns_close = _COLUMNS, _COLUMNS_CLOSE
+    as_json = store.columns_as_json
     hexlify = binascii.hexlify
     loads = orjson.loads
     tail = _TAIL
@@ -236,21 +239,31 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
         if bad:
             unchecked.add(seq)
         elif record.startswith(columns_head):
-            # The record commits to its search columns and index keys (see canonical.py): compare
-            # the stored ones with them without parsing the event.
-            try:
-                committed = loads(record[columns_at : record.index(event_key, columns_at)])
-                keys = committed.pop()
-                add_prefixes(keys)
-                add_owners([seq] * len(keys))
-                columns = tuple(committed)
-            except (ValueError, AttributeError, IndexError, TypeError):
+            # The record commits to its search columns and index keys (see canonical.py). SQLite
+            # gives the stored columns as the same JSON text, so they are compared as bytes; a
+            # difference (or PostgreSQL, which gives the columns) is judged value by value.
+            encoded = row[3] if as_json else None
+            if encoded is not None and record.startswith(encoded, 11) and record[11 + len(encoded)] == 44:
+                at = 12 + len(encoded)
+                if record.startswith(b"[]", at):
+                    keys = []
+                else:
+                    try:
+                        keys = loads(record[at : record.index(columns_close, at)])
+                    except ValueError:
+                        keys = None
+            else:
+                stored = store.stored_columns(seq) if as_json else row[3:]
+                keys, differs = _committed_columns(seq, record, stored)
+                if differs is not None:
+                    note(differs)
+            if keys is None:
                 note(Problem(seq, "malformed", f"event {seq} is not an audit event as phiwarden writes it"))
                 unchecked.add(seq)
                 bad = True
             else:
-                if columns != row[3:] and (differs := _columns_problem(seq, columns, row[3:])):
-                    note(differs)
+                add_prefixes(keys)
+                add_owners([seq] * len(keys))
         else:
             # A record written before records committed to their columns: read the event.
             try:
@@ -260,8 +273,9 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
                 unchecked.add(seq)
                 bad = True
             else:
-                if not matches(event, row, details):
-                    differs = _derived_problem(seq, event, row[3:])
+                scanned = (*row[:3], *(store.stored_columns(seq) or _NO_COLUMNS)) if as_json else row
+                if not matches(event, scanned, details):
+                    differs = _derived_problem(seq, event, scanned[3:])
                     if differs is not None:
                         note(differs)
                 keys = _hmac_prefixes(event)
@@ -303,6 +317,24 @@ def _scan_records(store: AuditStore, task: Task) -> ChunkResult:
             leaves[seq - first] = digest
         result.repaired = _tree_state(task, leaves, sizes)
     return result
+
+
+def _committed_columns(
+    seq: int, record: bytes, stored: tuple[Any, ...] | None
+) -> tuple[list[str] | None, Problem | None]:
+    """The index keys a record commits to, and what differs between its committed search columns
+    and the `stored` ones (None when the row is gone); (None, None) when the member is malformed."""
+    try:
+        committed = orjson.loads(record[len(_COLUMNS) - 1 : record.index(_COLUMNS_CLOSE) + 1])
+        keys = committed.pop()
+    except (ValueError, AttributeError, IndexError):
+        return None, None
+    if type(keys) is not list:
+        return None, None
+    columns = tuple(committed)
+    if stored is None or columns == tuple(stored):
+        return keys, None
+    return keys, _columns_problem(seq, columns, tuple(stored))
 
 
 def _check_value_index(
