@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import compileall
+import hashlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,42 @@ def stdlib_args() -> list[str]:
     return [arg for glob in STDLIB_EXCLUDES for arg in ("--exclude", glob)]
 
 
+def machine_speed() -> dict[str, float]:
+    """Three reference figures of the machine the benchmark ran on, taken as it ends.
+
+    Virtual machines of one kind differ by up to twice in speed from one day (or host) to the next;
+    with these beside them, figures from different runs can be told apart from changes in the code:
+    a pure-Python loop (interpreter speed), SHA-256 of 1.5 KB records (what hashing an audit record
+    costs) and `fdatasync` of an 8 KB write (what a durable append waits for).
+    """
+    began = time.perf_counter()
+    total = 0
+    for number in range(2_000_000):
+        total += number
+    loop_ns = (time.perf_counter() - began) / 2_000_000 * 1e9
+    record = b"r" * 1500
+    began = time.perf_counter()
+    for _ in range(100_000):
+        hashlib.sha256(record).digest()
+    sha_us = (time.perf_counter() - began) / 100_000 * 1e6
+    waits: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="phiwarden-bench-") as tmp:
+        descriptor = os.open(Path(tmp) / "sync", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for _ in range(200):
+                os.write(descriptor, record * 5)
+                began = time.perf_counter()
+                os.fdatasync(descriptor)
+                waits.append(time.perf_counter() - began)
+        finally:
+            os.close(descriptor)
+    return {
+        "python_loop_ns": round(loop_ns, 1),
+        "sha256_1500b_us": round(sha_us, 2),
+        "fdatasync_p50_ms": round(sorted(waits)[len(waits) // 2] * 1000, 3),
+    }
+
+
 def emit(figures: dict[str, Any]) -> None:
-    """Print the figures as one JSON object on the last line of output."""
-    print(json.dumps(figures, sort_keys=True))
+    """Print the figures, with the machine's reference figures, as one JSON object on the last line."""
+    print(json.dumps({**figures, "machine": machine_speed()}, sort_keys=True))
