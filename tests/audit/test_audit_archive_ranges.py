@@ -381,3 +381,16 @@ def _public(pci: AuditSettings, directory: Path) -> Path:
     pub = directory / "audit.pub"
     pub.write_bytes(public_key(pci).pem())
     return pub
+
+
+def test_events_deleted_without_an_archive_are_not_called_archived() -> None:
+    from phiwarden.audit.archive import PrunedRange
+    from phiwarden.cli.audit import _pruned_text
+
+    assert _pruned_text([PrunedRange(1, 30, "deleted", None)]) == (
+        "events 1..30 were pruned from the store, so not searched: 1..30 were deleted past "
+        "retention_days without an archive"
+    )
+    assert _pruned_text([PrunedRange(1, 30, "missing", None)]).endswith(
+        "1..30 were archived (no archive_dir is configured here)"
+    )

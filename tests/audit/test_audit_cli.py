@@ -177,3 +177,33 @@ def test_record_scan_run(policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     record_scan_run(off, summary)
     with AuditLog.open(off.audit) as log:
         assert log.store.head().size == 11
+
+
+def test_a_cursor_past_the_log_is_refused_reported_and_reset(
+    policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edited cursor would silence the SIEM and let prune remove what it never got."""
+    conn = sqlite3.connect(policy.parent / "audit" / "audit.db")
+    conn.execute("INSERT INTO audit_cursors (name, seq) VALUES ('archive', 1000000)")
+    conn.commit()
+    conn.close()
+    capsys.readouterr()
+    assert run(policy, "forward", "--once") == 2
+    err = capsys.readouterr().err
+    assert "cursor is at event 1000000, past the log's newest event 10" in err
+    assert "--reset-cursor" in err
+    assert not (policy.parent / "siem" / "events.jsonl").exists()
+    assert run(policy, "prune", "--dry-run") == 2
+    assert "past the log's newest event" in capsys.readouterr().err
+    assert run(policy, "verify", "--format", "json") == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [p["kind"] for p in problems] == ["cursor"]
+    assert run(policy, "forward", "--reset-cursor", "4") == 2  # which sink?
+    assert "exactly one --sink" in capsys.readouterr().err
+    assert run(policy, "forward", "--sink", "archive", "--reset-cursor", "11") == 2
+    assert "numbered up to 10" in capsys.readouterr().err
+    assert run(policy, "forward", "--sink", "archive", "--reset-cursor", "4") == 0
+    assert run(policy, "forward", "--once") == 0
+    forwarded = (policy.parent / "siem" / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["sequence"] for line in forwarded] == list(range(5, 11))
+    assert run(policy, "verify") == 0

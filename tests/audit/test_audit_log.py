@@ -264,3 +264,12 @@ def test_event_uids_are_time_ordered_uuid7() -> None:
     assert len(set(uids)) == len(uids)
     milliseconds = [int(text.replace("-", "")[:12], 16) for text in uids]
     assert milliseconds == sorted(milliseconds)
+
+
+def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    settings = AuditSettings(store=f"sqlite:///{tmp_path / 'new' / 'audit.db'}", witnesses=())
+    with AuditLog.open(settings) as log:
+        log.append(make_event(0))
+        for name in ("audit.db", "audit.db-wal", "audit.db-shm"):
+            assert stat.S_IMODE((tmp_path / "new" / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700

@@ -48,6 +48,15 @@ def test_inclusion_proof_checks_offline_and_detects_alteration(big: AuditSetting
     assert not check_proof(forged, key).ok
     moved = dict(proofs[1025], sequence=1026)
     assert not check_proof(moved, key).ok
+    # The plain fields a reader of the file sees are held to what is signed too.
+    for name, value in (
+        ("log_id", "another-log"),
+        ("leaf_index", 7),
+        ("tree_size", 9999),
+        ("leaf_hash", "00"),
+    ):
+        edited = check_proof(dict(proofs[1025], **{name: value}), key)
+        assert not edited.ok and f"the proof's {name} field says" in " ".join(edited.messages)
 
 
 def test_proof_with_another_key_fails(big: AuditSettings, tmp_path: Path) -> None:
@@ -72,6 +81,8 @@ def test_consistency_proof_between_checkpoints(big: AuditSettings) -> None:
     assert check_proof(proof, public_key(big)).ok
     tampered = dict(proof, consistency_path=proof["consistency_path"][::-1])
     assert not check_proof(tampered, public_key(big)).ok
+    for name in ("old_size", "new_size"):
+        assert not check_proof(dict(proof, **{name: proof[name] + 1}), public_key(big)).ok
 
 
 def test_no_proof_before_a_checkpoint_covers_the_event(tmp_path: Path) -> None:

@@ -348,3 +348,44 @@ def test_deleted_stored_checkpoints_without_a_witness_are_a_warning(
     report = verify(log_settings, witnessed=False)
     assert report.ok  # the documented limit: only a witness proves they existed
     assert any("holds no checkpoint, but holds 50 events" in w for w in report.warnings)
+
+
+def _sqlite_only(settings: AuditSettings) -> None:
+    if not store_url(settings).startswith("sqlite"):
+        pytest.skip("PostgreSQL keeps each column's type: a key cannot be stored as bytes there")
+
+
+@pytest.mark.parametrize("column", ["hmac_key", "seq", "epoch"])
+def test_an_index_value_stored_as_bytes(log_settings: AuditSettings, raw: Raw, column: str) -> None:
+    """SQLite keeps the BLOB of a key's digits: it prints as the key, but `lookup` never finds it."""
+    _sqlite_only(log_settings)
+    raw(f"UPDATE audit_value_hashes SET {column} = CAST({column} AS BLOB) WHERE seq = 23", ())
+    report = verify(log_settings)
+    assert not report.ok and report.first_bad == 23
+    assert report.problems[0].kind == "value-index", report.problems
+
+
+def test_every_index_key_stored_as_bytes(log_settings: AuditSettings, raw: Raw) -> None:
+    _sqlite_only(log_settings)
+    raw("UPDATE audit_value_hashes SET hmac_key = CAST(hmac_key AS BLOB)", ())
+    for workers in (1, 2):
+        store = open_store(store_url(log_settings))
+        try:
+            report = verify_log(
+                store, public_key(log_settings), witnesses=witnesses(log_settings), workers=workers
+            )
+        finally:
+            store.close()
+        assert not report.ok and report.first_bad == 1
+
+
+@pytest.mark.parametrize("column", ["action", "actor", "tool", "time_ms", "categories"])
+def test_a_search_column_stored_as_bytes(log_settings: AuditSettings, raw: Raw, column: str) -> None:
+    """A BLOB hides the event from search (it never equals the text) and verify names the event."""
+    _sqlite_only(log_settings)
+    raw(f"UPDATE audit_events SET {column} = CAST({column} AS BLOB) WHERE seq = 12", ())
+    raw(f"UPDATE audit_events SET {column} = CAST({column} AS BLOB) WHERE seq = 40", ())
+    report = verify(log_settings)
+    assert not report.ok
+    assert [(p.seq, p.kind) for p in report.problems] == [(12, "derived"), (40, "derived")]
+    assert column.replace("time_ms", "time") in report.problems[0].message

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from phiwarden.audit.errors import AuditConfigError, SinkError
+from phiwarden.audit.errors import AuditConfigError, AuditStoreError, SinkError
 from phiwarden.audit.export import Envelope
 from phiwarden.audit.oversize import Renderer
 from phiwarden.audit.sinks import ConnectionLost, FileTransport, HecTransport, SyslogTransport, Transport
@@ -96,6 +96,21 @@ def open_transport(sink: SinkSettings, base_dir: Path | None = None) -> Transpor
     raise AuditConfigError(f"sink {sink.name!r}: unsupported URL {url!r}")
 
 
+def newest_sequence(store: AuditStore) -> int:
+    """The newest event's sequence number (0 for an empty log); a cursor is never past it."""
+    return max(store.head_row()[0], store.last_sequence() or 0)
+
+
+def cursor_past_the_log(name: str, cursor: int, newest: int) -> str:
+    # No delivery moves a cursor past the newest event: its row was edited, or the store replaced
+    # by an older copy. Forwarding from it would send nothing until the log caught up.
+    return (
+        f"sink {name!r}: its cursor is at event {cursor}, past the log's newest event {newest}: the "
+        "cursor was edited in the store (or the store restored from an older copy); find the last "
+        f"event the SIEM holds and run `phiwarden audit forward --sink {name} --reset-cursor SEQ`"
+    )
+
+
 class SinkForwarder:
     """One sink's forwarding: its cursor, batches in flight, retries and backoff."""
 
@@ -112,7 +127,11 @@ class SinkForwarder:
         self.transport = transport
         self.sleep = sleep
         self.render = renderer(sink, transport)
-        self.stats = ForwardStats(cursor=store.cursor(sink.name))
+        cursor = store.cursor(sink.name)
+        newest = newest_sequence(store)
+        if cursor > newest:
+            raise AuditStoreError(cursor_past_the_log(sink.name, cursor, newest))
+        self.stats = ForwardStats(cursor=cursor)
 
     def run(
         self,

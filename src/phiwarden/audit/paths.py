@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 APP = "phiwarden"
@@ -62,3 +63,12 @@ def default_hmac_key() -> Path:
 
 def default_witness() -> Path:
     return state_dir() / "witness" / "checkpoints.jsonl"
+
+
+def create_private_database(path: Path) -> None:
+    """Create a new SQLite database file (and its directories) readable by its owner only: it holds
+    who sent what where (user ids, file paths, value HMACs). SQLite gives the -wal and -shm files it
+    creates beside it the database file's mode; an existing file keeps the mode it has."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))

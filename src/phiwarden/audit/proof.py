@@ -154,6 +154,20 @@ def _checkpoint_ok(signed: SignedCheckpoint, key: VerifyKey, messages: list[str]
     return False
 
 
+def _fields_agree(proof: Mapping[str, Any], derived: Mapping[str, Any], messages: list[str]) -> bool:
+    """The proof's plain fields (for people reading the file) against what its signed checkpoints and
+    record give: one edited in the file would be believed by a reader, though nothing checks it."""
+    agree = True
+    for name, value in derived.items():
+        if name in proof and proof[name] != value:
+            agree = False
+            messages.append(
+                f"the proof's {name} field says {proof[name]!r}, but what is signed gives {value!r}: "
+                "the file was edited"
+            )
+    return agree
+
+
 def _check_inclusion(proof: Mapping[str, Any], key: VerifyKey) -> ProofCheck:
     messages: list[str] = []
     signed = parse_checkpoint(proof["checkpoint"])
@@ -164,6 +178,8 @@ def _check_inclusion(proof: Mapping[str, Any], key: VerifyKey) -> ProofCheck:
     leaf = record_hash(record)
     path = [bytes.fromhex(h) for h in proof["inclusion_path"]]
     ok = _checkpoint_ok(signed, key, messages)
+    derived = {"log_id": signed.statement.log_id, "leaf_index": seq - 1, "tree_size": size}
+    ok &= _fields_agree(proof, {**derived, "leaf_hash": leaf.hex()}, messages)
     if parsed.get("sequence") != seq:
         ok = False
         messages.append(f"the record is event {parsed.get('sequence')}, not {seq}")
@@ -184,6 +200,9 @@ def _check_consistency(proof: Mapping[str, Any], key: VerifyKey) -> ProofCheck:
     ok = _checkpoint_ok(old, key, messages) & _checkpoint_ok(new, key, messages)
     path = [bytes.fromhex(h) for h in proof["consistency_path"]]
     old_size, new_size = old.statement.tree_size, new.statement.tree_size
+    ok &= _fields_agree(
+        proof, {"log_id": new.statement.log_id, "old_size": old_size, "new_size": new_size}, messages
+    )
     if old.statement.log_id != new.statement.log_id:
         ok = False
         messages.append("the two checkpoints are of different logs")

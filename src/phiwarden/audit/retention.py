@@ -39,8 +39,9 @@ from phiwarden.audit.archive import (
     write_atomically,
 )
 from phiwarden.audit.checkpoint import PruneRecord, SignedCheckpoint, SignedPrune, sign
-from phiwarden.audit.errors import AuditError
+from phiwarden.audit.errors import AuditError, AuditStoreError
 from phiwarden.audit.export import render
+from phiwarden.audit.forward import cursor_past_the_log, newest_sequence
 from phiwarden.audit.keys import SigningKey
 from phiwarden.audit.merkle import Frontier
 from phiwarden.audit.proof import subtree_resolver
@@ -112,6 +113,11 @@ def plan_prune(store: AuditStore, settings: AuditSettings, *, now_ms: int | None
         reason = archived_reason(settings.online_days)
     # Events not yet acknowledged by a configured SIEM sink stay until they are.
     cursors = store.cursors()
+    newest = newest_sequence(store)
+    for sink in settings.sinks:
+        if cursors.get(sink.name, 0) > newest:
+            # The cursor says the SIEM has events it cannot have: it is no evidence of delivery.
+            raise AuditStoreError(cursor_past_the_log(sink.name, cursors[sink.name], newest))
     forwarded = min((cursors.get(s.name, 0) for s in settings.sinks), default=None)
     eligible = [
         c

@@ -159,7 +159,7 @@ class AuditStore(ABC):
                 ),
                 (first >> VALUE_EPOCH_BITS, last >> VALUE_EPOCH_BITS, first, last, low, high),
             )
-            return list(cur.fetchall())
+            return [_index_row(row) for row in cur.fetchall()]
 
     def value_index_in_order(self, first: int, last: int, low: int, high: int) -> tuple[str, str]:
         """The rows `value_index_rows` selects, as two comma-separated lists (keys, sequences) ordered
@@ -168,7 +168,11 @@ class AuditStore(ABC):
         with self._read() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT group_concat(hmac_key, ','), group_concat(seq, ',') FROM (SELECT hmac_key, seq "
+                    # A key or sequence stored as another type (SQLite keeps what is written: the
+                    # BLOB of a key's digits prints as the key, but `lookup` never finds it) is
+                    # listed as 'x', which no record implies.
+                    "SELECT group_concat(iif(typeof(hmac_key) = 'integer', hmac_key, 'x'), ','), "
+                    "group_concat(iif(typeof(seq) = 'integer', seq, 'x'), ',') FROM (SELECT hmac_key, seq "
                     "FROM audit_value_hashes WHERE epoch >= ? AND epoch <= ? "
                     "AND ((seq >= ? AND seq <= ?) OR seq < ? OR seq > ? "
                     f"OR epoch <> (seq >> {VALUE_EPOCH_BITS})) ORDER BY seq, hmac_key < 0, hmac_key) AS rows"
@@ -188,7 +192,7 @@ class AuditStore(ABC):
                 ),
                 (low, high, limit),
             )
-            return [(int(e), int(k), int(s)) for e, k, s in cur.fetchall()]
+            return [_index_row(row) for row in cur.fetchall()]
 
     @abstractmethod
     def close(self) -> None: ...
@@ -517,6 +521,27 @@ class AuditStore(ABC):
                 ),
                 (name, seq),
             )
+
+
+# The key given to an index row that holds something other than integers: no record implies it.
+NOT_AN_INDEX_KEY = 1 << 64
+
+
+def _index_row(row: Sequence[Any]) -> tuple[int, int, int]:
+    """An (epoch, key, seq) row of the value-hash index as integers. A value stored as another type
+    (SQLite keeps what is written) is read as the number it spells, for the event it names, with a
+    key no record implies, so verify reports the row: a BLOB key is invisible to `lookup`."""
+    epoch, key, seq = row
+    if type(epoch) is int and type(key) is int and type(seq) is int:
+        return epoch, key, seq
+    return _spelled(epoch), NOT_AN_INDEX_KEY, _spelled(seq)
+
+
+def _spelled(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _head(row: Sequence[Any] | None) -> Head:

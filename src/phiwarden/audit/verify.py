@@ -172,6 +172,17 @@ def verify_log(
     ):
         found.add(problem)
 
+    newest = max(end, report.size)
+    for name, cursor in sorted(store.cursors().items()):
+        if cursor > newest:
+            found.add(
+                Problem(
+                    None,
+                    "cursor",
+                    f"the forwarding cursor of sink {name!r} is at event {cursor}, past the newest "
+                    f"event {newest}: it was edited, and forwarding from it would send the SIEM nothing",
+                )
+            )
     matched = _hold_to_checkpoints(
         report, found, expected, roots, start=start, tree=tree, tree_end=tree_end, intact=intact
     )

@@ -124,6 +124,13 @@ def register(subparsers: Any) -> None:
     forward.add_argument("--sink", action="append", default=[], metavar="NAME", help="sink (default: all)")
     forward.add_argument("--once", action="store_true", help="send what is there, then exit")
     forward.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="idle poll interval")
+    forward.add_argument(
+        "--reset-cursor",
+        type=int,
+        metavar="SEQ",
+        help="set the --sink's cursor to SEQ (the last event the SIEM holds) and exit; events after it "
+        "are sent on the next run",
+    )
 
     prune = command("prune", "remove sealed segments past retention, leaving a signed record", _prune)
     prune.add_argument("--dry-run", action="store_true", help="only say what would be pruned")
@@ -504,7 +511,7 @@ def _pruned_text(pruned: list[Any]) -> str:
         f"{r.first}..{r.last} "
         + (
             "were archived (no archive_dir is configured here)"
-            if r.directory is None
+            if r.directory is None and r.kind != "deleted"
             else _PRUNED_KINDS[r.kind].format(directory=r.directory)
         )
         for r in pruned
@@ -684,6 +691,27 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reset_cursor(args: argparse.Namespace, settings: Any, sinks: list[Any]) -> int:
+    from phiwarden.audit.forward import newest_sequence
+
+    if len(args.sink) != 1:
+        raise _Usage("--reset-cursor needs exactly one --sink NAME")
+    store = _open(args, settings)
+    try:
+        newest = newest_sequence(store)
+        if not 0 <= args.reset_cursor <= newest:
+            raise _Usage(f"--reset-cursor {args.reset_cursor}: the log's events are numbered up to {newest}")
+        store.set_cursor(sinks[0].name, args.reset_cursor)
+    finally:
+        store.close()
+    print(
+        f"phiwarden audit: {sinks[0].name}: cursor set to {args.reset_cursor}; the next run sends the "
+        "events after it (at least once: the SIEM may get some twice)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 @_guard
 def _forward(args: argparse.Namespace) -> int:
     import signal
@@ -698,6 +726,8 @@ def _forward(args: argparse.Namespace) -> int:
         raise _Usage(
             f"no such sink: {', '.join(sorted(unknown))}" if unknown else "no [[audit.sink]] in the policy"
         )
+    if args.reset_cursor is not None:
+        return _reset_cursor(args, settings, sinks)
     base = Path(settings.base_dir) if settings.base_dir else None
     # Every sink's settings are checked (a missing HEC token) before anything is sent anywhere.
     transports = [open_transport(sink, base) for sink in sinks]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phiwarden.audit.paths import create_private_database
 from phiwarden.audit.redact import redact_url, scrub
 from phiwarden.identity.keys import KeyRecord, with_scopes
 from phiwarden.transform.vault import SealedRow
@@ -82,7 +83,7 @@ class GatewayStore:
                 schema = _SCHEMA
             else:
                 path = Path(url.removeprefix("sqlite:///"))
-                path.parent.mkdir(parents=True, exist_ok=True)
+                create_private_database(path)
                 self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA busy_timeout = 30000")
