@@ -260,6 +260,24 @@ def test_conversations_that_open_alike_do_not_share_a_pin(gateway: Gateway) -> N
     assert chat(*later, {"role": "user", "content": "shorter"}) == ("route", "enforce:conversation-pinned")
 
 
+def test_a_chat_routed_for_its_stop_sequences_does_not_pin_a_new_chat_that_opens_alike(
+    make_gateway: Any,
+) -> None:
+    gateway = make_gateway(restricted="route")
+    system: Any = {"role": "system", "content": f"Be brief. ({uuid.uuid4()})"}
+    hello = {"role": "user", "content": "hi"}
+
+    def chat(**extra: Any) -> str:
+        raw = _openai(gateway).chat.completions.with_raw_response.create(
+            model="gpt-5", messages=[system, hello], **extra
+        )
+        return raw.headers["x-phiwarden-decision"].split(";")[0]
+
+    assert chat(stop=["518-42-7731"]) == "route"
+    assert chat(stop=["518-42-7731"]) == "route"  # its retry
+    assert chat() == "allow"  # a new chat: only the stop sequences got the first one routed
+
+
 # --- stateful Responses calls ---------------------------------------------------------------------
 
 VISIT = "Patient: Marisol Okonkwo was seen on 03/14/2025. Draft a reminder."

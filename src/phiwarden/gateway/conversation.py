@@ -10,8 +10,8 @@ hence the same surrogates and pin). Vaults are keyed by identity as well, so equ
 never meet.
 
 Two chats of one person that open alike share the last name. Their pins are kept apart: a pin set by
-a chat named by its opening holds a digest of the routed request's items (`prefix_digest`), and
-applies only to requests that repeat them.
+a chat named by its opening holds a digest of the routed request's items and request-level text
+(`prefix_digest`), and applies only to requests that repeat them.
 """
 
 from __future__ import annotations
@@ -77,25 +77,22 @@ def item_count(request: ParsedRequest) -> int:
 
 
 def prefix_digest(request: ParsedRequest, count: int) -> str:
-    """A digest of the system prompt (instructions) and the first `count` items' text."""
-    listed, head = ("input", "instructions") if request.api == "responses" else ("messages", "system")
+    """A digest of the first `count` items' text and of every inspected part outside the items: the
+    system prompt (instructions) and request-level text (stop sequences, metadata, tool definitions).
+    A chat that opens alike but lacks what got a routed request routed (PHI only in its stop
+    sequences, say) is a new chat, not that request's retry."""
+    listed = "input" if request.api == "responses" else "messages"
     digest = hashlib.sha256(request.api.encode())
     for part in request.parts:
         location = part.location
-        if _under(location, head) or (location == listed and count > 0):
-            pass
-        elif location.startswith(listed + "["):
-            if int(location[len(listed) + 1 : location.index("]")]) >= count:
-                continue
-        else:
+        if location == listed and count == 0:
+            continue
+        item = location.startswith(listed + "[")
+        if item and int(location[len(listed) + 1 : location.index("]")]) >= count:
             continue
         digest.update(f"\x00{location}\x01".encode())
         digest.update(part.text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
-
-
-def _under(location: str, prefix: str) -> bool:
-    return location.startswith(prefix) and location[len(prefix) : len(prefix) + 1] in ("", ".", "[")
 
 
 class ResponseBackend(Protocol):
