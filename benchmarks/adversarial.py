@@ -62,6 +62,11 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "unicode_dashes": lambda n: "518\u201142\u20117731 " * (n // 12),
     "dash_runs": lambda n: "\u2013" * (n // 3),
     "file_name_ids": lambda n: "/x/Ab_Cd_518-42-7731_" * (n // 21),
+    # Delimited tables whose header is a later line (tabular.embedded_cells).
+    "table_header_lines": lambda n: "x\n" + "last_name,first_name,dob\n" * (n // 25),
+    "table_headers_without_rows": lambda n: "x\n" + "last_name,first_name,dob\n\n" * (n // 26),
+    "table_quoted_rows": lambda n: "x\nlast_name,first_name,dob\n" + '"a,""b",c,"d\n' * (n // 13),
+    "table_one_long_row": lambda n: "x\nlast_name,first_name,dob\n" + "a," * (n // 2),
     # Encoded and hidden text (each is decoded or removed in the detection view).
     "percent_run": lambda n: "%41" * (n // 3),
     "percent_invalid_bytes": lambda n: "%FF%41" * (n // 6),

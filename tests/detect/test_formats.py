@@ -61,6 +61,65 @@ def test_tsv_and_unknown_columns() -> None:
     assert not covered(text, "called back", path="out.tsv")
 
 
+EMBEDDED_CSV = (
+    "last_name,first_name,dob,mrn\nOkonkwo,Marisol,1984-07-12,00482913\nReyes,Tomas,1990-02-03,00591234\n"
+)
+EMBEDDED_VALUES = ["Okonkwo", "Marisol", "1984-07-12", "00482913", "Reyes", "Tomas", "1990-02-03", "00591234"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "path", "prose"),
+    [
+        ("", "", None, True),
+        ("x\n\n", "", None, True),  # the gateway's batch: parts joined by blank lines
+        ("Here is the export, can you dedupe it?\n", "", None, True),
+        ("Summarise this:\n```csv\n", "```\nThanks, and keep it short.\n", None, True),
+        ("# Import notes\n\nThe clinic sent:\n\n```csv\n", "```\n", "docs/import.md", False),
+        (
+            "2026-12-07 10:00:01 INFO import started\n",
+            "2026-12-07 10:00:02 INFO done\n",
+            "logs/app.log",
+            False,
+        ),
+        ("# exported 2026-12-07\n", "", "exports/patients.csv", False),
+        ("intro\n", "", "notes.txt", False),
+    ],
+)
+def test_a_delimited_table_is_read_at_any_line(
+    before: str, after: str, path: str | None, prose: bool
+) -> None:
+    text = before + EMBEDDED_CSV + after
+    findings = scan_text(text, path=path, prose=prose)
+    spans = {text[f.start : f.end] for f in findings}
+    assert set(EMBEDDED_VALUES) <= spans
+    # Nothing outside the table: the table ends at the line that is not one of its rows.
+    table_start = len(before)
+    assert all(table_start <= f.start < table_start + len(EMBEDDED_CSV) for f in findings)
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ";", "|"])
+def test_tables_of_each_delimiter_are_read_at_any_line(delimiter: str) -> None:
+    text = "See below.\n" + EMBEDDED_CSV.replace(",", delimiter)
+    assert {text[f.start : f.end] for f in scan_text(text, prose=True)} >= set(EMBEDDED_VALUES)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # One PHI column name is not enough for a header further down.
+        "notes\nmrn,count,total\n12345678,3,4\n",
+        # Code that lists column names, and rows that do not match its width.
+        'COLUMNS = (\n    "first_name", "last_name", "dob"\n)\nrow = parse(a, b)\n',
+        # A header without rows of its width, then prose with commas.
+        "The export has first_name, last_name, dob and mrn.\nOkonkwo, please call me back, thanks.\n",
+        # A header line followed by a blank line: no table.
+        "intro\nfirst_name,last_name,dob\n\nOkonkwo,Marisol,then\n",
+    ],
+)
+def test_text_around_tables_is_not_read_as_one(text: str) -> None:
+    assert scan_text(text, path="src/notes.md") == []
+
+
 def test_sql_insert_maps_values_to_columns() -> None:
     text = (
         "INSERT INTO patients (mrn, first_name, last_name, dob, ssn) VALUES\n"

@@ -49,7 +49,8 @@ _MIN_PROPAGATED_DIGITS = 6
 
 _DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
 # Exports that are often delimited under another name: read as a table when the first line is a
-# header (plain column names, two of them naming PHI), as text of unknown origin is.
+# header (plain column names, two of them naming PHI), as text of unknown origin is. In every text,
+# a table whose header is a later line is read too (tabular.embedded_cells).
 _MAYBE_DELIMITED_EXTENSIONS = (".txt", ".dat", ".out", ".exp")
 _PRAGMA = Pattern(
     r"phiwarden:[ \t]*(?P<kind>allow-next-line|allow)(?:[ \t]+(?P<cats>[a-z_]+(?:[ \t]*,[ \t]*[a-z_]+)*))?"
@@ -138,6 +139,9 @@ class Engine:
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
         elif (not path or lower_path.endswith(_MAYBE_DELIMITED_EXTENSIONS)) and b"\n" in data[:4096]:
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column, sniff=True)))
+        elif b"\n" in data:
+            # A table pasted into a Markdown file, a log or a prompt starts at any line of it.
+            cells.append(("csv", tabular.embedded_cells(data, is_phi_column)))
         if "pipe_table" in triggers:
             cells.append(("table", tabular.pipe_table_cells(data, is_phi_column)))
         if "html_table" in triggers:

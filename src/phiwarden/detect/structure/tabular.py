@@ -77,7 +77,8 @@ def delimited_cells(
     """Cells of a delimited file whose first non-empty line is a header naming a PHI column.
 
     With `sniff` (text of unknown origin) the header must look like one: plain column names, and at
-    least two of them naming PHI.
+    least two of them naming PHI. When the first line is no header, tables further down are read as
+    `embedded_cells` reads them: a CSV pasted after a sentence, printed by `cat` in a tool result.
     """
     lines = _lines(data)
     for offset, line in lines:  # noqa: B007 - the loop finds the header line and its offset
@@ -85,17 +86,11 @@ def delimited_cells(
             break
     else:
         return
-    if len(line) > _MAX_HEADER:
-        return
-    delimiter = _header_delimiter(line)
-    if delimiter is None:
-        return
-    header = [
-        cell.decode("utf-8", "replace").strip().strip('"')
-        for cell, _ in _split_quoted(line, offset, delimiter)
-    ]
+    delimiter = _header_delimiter(line) if len(line) <= _MAX_HEADER else None
+    header = _header_names(line, delimiter) if delimiter is not None else []
     columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
-    if not columns or (sniff and (len(columns) < 2 or not _plain_header(header))):
+    if delimiter is None or not columns or (sniff and (len(columns) < 2 or not _plain_header(header))):
+        yield from embedded_cells(data, is_phi_column)
         return
     for row_offset, row in lines:
         if not row.strip():
@@ -104,6 +99,62 @@ def delimited_cells(
             name = columns.get(index)
             if name is not None and cell:
                 yield name, cell, cell_offset
+
+
+def embedded_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
+    """Cells of delimited tables that start at any line of a text (a Markdown file, a log, a prompt).
+
+    Text around such a table is not a table, so a header must look like one (plain column names, at
+    least two naming PHI, as `sniff` asks), the first row must have as many cells as the header, and
+    the table ends at the first line that does not (a blank line, a closing fence, prose).
+    """
+    # One linear pattern finds the lines that could be headers; Python looks at those lines and at
+    # the rows of tables they open, each line once, so code full of commas costs a regex pass only.
+    pos = 0
+    size = len(data)
+    while pos < size:
+        m = _HEADER_LINE.search(data, pos)
+        if m is None:
+            return
+        pos = m.end + 1
+        found = _embedded_header(data[m.start : m.end].rstrip(b"\r"), is_phi_column)
+        if found is None:
+            continue
+        delimiter, width, columns = found
+        for offset, row in _lines(data, pos):
+            cells = _split_quoted(row, offset, delimiter) if delimiter in row else []
+            if len(cells) != width:
+                break  # this line may head the next table: the search goes on from it
+            pos = offset + len(row) + 1
+            for index, (cell, cell_offset) in enumerate(cells):
+                name = columns.get(index)
+                if name is not None and cell:
+                    yield name, cell, cell_offset
+
+
+# A line of three or more plain names between delimiters (quoted or not): a header candidate.
+_NAME_CHARS = r"[0-9A-Za-z_\-./# \x{80}-\x{10FFFF}]+"
+_HEADER_LINE = Pattern(rf'(?m)^"?{_NAME_CHARS}"?(?:[,;\t|]"?{_NAME_CHARS}"?){{2,}}\r?$')
+
+
+def _embedded_header(
+    line: bytes, is_phi_column: Callable[[str], bool]
+) -> tuple[bytes, int, dict[int, str]] | None:
+    if len(line) > _MAX_HEADER:
+        return None
+    delimiter = _header_delimiter(line)
+    if delimiter is None:
+        return None
+    header = _header_names(line, delimiter)
+    if not _plain_header(header):
+        return None
+    columns = {i: name for i, name in enumerate(header) if is_phi_column(name)}
+    return (delimiter, len(header), columns) if len(columns) >= 2 else None
+
+
+def _header_names(line: bytes, delimiter: bytes) -> list[str]:
+    cells = _split_quoted(line, 0, delimiter)
+    return [cell.decode("utf-8", "replace").strip().strip('"') for cell, _ in cells]
 
 
 _PIPE_SEPARATOR = Pattern(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*$")
