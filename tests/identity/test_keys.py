@@ -49,7 +49,9 @@ def test_expiry_revocation_rotation(keys: KeyStore) -> None:
     graced, graced_record = keys.create("bob@example.org")
     keys.rotate(graced_record.key_id, grace_seconds=60)
     assert keys.verify(graced) is not None  # still valid during the grace period
-    assert {r.state(time.time()) for r in keys.backend.key_list()} >= {"revoked", "active", "expired"}
+    retiring = keys.backend.key_get(graced_record.key_id)
+    assert retiring is not None and retiring.to_dict()["state"] == "retiring"  # not "active"
+    assert {r.state(time.time()) for r in keys.backend.key_list()} >= {"revoked", "active", "expired", "retiring"}
 
 
 def test_revoking_twice_or_an_unknown_key_says_so(keys: KeyStore) -> None:

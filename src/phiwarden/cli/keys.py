@@ -214,6 +214,8 @@ def _article(kind: str) -> str:
 def _line(record: dict[str, Any]) -> str:
     scopes = ",".join(record["destinations"]) or "all destinations"
     expires = record["expires_at"] or "never"
+    if record["state"] == "retiring":
+        expires = f"{record['revoked_at']} (rotated; grace period)"
     repositories = f"  repositories {','.join(record['repositories'])}" if record["repositories"] else ""
     return (
         f"{record['key_id']}  {record['state']:<8} {record['kind']:<6} {record['identity']}  "

@@ -61,7 +61,12 @@ class KeyRecord:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
-        return "active"
+        # Valid until `revoked_at` (the end of a rotation's grace period): listed as such, so that
+        # nobody takes it for a key that stays.
+        return "retiring" if self.revoked_at is not None else "active"
+
+    def usable(self, now: float) -> bool:
+        return self.state(now) in ("active", "retiring")
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -224,7 +229,7 @@ class KeyStore:
             return None
         if not hmac.compare_digest(record.digest, self._digest(key_id, secret_part)):
             return None
-        if record.state(time.time()) != "active":
+        if not record.usable(time.time()):
             return None
         return record
 
