@@ -339,6 +339,14 @@ api_key_env = "PHIWARDEN_TEST_ANTHROPIC_KEY"
     )
     claude = anthropic.Anthropic(api_key=gw.key, base_url=gw.url, max_retries=0)
     assert [m.id for m in claude.models.list()] == ["claude-test-sonnet", "llama-local"]
+    # Anthropic's pagination: the SDK follows has_more/last_id page by page.
+    first = claude.models.list(limit=1)
+    assert [m.id for m in first.data] == ["claude-test-sonnet"] and first.has_more
+    assert [m.id for m in claude.models.list(limit=1)] == ["claude-test-sonnet", "llama-local"]
+    assert [m.id for m in claude.models.list(before_id="llama-local").data] == ["claude-test-sonnet"]
+    for query in ("limit=0", "limit=x", "after_id=gpt-5"):
+        refused = httpx.get(f"{gw.url}/v1/models?{query}", headers={"x-api-key": gw.key})
+        assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
     assert claude.models.retrieve("sonnet-9").id == "sonnet-9"  # a glob serves it: it can be asked for
     with pytest.raises(anthropic.NotFoundError):
         claude.models.retrieve("gpt-5")  # an OpenAI model, not offered in the Anthropic shape

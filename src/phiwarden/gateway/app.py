@@ -20,7 +20,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -141,10 +141,14 @@ def create_app(runtime: Runtime, *, own_runtime: bool = True) -> Starlette:
             return JSONResponse(_model(style, wanted, names[wanted]))
         data = [_model(style, name, owner) for name, owner in names.items()]
         if style == "anthropic":
+            try:
+                data, more = _page(data, request.query_params)
+            except GatewayError as exc:
+                return _error(request, exc)
             return JSONResponse(
                 {
                     "data": data,
-                    "has_more": False,
+                    "has_more": more,
                     "first_id": data[0]["id"] if data else None,
                     "last_id": data[-1]["id"] if data else None,
                 }
@@ -297,3 +301,22 @@ def app_from_environment() -> Starlette:
 
 def dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _page(data: list[dict[str, Any]], query: Mapping[str, str]) -> tuple[list[dict[str, Any]], bool]:
+    """One page of Anthropic's model list: `limit` (1-1000, default 20) models after `after_id` or
+    before `before_id`, and whether more lie beyond it."""
+    text = query.get("limit", "20")
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise GatewayError(400, "limit: expected an integer from 1 to 1000")
+    limit = int(text)
+    ids = [model["id"] for model in data]
+    for name in ("after_id", "before_id"):
+        if name in query and query[name] not in ids:
+            raise GatewayError(400, f"{name}: no such model in this list")
+    if "before_id" in query:
+        end = ids.index(query["before_id"])
+        start = max(0, end - limit)
+        return data[start:end], start > 0
+    start = ids.index(query["after_id"]) + 1 if "after_id" in query else 0
+    return data[start : start + limit], start + limit < len(data)
