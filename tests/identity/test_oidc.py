@@ -83,6 +83,66 @@ def test_bad_tokens_are_refused(jwks_url: str, token_kwargs: dict[str, Any], phr
         _verify(jwks_url, _token(**token_kwargs))
 
 
+@pytest.mark.parametrize(
+    ("token_kwargs", "expected"),
+    [
+        (
+            {"aud": "someone-else"},
+            f'its "aud" claim does not include the audience expected for {ISSUER} ("phiwarden"); ask the '
+            "issuer for a token for that audience, or check [[gateway.oidc]] audience",
+        ),
+        (
+            {"iss": "https://evil.example.org"},
+            f'its "iss" claim is not an issuer this gateway trusts ({ISSUER}); sign in with one of them, '
+            "or add the issuer as a [[gateway.oidc]] issuer",
+        ),
+        (
+            {"exp": int(time.time()) - 3600},
+            'it has expired (its "exp" claim is past, beyond the 30 s leeway); sign in again for a new '
+            "token, and check the gateway's clock if new tokens fail too",
+        ),
+        (
+            {"nbf": int(time.time()) + 3600},
+            'it is not valid yet (its "nbf" claim is in the future, beyond the 30 s leeway); check the '
+            "clocks of the issuer and the gateway",
+        ),
+        (
+            {"aud": None},
+            'it has no "aud" claim, which the gateway requires (exp, iss, aud); ask the issuer to include it',
+        ),
+        (
+            {"key": OTHER_KEY},
+            "its signature does not verify with the key the JWKS lists for it ({jwks}); check that "
+            f"[[gateway.oidc]] jwks_url is {ISSUER}'s, else the token was altered",
+        ),
+        (
+            {"kid": "unknown-kid", "key": OTHER_KEY},
+            'its "kid" header names a key the JWKS does not list ({jwks}, fetched at most every 30 s); '
+            f"check that [[gateway.oidc]] jwks_url is {ISSUER}'s and that the issuer publishes the key "
+            "it signs with",
+        ),
+    ],
+)
+def test_a_refusal_says_what_was_expected_and_what_to_check(
+    jwks_url: str, token_kwargs: dict[str, Any], expected: str
+) -> None:
+    """One sentence naming the expected value and the setting; never what the token holds."""
+    token = _token(**token_kwargs)
+    with pytest.raises(TokenError) as refused:
+        _verify(jwks_url, token)
+    message = str(refused.value)
+    assert message == expected.replace("{jwks}", jwks_url)
+    assert "token rejected" not in message  # the gateway's 401 adds "OIDC token rejected: " once
+    for value in ("someone-else", "evil.example.org", "unknown-kid", "u1", "clinical-eng"):
+        assert value not in message
+
+
+def test_a_refusal_of_what_is_not_a_jwt_says_what_to_send(jwks_url: str) -> None:
+    with pytest.raises(TokenError) as refused:
+        _verify(jwks_url, "eyJhbGciOi.not-a-token.x")
+    assert str(refused.value).startswith("it is not a JWT (three base64url parts")
+
+
 def test_unsigned_and_symmetric_tokens_are_refused(jwks_url: str) -> None:
     unsigned = jwt.encode(
         {"iss": ISSUER, "aud": "phiwarden", "exp": int(time.time()) + 60}, "", algorithm="none"

@@ -23,7 +23,9 @@ REFETCH_SECONDS = 30.0
 
 
 class TokenError(Exception):
-    """A token that does not prove an identity (the message says why, for the 401)."""
+    """A token that does not prove an identity. The message, shown in the 401 after "OIDC token
+    rejected: ", is one sentence: what was expected and what to check. It names claims, never what the
+    token holds (the client's; a token may carry anything)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +56,26 @@ class OidcVerifier:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"not a valid JWT: {exc}") from None
+        except jwt.PyJWTError:
+            raise TokenError(
+                "it is not a JWT (three base64url parts: header, claims, signature); send the ID or "
+                "access token the issuer gave, whole"
+            ) from None
         issuer = self.issuers.get(str(unverified.get("iss", "")))
         if issuer is None:
-            raise TokenError("token issuer is not one the gateway trusts ([[gateway.oidc]] issuer)")
+            trusted = ", ".join(self.issuers)
+            raise TokenError(
+                f'its "iss" claim is not an issuer this gateway trusts ({trusted}); sign in with one '
+                "of them, or add the issuer as a [[gateway.oidc]] issuer"
+            )
         algorithm = header.get("alg")
         if algorithm not in issuer.algorithms:
             # The header is the client's: named by what is allowed, never echoed.
             allowed = ", ".join(issuer.algorithms)
-            raise TokenError(f"the token's signing algorithm is not one this issuer allows ({allowed})")
+            raise TokenError(
+                f'its "alg" header is not a signing algorithm {issuer.issuer} may use ({allowed}); '
+                "check [[gateway.oidc]] algorithms"
+            )
         key = await self._key(issuer, header.get("kid"))
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -76,7 +88,7 @@ class OidcVerifier:
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.PyJWTError as exc:
-            raise TokenError(f"token rejected: {exc}") from None
+            raise TokenError(_rejected(exc, issuer)) from None
         subject = claims.get(issuer.user_claim) or claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise TokenError(f"token has no {issuer.user_claim!r} claim to name the user")
@@ -97,7 +109,11 @@ class OidcVerifier:
                 await self._fetch(issuer, cache)
         key = cache.keys.get(str(kid)) if kid is not None else _only(cache.keys)
         if key is None:
-            raise TokenError("token signed with a key the issuer's JWKS does not list")
+            raise TokenError(
+                f'its "kid" header names a key the JWKS does not list ({issuer.jwks_url}, fetched at most '
+                f"every {REFETCH_SECONDS:.0f} s); check that [[gateway.oidc]] jwks_url is "
+                f"{issuer.issuer}'s and that the issuer publishes the key it signs with"
+            )
         return key
 
     async def _fetch(self, issuer: OidcIssuer, cache: _Jwks) -> None:
@@ -123,6 +139,45 @@ class OidcVerifier:
                 await client.aclose()
         cache.keys = keys
         cache.fetched_at = time.monotonic()
+
+
+def _rejected(exc: jwt.PyJWTError, issuer: OidcIssuer) -> str:
+    """One sentence for a token whose signature or claims failed: PyJWT's own messages name neither
+    what the gateway expected nor the setting to check."""
+    leeway = f"beyond the {issuer.leeway_seconds} s leeway"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return (
+            f'its "aud" claim does not include the audience expected for {issuer.issuer} '
+            f'("{issuer.audience}"); ask the issuer for a token for that audience, or check '
+            "[[gateway.oidc]] audience"
+        )
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f'its "iss" claim is not {issuer.issuer}; check [[gateway.oidc]] issuer'
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return (
+            f'it has expired (its "exp" claim is past, {leeway}); sign in again for a new token, '
+            "and check the gateway's clock if new tokens fail too"
+        )
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        claim = "iat" if "(iat)" in str(exc) else "nbf"
+        return (
+            f'it is not valid yet (its "{claim}" claim is in the future, {leeway}); check the clocks '
+            "of the issuer and the gateway"
+        )
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return (
+            f'it has no "{exc.claim}" claim, which the gateway requires (exp, iss, aud); ask the issuer '
+            "to include it"
+        )
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return (
+            f"its signature does not verify with the key the JWKS lists for it ({issuer.jwks_url}); "
+            f"check that [[gateway.oidc]] jwks_url is {issuer.issuer}'s, else the token was altered"
+        )
+    return (
+        f"it could not be verified against {issuer.issuer} ({type(exc).__name__}); check the token "
+        "came from that issuer unchanged"
+    )
 
 
 def _only(keys: dict[str, jwt.PyJWK]) -> jwt.PyJWK | None:
