@@ -1,10 +1,11 @@
 """The forms a surrogate takes in an answer besides its own, each with the original to put back.
 
 A model given "Vaughn Galloway" writes "Dear Ms. Galloway", "VAUGHN GALLOWAY" or "Hi Vaughn!"; given
-"628-31-5361" it writes "628315361", given "07/15/2024" "2024-07-15". `table` maps every surrogate of
-a conversation, and each of these forms, to the original written the same way ("MARISOL OKONKWO",
-"Okonkwo", "518427731", "2025-03-14"). A form two surrogates share with different originals is left
-out (restoring it would be a guess), and a surrogate itself always wins over another one's form.
+"628-31-5361" it writes "628315361", given "07/15/2024" "2024-07-15", given "MRN-73910264" "73910264".
+`table` maps every surrogate of a conversation, and each of these forms, to the original written the
+same way ("MARISOL OKONKWO", "Okonkwo", "518427731", "2025-03-14", "00482913"). A form two surrogates
+share with different originals is left out (restoring it would be a guess), and a surrogate itself
+always wins over another one's form.
 Digit layouts and date formats are data (`data/variants.toml`).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -97,6 +99,7 @@ def forms(fake: str, original: str, category: str) -> tuple[tuple[str, str], ...
     layouts = _rules().layouts.get(category)
     if layouts:
         out.extend(_digit_forms(fake, original, layouts))
+    out.extend(_unlabelled(fake, original))
     return tuple(out)
 
 
@@ -158,6 +161,18 @@ def _digit_forms(fake: str, original: str, layouts: tuple[str, ...]) -> Iterator
     for layout in layouts:
         if layout.count("#") == len(fake_digits):
             yield _fill(layout, fake_digits), _fill(layout, original_digits)
+
+
+# A record number with its label ("MRN-00482913"): surrogates keep the label, new digits after it.
+_LABELLED = re.compile(r"([A-Z]{2,}[-_#: ]?)(\d{6,})")
+
+
+def _unlabelled(fake: str, original: str) -> Iterator[tuple[str, str]]:
+    """The digits of a labelled number alone ("00482913"): six or more, as a shorter number is any
+    number."""
+    mine, theirs = _LABELLED.fullmatch(fake), _LABELLED.fullmatch(original)
+    if mine and theirs and mine[1] == theirs[1] and len(mine[2]) == len(theirs[2]):
+        yield mine[2], theirs[2]
 
 
 def _fill(layout: str, digits: str) -> str:
