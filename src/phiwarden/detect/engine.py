@@ -47,7 +47,7 @@ PLACEHOLDER_WINDOW = 120
 _MAX_PROPAGATED_VALUES = 512
 _MIN_PROPAGATED_DIGITS = 6
 
-_DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
+DELIMITED_EXTENSIONS = (".csv", ".tsv", ".psv", ".tab")
 # Exports that are often delimited under another name: read as a table when the first line is a
 # header (plain column names, two of them naming PHI), as text of unknown origin is. In every text,
 # a table whose header is a later line is read too (tabular.embedded_cells).
@@ -135,7 +135,7 @@ class Engine:
         cells: list[tuple[str, Iterable[tabular.Cell]]] = []
         is_phi_column = self._is_phi_column
         lower_path = (path or "").lower()
-        if lower_path.endswith(_DELIMITED_EXTENSIONS):
+        if lower_path.endswith(DELIMITED_EXTENSIONS):
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
         elif (not path or lower_path.endswith(_MAYBE_DELIMITED_EXTENSIONS)) and b"\n" in data[:4096]:
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column, sniff=True)))

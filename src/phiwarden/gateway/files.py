@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from phiwarden.detect.engine import DELIMITED_EXTENSIONS
 from phiwarden.gateway import shell
 from phiwarden.gateway.request import ParsedRequest, ToolCall
 
@@ -80,17 +81,43 @@ def accesses(call: ToolCall) -> list[FileAccess]:
 
 
 def attach_paths(request: ParsedRequest) -> None:
-    """Give each tool result the path of the file its call read. A shell command's output is not one
-    file's content (pipelines, several files, other output): it is inspected as text, without a path."""
+    """Give each tool result the path of the file its call read.
+
+    A shell command's output gets the path of a file it printed (cat, head, tail, sed -n, grep on
+    named files: `shell.prints_content`), so code read through Bash is classified as code read
+    through Read is, and a CSV printed by `cat` is scanned as a CSV file. A command that prints no
+    file it names (ls, pytest, a script) leaves its output without a path: it is text.
+    """
     for call in request.tool_calls:
         results = request.tool_results.get(call.call_id)
         tool = _tools().get(call.name)
-        if not results or tool is None or tool.operation == "shell":
+        if not results or tool is None:
             continue
-        found = [a for a in accesses(call) if a.operation == "read"]
-        if found:
+        shell_tool = tool.operation == "shell"
+        path = _printed_path(call, tool) if shell_tool else _read_path(call)
+        if path is not None:
             for part in results:
-                part.path = found[0].path
+                part.path = path
+                part.shell_output = shell_tool
+
+
+def _read_path(call: ToolCall) -> str | None:
+    found = [a for a in accesses(call) if a.operation == "read"]
+    return found[0].path if found else None
+
+
+def _printed_path(call: ToolCall, tool: _Tool) -> str | None:
+    """The file whose content a shell command printed; of several, a delimited export first (a header
+    atop the output is then read as that file's), else the first one the command line names.
+    Tables further down the output are found wherever they start (detect: tabular.embedded_cells)."""
+    printed = [
+        a.path[:MAX_PATH]
+        for a in shell.command_accesses(call.arguments, tool.command_keys, tool.lines_keys)
+        if a.operation == "read" and shell.prints_content(a.program)
+    ]
+    tables = [p for p in printed if p.lower().endswith(DELIMITED_EXTENSIONS)]
+    chosen = tables or printed
+    return chosen[0] if chosen else None
 
 
 def latest_accesses(request: ParsedRequest) -> list[FileAccess]:

@@ -90,24 +90,26 @@ class Inspector:
         self.engine.scan(warm_up)
         self.engine.scan(f"Write a reminder to Marisol Okonkwo, seen 03/14/2025. {warm_up}", prose=True)
 
-    def _scan(self, text: str, path: str | None) -> list[Hit]:
+    def _scan(self, text: str, path: str | None, *, prose: bool = False) -> list[Hit]:
         # What has no path is what a person typed or pasted into a prompt: read as prose too (names
         # introduced by "to", "patient", "Dr."), which file scans leave off for precision in code.
-        findings = self.engine.scan(text, path=path, prose=path is None)
+        # A shell command's output keeps the prose rules with its file's path (Part.shell_output).
+        findings = self.engine.scan(text, path=path, prose=prose or path is None)
         return [Hit(f.start, f.end, f.category, f.confidence, f.rule) for f in findings]
 
-    def _scan_cached(self, text: str, path: str | None) -> list[Hit]:
+    def _scan_cached(self, text: str, path: str | None, *, prose: bool = False) -> list[Hit]:
+        # No path (prose mode) and an empty path (file mode) must not share an entry, nor a file's
+        # content read with and without the prose rules.
+        mode = "" if path is None else ("|" if prose else "/") + path
         digest = hashlib.blake2b(
-            # No path (prose mode) and an empty path (file mode) must not share an entry.
-            f"{'' if path is None else '/' + path}\x00{text}".encode("utf-8", "surrogatepass"),
-            digest_size=20,
+            f"{mode}\x00{text}".encode("utf-8", "surrogatepass"), digest_size=20
         ).digest()
         with self._lock:
             cached = self._cache.get(digest)
             if cached is not None:
                 self._cache.move_to_end(digest)
                 return list(cached)
-        hits = self._scan(text, path)
+        hits = self._scan(text, path, prose=prose)
         with self._lock:
             self._cache[digest] = tuple(hits)
             if len(self._cache) > CACHE_ENTRIES:
@@ -128,7 +130,7 @@ class Inspector:
         for index, part in enumerate(parts):
             # Signed thinking and vendor-encrypted blobs come back unchanged every turn, like files.
             if part.path is not None or part.frozen or len(part.text) >= LARGE_PART:
-                hits = self._scan_cached(part.text, part.path)
+                hits = self._scan_cached(part.text, part.path, prose=part.shell_output)
                 if hits:
                     found[index] = hits
             else:

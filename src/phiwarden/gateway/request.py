@@ -47,6 +47,10 @@ class Part:
     # for tool definitions and settings, whose field names describe a tool, not content. Values
     # found in them count wherever they are.
     classified: bool = True
+    # The output of a shell command that printed `path` (cat, grep, sed -n): other commands of its
+    # command line may have printed text of their own, so it is read with the prose rules too.
+    # (Last of the fields: shapes.py builds parts positionally.)
+    shell_output: bool = False
 
     def replace(
         self, spans: Sequence[Span], replacement: Callable[[str, str], str], *, values_only: bool = False

@@ -61,6 +61,7 @@ class _Command:
     shell: bool = False
     stdin_patch: bool = False
     plus_options: bool = False
+    prints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ def _table() -> _Table:
             shell=entry.get("shell", False),
             stdin_patch=entry.get("stdin_patch", False),
             plus_options=entry.get("plus_options", False),
+            prints=entry.get("prints", False),
             **options,
         )
         for name in entry["names"]:
@@ -131,6 +133,13 @@ def command_line(text: str, *, depth: int = 0) -> list[Access]:
         out.extend(_command(words, stdin, depth))
         out.extend(Access(path, operation, "redirect") for path, operation in redirects)
     return _unique(out)
+
+
+def prints_content(program: str) -> bool:
+    """Whether what `program` prints is the content of the files it reads (cat, head, grep, sed -n):
+    then its output is that content, as a Read tool's result is, and is classified with the path."""
+    command = _table().commands.get(program)
+    return command is not None and command.prints
 
 
 def argv(words: Sequence[str]) -> list[Access]:
