@@ -51,7 +51,12 @@ def test_expiry_revocation_rotation(keys: KeyStore) -> None:
     assert keys.verify(graced) is not None  # still valid during the grace period
     retiring = keys.backend.key_get(graced_record.key_id)
     assert retiring is not None and retiring.to_dict()["state"] == "retiring"  # not "active"
-    assert {r.state(time.time()) for r in keys.backend.key_list()} >= {"revoked", "active", "expired", "retiring"}
+    assert {r.state(time.time()) for r in keys.backend.key_list()} >= {
+        "revoked",
+        "active",
+        "expired",
+        "retiring",
+    }
 
 
 def test_revoking_twice_or_an_unknown_key_says_so(keys: KeyStore) -> None:
