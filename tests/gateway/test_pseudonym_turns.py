@@ -265,7 +265,7 @@ def test_a_chat_routed_for_its_stop_sequences_does_not_pin_a_new_chat_that_opens
 ) -> None:
     gateway = make_gateway(restricted="route")
     system: Any = {"role": "system", "content": f"Be brief. ({uuid.uuid4()})"}
-    hello = {"role": "user", "content": "hi"}
+    hello: Any = {"role": "user", "content": "hi"}
 
     def chat(**extra: Any) -> str:
         raw = _openai(gateway).chat.completions.with_raw_response.create(
