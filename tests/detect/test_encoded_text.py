@@ -11,9 +11,12 @@ import json
 import urllib.parse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from phiwarden.detect import scan_text
 from phiwarden.detect.blobs import find
+from phiwarden.detect.normalize import _valid_utf8_parts
 from phiwarden.detect.text import Text
 
 RECORD = "Patient: Marisol Okonkwo SSN 518-42-7731 MRN-00482913"
@@ -85,6 +88,54 @@ def test_percent_signs_that_encode_nothing_are_left_alone(text: str) -> None:
 def test_invalid_escapes_do_not_hide_the_valid_ones_after_them() -> None:
     text = "q=%FF%FESSN%20518-42-7731"
     assert found(text) == [("ssn", "518-42-7731")]
+
+
+def _valid_parts_reference(raw: bytes) -> list[tuple[int, int]]:
+    """The valid UTF-8 runs of `raw` as (start, end), found one character at a time."""
+    runs: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(raw):
+        end = pos
+        while end < len(raw):
+            for width in (1, 2, 3, 4):
+                try:
+                    raw[end : end + width].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                end += width
+                break
+            else:
+                break
+        if end > pos:
+            runs.append((pos, end))
+        pos = max(end, pos + 1)
+        while pos < len(raw) and 0x80 <= raw[pos] < 0xC0:
+            pos += 1
+    return runs
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff", b"\x80", b"\xc3"]),
+        max_size=200,
+    )
+)
+def test_valid_utf8_runs_of_decoded_escapes_match_a_character_by_character_reading(
+    pieces: list[bytes],
+) -> None:
+    """Decoding is done a window at a time (64 bytes, doubling): characters cut by a window's edge."""
+    raw = b"".join(pieces) * 3
+    edits = _valid_utf8_parts(raw, 0)
+    assert [(e.start // 3, e.end // 3) for e in edits] == _valid_parts_reference(raw)
+    assert all(e.replacement == raw[e.start // 3 : e.end // 3] for e in edits)
+
+
+def test_alternating_valid_and_invalid_escapes_take_linear_time() -> None:
+    """`%FF%41` repeated: every other byte invalid (it once cost the square of its length)."""
+    text = "%FF%41" * 100_000
+    assert found(text) == []
+    raw = bytes.fromhex("ff41" * 100_000)
+    assert len(_valid_utf8_parts(raw, 0)) == 100_000
 
 
 # --- \uXXXX escapes ----------------------------------------------------------------------------------

@@ -179,11 +179,7 @@ def _valid_utf8_parts(raw: bytes, origin: int) -> list[Edit]:
     pos = 0
     view = memoryview(raw)
     while pos < len(raw):
-        try:
-            codecs.utf_8_decode(view[pos:], "strict", True)
-            valid_end = len(raw)
-        except UnicodeDecodeError as error:
-            valid_end = pos + error.start
+        valid_end = _utf8_end(view, pos)
         if valid_end > pos:
             out.append(Edit(origin + 3 * pos, origin + 3 * valid_end, raw[pos:valid_end], scale=3))
         pos = max(valid_end, pos + 1)
@@ -191,6 +187,27 @@ def _valid_utf8_parts(raw: bytes, origin: int) -> list[Edit]:
         while pos < len(raw) and 0x80 <= raw[pos] < 0xC0:
             pos += 1
     return out
+
+
+def _utf8_end(view: memoryview, pos: int) -> int:
+    """Where the UTF-8 that starts at `pos` ends (the first invalid byte, or the end).
+
+    Decoded a window at a time, doubling from 64 bytes: CPython's decoder sets aside room for all it
+    is given before it reads a byte, so decoding the whole rest at every invalid byte would make
+    text that alternates valid and invalid escapes (`%FF%41` repeated) quadratic.
+    """
+    window = 64
+    size = len(view)
+    while pos < size:
+        end = min(size, pos + window)
+        try:
+            # Not final before the end: a character cut by the window's edge is read with the next.
+            _, read = codecs.utf_8_decode(view[pos:end], "strict", end == size)
+        except UnicodeDecodeError as error:
+            return pos + error.start
+        pos += read
+        window *= 2
+    return size
 
 
 def _u_escapes(data: bytes) -> list[Edit]:
