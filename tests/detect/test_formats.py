@@ -104,6 +104,27 @@ def test_tables_of_each_delimiter_are_read_at_any_line(delimiter: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "table",
+    [
+        # A row with an unquoted comma (an address) does not end the table: the rows after it count.
+        "last_name,first_name,dob,mrn,address\nOkonkwo,Marisol,1984-07-12,00482913,9 Oak Ave, Boston MA\n"
+        "Reyes,Tomas,1990-02-03,00591234,14 Elm St\n",
+        # A short first row.
+        "last_name,first_name,dob,mrn\nOkonkwo,Marisol,1984-07-12\nReyes,Tomas,1990-02-03,00591234\n",
+        # Header and rows in separate text blocks (a request's parts are joined by a blank line).
+        "last_name,first_name,dob,mrn\n\nOkonkwo,Marisol,1984-07-12,00482913\nReyes,Tomas,1990-02-03,00591234\n",
+        # A trailing delimiter, and a format in parentheses after a name.
+        "last_name,first_name,DOB (yyyy-mm-dd),mrn,\nOkonkwo,Marisol,1984-07-12,00482913,\n"
+        "Reyes,Tomas,1990-02-03,00591234,\n",
+    ],
+)
+def test_irregular_tables_after_other_text_are_read_to_their_end(table: str) -> None:
+    text = "You are a coding agent.\n\nWhy does this import fail?\n" + table
+    spans = {text[f.start : f.end] for f in scan_text(text, prose=True)}
+    assert {"Okonkwo", "Marisol", "Reyes", "Tomas", "1990-02-03", "00591234"} <= spans
+
+
+@pytest.mark.parametrize(
     "text",
     [
         # One PHI column name is not enough for a header further down.

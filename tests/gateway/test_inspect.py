@@ -124,6 +124,11 @@ def _cloud_text(gw: Gateway) -> str:
     return "\n".join(r.text for r in gw.provider.received if r.prefix != "local")
 
 
+def _numbered(text: str, form: str) -> str:
+    """`text` as a tool prints it with line numbers (Read: "     1→", `cat -n`: "     1<TAB>")."""
+    return "".join(form.format(n=n, line=line) for n, line in enumerate(text.splitlines(True), 1))
+
+
 PLACEMENTS = {
     "after a system prompt": _chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": CSV}]),
     "after a sentence": _chat([{"role": "user", "content": "Dedupe these rows, please:\n" + CSV}]),
@@ -145,6 +150,13 @@ PLACEMENTS = {
     "Claude Code Read of a Markdown file": _claude(
         "Read", {"file_path": "/repo/docs/import.md"}, f"# Import\n\nThe clinic sent:\n\n```csv\n{CSV}```\n"
     ),
+    "Claude Code Read of a CSV file (numbered lines)": _claude(
+        "Read", {"file_path": "/repo/data/export.csv"}, _numbered(CSV, "{n:>6}\u2192{line}")
+    ),
+    "Claude Code Read of a Markdown file (numbered lines)": _claude(
+        "Read", {"file_path": "/repo/docs/import.md"}, _numbered(f"Rows:\n{CSV}", "{n:>6}\u2192{line}")
+    ),
+    "Codex shell cat -n": _codex("cat -n data/export.csv", _numbered(CSV, "{n:>6}\t{line}")),
     "Codex shell cat": _codex("cat data/export.csv | head -5", CSV),
     "Codex shell output after a command's own output": _codex(
         "cd data && echo exporting && cat export.csv", "exporting\n" + CSV
@@ -213,3 +225,21 @@ def test_repository_code_printed_by_a_shell_is_internal_as_read_code_is(gateway:
 def test_shell_output_that_prints_no_file_stays_text(gateway: Gateway, command: str, output: str) -> None:
     for path, body in (_claude("Bash", {"command": command}, output), _codex(command, output)):
         assert "tier=public" in _send(gateway, path, body)
+
+
+HL7 = (
+    "MSH|^~\\&|EPIC|HOSP|||202501011200||ADT^A01|1|P|2.5\n"
+    "PID|1||00482913^^^HOSP^MR||OKONKWO^MARISOL||19610314|F|||14 ELM ST^^BOSTON^MA^02118\n"
+)
+
+
+def test_an_hl7_message_read_with_line_numbers_is_read_as_hl7(gateway: Gateway) -> None:
+    """Claude Code's Read numbers every line: a segment must still start its line for the reader."""
+    path, body = _claude(
+        "Read", {"file_path": "/repo/fixtures/adt.hl7"}, _numbered(HL7, "{n:>6}\u2192{line}")
+    )
+    assert "tier=restricted" in _send(gateway, path, body)
+    cloud = _cloud_text(gateway)
+    assert not [
+        value for value in ("OKONKWO", "MARISOL", "19610314", "00482913", "14 ELM ST") if value in cloud
+    ]

@@ -13,6 +13,9 @@ detectors read the text with these rewritten (`text.Text` keeps the way back to 
   byte order mark, bidirectional controls) wherever they are, and combining marks and variation
   selectors on an ASCII character. Between a lower-case and an upper-case letter a removed run
   separates two words (`Marisol<U+00AD>Okonkwo`) and is read as a space.
+- Line numbers a tool printed before every line (Claude Code's Read: `     1→`; `cat -n` and `nl`:
+  `     1<TAB>`), removed where consecutive lines carry consecutive numbers: what a line starts
+  with (an HL7 segment, a table's header) starts it again.
 - Decodings: percent-encoded runs (`%20`, `%C3%A9`: UTF-8, as URLs write it) and `\\uXXXX` escapes
   (JSON, JavaScript, Java, Python string literals), when they decode to text.
 
@@ -49,6 +52,10 @@ _U_ESCAPE = Pattern(r"\\u[0-9A-Fa-f]{4}")
 # What a `\\uXXXX` escape may stand for in the view: not a quote, a backslash or a control
 # character (a line break), which would change where the string that holds it ends.
 _KEPT_ESCAPED = frozenset("\"'`\\")
+# A line number a tool printed: right-aligned before an arrow (Read) or in six columns before a tab
+# (`cat -n`, `nl`; a TSV's own index column is not padded).
+_LINE_NUMBER = Pattern(r"(?m)^ *(?P<arrow>[0-9]{1,9})\x{2192}|^(?P<tab> {0,5}[0-9]{1,6})\t")
+_ARROW = "\u2192".encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,9 @@ def edits(data: bytes, *, marked: bool) -> list[Edit]:
     out: list[Edit] = []
     if marked:
         out += _invisible(data)
+    # Byte searches first: numbered output holds an arrow, or starts at line 1 in six columns.
+    if _ARROW in data or b"     1\t" in data:
+        out += _line_numbers(data)
     # Byte searches first: most texts hold neither, and these cost less than a pattern's pass.
     if b"%" in data:
         out += _percent_runs(data)
@@ -131,6 +141,27 @@ def edits(data: bytes, *, marked: bool) -> list[Edit]:
     if len(out) > 1:
         out.sort(key=lambda e: e.start)
     return out
+
+
+def _line_numbers(data: bytes) -> list[Edit]:
+    """Removals of the line numbers of runs of two or more lines numbered one after another."""
+    out: list[Edit] = []
+    index = _LINE_NUMBER.group_index
+    run: list[Edit] = []
+    expected_start, expected_number = -1, -1
+    for m in _LINE_NUMBER.finditer(data):
+        start, end = m.group_span(index["arrow"])
+        if start < 0:
+            start, end = m.group_span(index["tab"])
+        number = int(data[start:end])
+        if m.start != expected_start or number != expected_number:
+            if len(run) > 1:
+                out += run
+            run = []
+        run.append(Edit(m.start, m.end, b""))
+        newline = data.find(b"\n", m.end)
+        expected_start, expected_number = (newline + 1 if newline >= 0 else -1), number + 1
+    return out + run if len(run) > 1 else out
 
 
 def _invisible(data: bytes) -> list[Edit]:

@@ -67,8 +67,17 @@ def _header_delimiter(line: bytes) -> bytes | None:
 def _plain_header(names: list[str]) -> bool:
     """Column names, not a sentence or code that happens to hold commas."""
     return all(
-        name and len(name) <= 40 and all(ch.isalnum() or ch in " _-./#" for ch in name) for name in names
+        name and len(name) <= 40 and all(ch.isalnum() or ch in " _-./#()" for ch in name) and _units(name)
+        for name in names
     )
+
+
+def _units(name: str) -> bool:
+    """Parentheses only around a unit or format after the name ("DOB (yyyy-mm-dd)"): not the
+    parenthesis a statement opens ("INSERT INTO patients (mrn, first_name, …")."""
+    if "(" not in name and ")" not in name:
+        return True
+    return name.count("(") == name.count(")") == 1 and 0 < name.index("(") < name.index(")") == len(name) - 1
 
 
 def delimited_cells(
@@ -105,8 +114,11 @@ def embedded_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterato
     """Cells of delimited tables that start at any line of a text (a Markdown file, a log, a prompt).
 
     Text around such a table is not a table, so a header must look like one (plain column names, at
-    least two naming PHI, as `sniff` asks), the first row must have as many cells as the header, and
-    the table ends at the first line that does not (a blank line, a closing fence, prose).
+    least two naming PHI, as `sniff` asks). Its rows are the lines that follow with the delimiter in
+    them, as wide as the header or not (an unquoted comma in an address, a short row): the table
+    ends at a line without the delimiter (prose, a closing fence) or at the next header. Blank lines
+    (a request's parts are joined by one; text blocks split a table) end it unless the next line is
+    a row as wide as the header.
     """
     # One linear pattern finds the lines that could be headers; Python looks at those lines and at
     # the rows of tables they open, each line once, so code full of commas costs a regex pass only.
@@ -121,10 +133,17 @@ def embedded_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterato
         if found is None:
             continue
         delimiter, width, columns = found
+        after_blank = False
         for offset, row in _lines(data, pos):
+            if not row.strip():
+                after_blank = True
+                continue
             cells = _split_quoted(row, offset, delimiter) if delimiter in row else []
-            if len(cells) != width:
-                break  # this line may head the next table: the search goes on from it
+            if len(cells) < 2 or (after_blank and len(cells) != width):
+                break
+            if len(cells) != width and _embedded_header(row, is_phi_column) is not None:
+                break  # the next table's header: the search goes on from it
+            after_blank = False
             pos = offset + len(row) + 1
             for index, (cell, cell_offset) in enumerate(cells):
                 name = columns.get(index)
@@ -133,8 +152,9 @@ def embedded_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterato
 
 
 # A line of three or more plain names between delimiters (quoted or not): a header candidate.
-_NAME_CHARS = r"[0-9A-Za-z_\-./# \x{80}-\x{10FFFF}]+"
-_HEADER_LINE = Pattern(rf'(?m)^"?{_NAME_CHARS}"?(?:[,;\t|]"?{_NAME_CHARS}"?){{2,}}\r?$')
+_NAME_CHARS = r"[0-9A-Za-z_\-./#()\x{80}-\x{10FFFF} ]+"
+# A trailing delimiter (`a,b,c,` as some exporters write) ends the line with an empty name.
+_HEADER_LINE = Pattern(rf'(?m)^"?{_NAME_CHARS}"?(?:[,;\t|]"?{_NAME_CHARS}"?){{2,}}[,;\t|]?\r?$')
 
 
 def _embedded_header(
@@ -146,9 +166,10 @@ def _embedded_header(
     if delimiter is None:
         return None
     header = _header_names(line, delimiter)
-    if not _plain_header(header):
+    named = header[:-1] if len(header) > 3 and not header[-1] else header
+    if not _plain_header(named):
         return None
-    columns = {i: name for i, name in enumerate(header) if is_phi_column(name)}
+    columns = {i: name for i, name in enumerate(named) if is_phi_column(name)}
     return (delimiter, len(header), columns) if len(columns) >= 2 else None
 
 
