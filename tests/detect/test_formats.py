@@ -833,3 +833,16 @@ def test_fhir_conformance_resources_carry_the_publishers_contacts() -> None:
         '{"resource": {"resourceType": "Patient", "telecom": [{"system": "email", "value": "ana.ruiz84@gmail.com"}]}}]}'
     )
     assert "ana.ruiz84@gmail.com" in values(bundle, "email", path="bundle.json")
+
+
+def test_a_csv_file_of_two_columns_is_read_by_its_header() -> None:
+    """`cut -d, -f1,3 exports/pt.csv` keeps two columns: a file's header needs no third."""
+    text = "last_name,mrn\nOkonkwo,00482913\nReyes,00591234\n"
+    assert [text[f.start : f.end] for f in scan_text(text, path="exports/pt.csv")] == [
+        "Okonkwo",
+        "00482913",
+        "Reyes",
+        "00591234",
+    ]
+    # Text of unknown origin needs a header of three names, two of them PHI fields.
+    assert scan_text("Columns:\n" + text, path="notes.md") == []

@@ -58,10 +58,10 @@ def _split_quoted(line: bytes, offset: int, delimiter: bytes) -> list[tuple[byte
     return cells
 
 
-def _header_delimiter(line: bytes) -> bytes | None:
+def _header_delimiter(line: bytes, least: int = 2) -> bytes | None:
     counts = {d: line.count(d) for d in (b",", b"\t", b";", b"|")}
     delimiter, count = max(counts.items(), key=lambda item: item[1])
-    return delimiter if count >= 2 else None
+    return delimiter if count >= least else None
 
 
 def _plain_header(names: list[str]) -> bool:
@@ -95,7 +95,8 @@ def delimited_cells(
             break
     else:
         return
-    delimiter = _header_delimiter(line) if len(line) <= _MAX_HEADER else None
+    # A delimited file's header may name two columns (`cut -d, -f1,3`); text of unknown origin needs three.
+    delimiter = _header_delimiter(line, 2 if sniff else 1) if len(line) <= _MAX_HEADER else None
     header = _header_names(line, delimiter) if delimiter is not None else []
     columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
     if delimiter is None or not columns or (sniff and (len(columns) < 2 or not _plain_header(header))):
