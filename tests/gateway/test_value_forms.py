@@ -159,3 +159,22 @@ def test_mask_masks_every_form_with_its_values_placeholder(make_gateway: Any) ->
         "Also tell [NAME_1] the clinic moved. Put it in [NAME_1]'s chart. REMINDER FOR [NAME_1]"
     )
     assert "is [SSN_1] ([SSN_1]), written [DATE_1] and [DATE_1]; record [MRN_1]. Dear [NAME_1]," in sent[2]
+
+
+def test_one_value_written_two_ways_in_one_message_gets_one_surrogate(gateway: Gateway) -> None:
+    """An SSN with en dashes and "7/12/84" are found as values of their own: they are the SSN and
+    the date already found, so every form of each keeps one surrogate (two would leave the forms
+    they share, "518 42 7731" or "19840712", with no surrogate to take)."""
+    gateway.provider.reset()
+    client = openai.OpenAI(api_key=gateway.key, base_url=gateway.url + "/v1", max_retries=0)
+    text = (
+        f"{NOTE}. Also written 518\u201342\u20137731, 518 42 7731 and 518.42.7731; born 7/12/84, "
+        f"19840712, 1984/07/12 and July 12, 1984. ({_conversation()})"
+    )
+    client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": text}])
+    sent = gateway.provider.all_text()
+    for form in ("518\u201342\u20137731", "518 42 7731", "518.42.7731", "7/12/84", "19840712", "1984/07/12"):
+        assert form not in sent, form
+    ssn = re.search(r"SSN (\d{3})-(\d{2})-(\d{4})", sent)
+    assert ssn is not None
+    assert " ".join(ssn.groups()) in sent and "\u2013".join(ssn.groups()) in sent

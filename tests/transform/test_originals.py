@@ -111,3 +111,22 @@ def test_any_text_of_forms_leaves_none_and_restores_to_itself(
     for _, form in pieces:
         assert not _stands(form, sent), form
     assert RESTORER.restore(sent) == text
+
+
+def test_values_that_mean_the_same_date_or_number_are_one() -> None:
+    found = [
+        ("date", "1984-07-12"),
+        ("date", "7/12/84"),
+        ("date", "July 12, 1984"),
+        ("date", "1990-01-02"),
+        ("ssn", "518-42-7731"),
+        ("ssn", "518\u201342\u20137731"),
+        ("phone", "(617) 555-0143"),
+        ("phone", "617.555.0143"),
+    ]
+    assert distinct(found) == [
+        ("date", "1984-07-12"),
+        ("date", "1990-01-02"),
+        ("ssn", "518-42-7731"),
+        ("phone", "(617) 555-0143"),
+    ]

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 
 from phiwarden.detect.vocabulary import load_data_file
 from phiwarden.transform.restore import Restorer
-from phiwarden.transform.surrogates import name_words
+from phiwarden.transform.surrogates import name_words, parse_date
 from phiwarden.transform.variants import Form, forms, table
 
 # Titles before a name's word that is also an ordinary word: with one it is the person.
@@ -110,15 +110,33 @@ def distinct(
     # Forms are written out only where a category repeats (most requests hold one value of each).
     counts = Counter(category for category, _ in listed)
     seen: set[str] = set()
+    meanings: set[tuple[str, object]] = set()
     out: list[tuple[str, str]] = []
     for category, value in listed:
         if value in seen or (earlier is not None and value in earlier):
+            continue
+        meaning = _meaning(category, value) if counts[category] > 1 else None
+        if meaning is not None and meaning in meanings:
             continue
         out.append((category, value))
         if counts[category] > 1:
             seen.add(value)
             seen.update(form for form, _ in forms(value, value, category))
+            if meaning is not None:
+                meanings.add(meaning)
     return out
+
+
+def _meaning(category: str, value: str) -> tuple[str, object] | None:
+    """What a date or a number stands for, however it is written ("7/12/84" is 1984-07-12, an SSN
+    with en dashes the one with hyphens): two such values are one, with one surrogate."""
+    if category == "date":
+        day = parse_date(value)
+        return None if day is None else (category, day)
+    if category in ("ssn", "phone", "fax"):
+        digits = "".join(ch for ch in value if ch.isdigit())
+        return (category, digits) if len(digits) >= 7 else None
+    return None
 
 
 def _one_word(form: str) -> bool:
