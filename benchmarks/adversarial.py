@@ -67,6 +67,9 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "table_headers_without_rows": lambda n: "x\n" + "last_name,first_name,dob\n\n" * (n // 26),
     "table_quoted_rows": lambda n: "x\nlast_name,first_name,dob\n" + '"a,""b",c,"d\n' * (n // 13),
     "table_one_long_row": lambda n: "x\nlast_name,first_name,dob\n" + "a," * (n // 2),
+    # Numbered tool output (Read's "     1→", cat -n): every line numbered, and arrows that number nothing.
+    "numbered_lines": lambda n: "".join(f"{i:>6}\u2192a,b,c\n" for i in range(1, n // 13 + 1)),
+    "arrow_runs": lambda n: "1\u2192" * (n // 4),
     # Encoded and hidden text (each is decoded or removed in the detection view).
     "percent_run": lambda n: "%41" * (n // 3),
     "percent_invalid_bytes": lambda n: "%FF%41" * (n // 6),
