@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import compile_bytecode
+from benchmarks.common import compile_bytecode, emit
 
 HOST = "127.0.0.1"
 SIZES = {"1KB": 1024, "16KB": 16 * 1024, "128KB": 128 * 1024}
@@ -360,7 +360,7 @@ def main() -> None:
     tp = figures["throughput_16KB_32_clients"]
     print(f"{'throughput 16KB':>20}: {tp['gateway']['requests_per_s']} req/s through the gateway, "
           f"{tp['direct']['requests_per_s']} req/s direct")  # fmt: skip
-    print(json.dumps(figures, sort_keys=True))
+    emit(figures)
 
 
 if __name__ == "__main__":
