@@ -36,7 +36,7 @@ from phiwarden.audit.keys import (
 )
 from phiwarden.audit.ledger import Head, Receipt, prepare
 from phiwarden.audit.redact import redact_url
-from phiwarden.audit.store import AuditStore
+from phiwarden.audit.store import AuditStore, open_existing
 from phiwarden.audit.witness import Witness, open_witness
 from phiwarden.policy.audit import AuditSettings
 
@@ -174,13 +174,16 @@ class AuditLog:
         self._unmarked: int | None = None
 
     @classmethod
-    def open(cls, settings: AuditSettings | None = None, *, store: str | None = None) -> AuditLog:
-        """The log the settings describe; keys are generated on first use. Raises `AuditError`."""
+    def open(
+        cls, settings: AuditSettings | None = None, *, store: str | None = None, create: bool = True
+    ) -> AuditLog:
+        """The log the settings describe; keys are generated on first use. With `create` False
+        nothing is made: the store and both keys must exist already. Raises `AuditError`."""
         settings = settings or AuditSettings()
         url = store_url(settings, store)
-        signing = load_signing_key(settings, url, create=True)
-        value_key = load_value_key(settings, url, create=True)
-        opened = open_store(url)
+        signing = load_signing_key(settings, url, create=create)
+        value_key = load_value_key(settings, url, create=create)
+        opened = open_store(url) if create else open_existing(url, read_only=False)
         try:
             return cls(
                 opened,

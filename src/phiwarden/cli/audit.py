@@ -303,29 +303,14 @@ def _checkpoints_in(path: Path) -> list[Any]:
 
 @_guard
 def _checkpoint(args: argparse.Namespace) -> int:
-    from phiwarden.audit.log import AuditLog, load_signing_key, load_value_key, store_url, witnesses
+    from phiwarden.audit.log import AuditLog
 
     settings = _settings(args)
-    url = store_url(settings, args.store)
     # Nothing is created on the way to a failure: the store must exist (a mistyped --store must not
     # become a new, empty log), the keys must be the writers' (a new one would sign for no log), and
     # the store is opened for writing, which read-only access refuses before anything is signed.
     _reader(args, settings).close()
-    signing = load_signing_key(settings, url, create=False)
-    value_key = load_value_key(settings, url, create=False)
-    store = _open(args, settings)
-    try:
-        log = AuditLog(
-            store,
-            signing,
-            value_key,
-            witnesses(settings),
-            checkpoint_every=settings.checkpoint_every,
-            checkpoint_interval_seconds=settings.checkpoint_interval_seconds,
-        )
-    except BaseException:
-        store.close()
-        raise
+    log = AuditLog.open(settings, store=args.store, create=False)
     with log:
         signed = log.checkpoint(strict=True)
     if signed is None:
