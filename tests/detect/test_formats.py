@@ -846,3 +846,20 @@ def test_a_csv_file_of_two_columns_is_read_by_its_header() -> None:
     ]
     # Text of unknown origin needs a header of three names, two of them PHI fields.
     assert scan_text("Columns:\n" + text, path="notes.md") == []
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "Okonkwo,Marisol,1984-07-12,00482913\nReyes,Tomas,1990-02-03,00591234\n",  # grep, tail -n +2
+        "00482913\tMarisol Okonkwo\t07/12/1984\n",  # a full name and a date, tab-separated
+    ],
+)
+def test_rows_of_an_export_printed_without_their_header_are_records(rows: str) -> None:
+    spans = {rows[f.start : f.end] for f in scan_text(rows, path="exports/patients.csv")}
+    assert spans & {"Okonkwo", "Marisol", "Marisol Okonkwo"} and spans & {"1984-07-12", "07/12/1984"}
+
+
+def test_headerless_rows_without_a_birth_date_and_a_name_say_nothing() -> None:
+    text = "1,20.50,2024-01-02\n2,3.10,2024-02-03\nwidget,blue,large\n"
+    assert scan_text(text, path="exports/orders.csv") == []

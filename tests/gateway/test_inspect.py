@@ -175,6 +175,20 @@ def test_a_patient_table_is_restricted_wherever_it_sits(gateway: Gateway, case: 
     assert leaked == [], f"{case}: {leaked} reached the vendor ({decision})"
 
 
+@pytest.mark.parametrize(
+    ("tool", "command"),
+    [("claude", "grep -i okonkwo data/export.csv"), ("codex", "tail -n +2 data/export.csv")],
+)
+def test_rows_printed_without_their_header_are_restricted(gateway: Gateway, tool: str, command: str) -> None:
+    rows = CSV.split("\n", 1)[1]
+    if tool == "claude":
+        path, body = _claude("Bash", {"command": command}, rows)
+    else:
+        path, body = _codex(command, rows)
+    assert "tier=restricted" in _send(gateway, path, body)
+    assert not [value for value in CSV_VALUES if value in _cloud_text(gateway)]
+
+
 def test_a_printed_csv_is_scanned_as_its_file(gateway: Gateway) -> None:
     # One PHI column: a table of unknown origin needs two, a .csv file one (as with Read).
     visits = "mrn,visits,balance\n00482913,3,120.50\n00591234,1,80.00\n"

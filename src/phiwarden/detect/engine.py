@@ -137,6 +137,8 @@ class Engine:
         lower_path = (path or "").lower()
         if lower_path.endswith(DELIMITED_EXTENSIONS):
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column)))
+            # Rows printed without their header (grep, tail -n +2) are records by what they hold.
+            cells.append(("row", rows.delimited_record_cells(data)))
         elif (not path or lower_path.endswith(_MAYBE_DELIMITED_EXTENSIONS)) and b"\n" in data[:4096]:
             cells.append(("csv", tabular.delimited_cells(data, is_phi_column, sniff=True)))
         elif b"\n" in data:

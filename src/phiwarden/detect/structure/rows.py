@@ -14,11 +14,12 @@ fields by position, and a date may be a date constructor there.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 from phiwarden.detect.fields import split_words
 from phiwarden.detect.rx import Match, Pattern
-from phiwarden.detect.structure.tabular import Cell
+from phiwarden.detect.structure.tabular import Cell, delimiter_of, lines_of, split_cells
 from phiwarden.detect.values import is_name, parse_date
 
 _QUOTED_DATE = r"[\"'](?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})[\"']"
@@ -175,6 +176,35 @@ def _placeholders(after_values: bytes) -> bool:
     as the literals of the code (`executemany(sql, [(…), …])`)."""
     rest = after_values.lstrip()
     return rest[:1] == b"(" and rest[1:].lstrip()[:1] in (b"?", b"%", b":", b"$", b"@")
+
+
+def delimited_record_cells(data: bytes) -> Iterator[Cell]:
+    """The lines of a delimited file read as rows without a header (`grep` or `tail -n +2` of an
+    export prints no header line): a line with one birth date and a person's name is a record. A
+    file that starts with a header has columns that say what each cell is (none naming PHI: the
+    dates of a release list are no birth dates), so it is read by them only."""
+    delimiter = None
+    for offset, line in lines_of(data):
+        if delimiter is None:
+            if not line.strip():
+                continue
+            delimiter = delimiter_of(line, 1)
+            if delimiter is None or _header(split_cells(line, offset, delimiter)):
+                return
+        strings = [
+            (raw.decode("utf-8", "surrogatepass").strip(), raw, cell_offset)
+            for raw, cell_offset in split_cells(line, offset, delimiter)
+            if raw.strip()
+        ]
+        yield from _cells(strings)
+
+
+def _header(cells: list[tuple[bytes, int]]) -> bool:
+    """Column names: every cell a word or identifier, none a number or a date."""
+    return all(_COLUMN_NAME.fullmatch(raw.strip(b' "')) is not None for raw, _ in cells if raw.strip())
+
+
+_COLUMN_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_ .#()/-]{0,40}")
 
 
 def _row(data: bytes, start: int, end: int) -> Iterator[Cell]:

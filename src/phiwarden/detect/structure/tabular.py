@@ -17,7 +17,7 @@ _CSV_FIELD = Pattern(r"\"(?P<q>(?:[^\"]|\"\")*)\"|(?P<u>[^,\r\n]*)")
 _MAX_HEADER = 4096
 
 
-def _lines(data: bytes, start: int = 0) -> Iterator[tuple[int, bytes]]:
+def lines_of(data: bytes, start: int = 0) -> Iterator[tuple[int, bytes]]:
     """(offset, line without its line break) from `start`."""
     pos = start
     size = len(data)
@@ -29,7 +29,7 @@ def _lines(data: bytes, start: int = 0) -> Iterator[tuple[int, bytes]]:
         pos = end + 1
 
 
-def _split_quoted(line: bytes, offset: int, delimiter: bytes) -> list[tuple[bytes, int]]:
+def split_cells(line: bytes, offset: int, delimiter: bytes) -> list[tuple[bytes, int]]:
     if b'"' not in line:
         cells = []
         position = offset
@@ -38,7 +38,7 @@ def _split_quoted(line: bytes, offset: int, delimiter: bytes) -> list[tuple[byte
             position += len(cell) + len(delimiter)
         return cells
     if delimiter != b",":
-        return _split_quoted(line.replace(b'"', b" "), offset, delimiter)
+        return split_cells(line.replace(b'"', b" "), offset, delimiter)
     cells = []
     index = _CSV_FIELD.group_index
     pos = 0
@@ -58,7 +58,7 @@ def _split_quoted(line: bytes, offset: int, delimiter: bytes) -> list[tuple[byte
     return cells
 
 
-def _header_delimiter(line: bytes, least: int = 2) -> bytes | None:
+def delimiter_of(line: bytes, least: int = 2) -> bytes | None:
     counts = {d: line.count(d) for d in (b",", b"\t", b";", b"|")}
     delimiter, count = max(counts.items(), key=lambda item: item[1])
     return delimiter if count >= least else None
@@ -89,14 +89,14 @@ def delimited_cells(
     least two of them naming PHI. When the first line is no header, tables further down are read as
     `embedded_cells` reads them: a CSV pasted after a sentence, printed by `cat` in a tool result.
     """
-    lines = _lines(data)
+    lines = lines_of(data)
     for offset, line in lines:  # noqa: B007 - the loop finds the header line and its offset
         if line.strip():
             break
     else:
         return
     # A delimited file's header may name two columns (`cut -d, -f1,3`); text of unknown origin needs three.
-    delimiter = _header_delimiter(line, 2 if sniff else 1) if len(line) <= _MAX_HEADER else None
+    delimiter = delimiter_of(line, 2 if sniff else 1) if len(line) <= _MAX_HEADER else None
     header = _header_names(line, delimiter) if delimiter is not None else []
     columns = {i: name for i, name in enumerate(header) if name and is_phi_column(name)}
     if delimiter is None or not columns or (sniff and (len(columns) < 2 or not _plain_header(header))):
@@ -105,7 +105,7 @@ def delimited_cells(
     for row_offset, row in lines:
         if not row.strip():
             continue
-        for index, (cell, cell_offset) in enumerate(_split_quoted(row, row_offset, delimiter)):
+        for index, (cell, cell_offset) in enumerate(split_cells(row, row_offset, delimiter)):
             name = columns.get(index)
             if name is not None and cell:
                 yield name, cell, cell_offset
@@ -135,11 +135,11 @@ def embedded_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterato
             continue
         delimiter, width, columns = found
         after_blank = False
-        for offset, row in _lines(data, pos):
+        for offset, row in lines_of(data, pos):
             if not row.strip():
                 after_blank = True
                 continue
-            cells = _split_quoted(row, offset, delimiter) if delimiter in row else []
+            cells = split_cells(row, offset, delimiter) if delimiter in row else []
             if len(cells) < 2 or (after_blank and len(cells) != width):
                 break
             if len(cells) != width and _embedded_header(row, is_phi_column) is not None:
@@ -163,7 +163,7 @@ def _embedded_header(
 ) -> tuple[bytes, int, dict[int, str]] | None:
     if len(line) > _MAX_HEADER:
         return None
-    delimiter = _header_delimiter(line)
+    delimiter = delimiter_of(line)
     if delimiter is None:
         return None
     header = _header_names(line, delimiter)
@@ -175,7 +175,7 @@ def _embedded_header(
 
 
 def _header_names(line: bytes, delimiter: bytes) -> list[str]:
-    cells = _split_quoted(line, 0, delimiter)
+    cells = split_cells(line, 0, delimiter)
     return [cell.decode("utf-8", "replace").strip().strip('"') for cell, _ in cells]
 
 
@@ -189,7 +189,7 @@ def pipe_table_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Itera
         return
     previous: tuple[int, bytes] | None = None
     columns: dict[int, str] = {}
-    for offset, line in _lines(data):
+    for offset, line in lines_of(data):
         if columns:
             if b"|" not in line:
                 columns = {}
@@ -267,7 +267,7 @@ def fixed_width_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iter
         header = _header(line, is_phi_column) or _pandas_header(line, data, pos + 1, is_phi_column)
         if not header:
             continue
-        for offset, raw in _lines(data, pos + 1):
+        for offset, raw in lines_of(data, pos + 1):
             line = _clean(raw)
             spans = _tokens(line)
             if len(spans) < 2:
@@ -300,7 +300,7 @@ def _pandas_header(
 ) -> list[tuple[int, int, str]]:
     if not line.startswith(b" "):
         return []
-    following = next(_lines(data, next_start), None)
+    following = next(lines_of(data, next_start), None)
     if following is None or _INDEX_ROW.match(_clean(following[1])) is None:
         return []
     spans = [(m.start, m.end) for m in _WORD.finditer(line)]
