@@ -863,3 +863,19 @@ def test_rows_of_an_export_printed_without_their_header_are_records(rows: str) -
 def test_headerless_rows_without_a_birth_date_and_a_name_say_nothing() -> None:
     text = "1,20.50,2024-01-02\n2,3.10,2024-02-03\nwidget,blue,large\n"
     assert scan_text(text, path="exports/orders.csv") == []
+
+
+def test_a_mysql_client_table_is_read_by_its_header() -> None:
+    text = (
+        "mysql> select * from patients;\n"
+        "+-----------+------------+------------+----------+\n"
+        "| last_name | first_name | dob        | mrn      |\n"
+        "+-----------+------------+------------+----------+\n"
+        "| Okonkwo   | Marisol    | 1984-07-12 | 00482913 |\n"
+        "| Hallorann | Dick       | 1953-02-11 | 20571946 |\n"
+        "+-----------+------------+------------+----------+\n"
+        "2 rows in set (0.00 sec)\n"
+    )
+    assert {text[f.start : f.end] for f in scan_text(text)} == {
+        "Okonkwo", "Marisol", "1984-07-12", "00482913", "Hallorann", "Dick", "1953-02-11", "20571946",
+    }  # fmt: skip

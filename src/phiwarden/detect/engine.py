@@ -63,7 +63,7 @@ _STRUCTURE_TRIGGERS = {
     "parametrize": r"parametrize\(",
     "table_test": r"\[\]struct[ \t]*\{",
     "nested_id": r"[\"'](?:id|Id|ID|identifier|number)[\"'][ \t]*(?::|=>?)",
-    "pipe_table": r"\|[ \t]*:?-{3,}",
+    "pipe_table": r"[|+][ \t]*:?-{3,}",
     "wide_table": tabular.WIDE_HINT,
     "html_table": tabular.HTML_HINT,
     "record_rows": rows.HINT,

@@ -179,12 +179,14 @@ def _header_names(line: bytes, delimiter: bytes) -> list[str]:
     return [cell.decode("utf-8", "replace").strip().strip('"') for cell, _ in cells]
 
 
-_PIPE_SEPARATOR = Pattern(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*$")
-_PIPE_HEADER_HINT = Pattern(r"(?m)^[ \t]*\|?[^|\r\n]+\|[^|\r\n]+\|?.*\r?\n[ \t]*\|?[ \t]*:?-{3,}")
+# Columns of dashes between pipes (Markdown, psql) or plus signs (the MySQL client's `+---+---+`).
+_PIPE_SEPARATOR = Pattern(r"^[ \t]*[|+]?[ \t]*:?-{3,}:?[ \t]*(?:[|+][ \t]*:?-{3,}:?[ \t]*)+[|+]?[ \t]*$")
+_PIPE_HEADER_HINT = Pattern(r"(?m)^[ \t]*\|?[^|\r\n]+\|[^|\r\n]+\|?.*\r?\n[ \t]*[|+]?[ \t]*:?-{3,}")
 
 
 def pipe_table_cells(data: bytes, is_phi_column: Callable[[str], bool]) -> Iterator[Cell]:
-    """Markdown and psql tables: a header row, a row of dashes, then data rows."""
+    """Markdown, psql and MySQL client tables: a header row, a row of dashes, then data rows (until a
+    line without a pipe: MySQL's closing `+---+` border)."""
     if _PIPE_HEADER_HINT.search(data) is None:
         return
     previous: tuple[int, bytes] | None = None
