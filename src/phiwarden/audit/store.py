@@ -524,7 +524,7 @@ class AuditStore(ABC):
 
 
 # The key given to an index row that holds something other than integers: no record implies it.
-NOT_AN_INDEX_KEY = 1 << 64
+_NOT_AN_INDEX_KEY = 1 << 64
 
 
 def _index_row(row: Sequence[Any]) -> tuple[int, int, int]:
@@ -534,7 +534,7 @@ def _index_row(row: Sequence[Any]) -> tuple[int, int, int]:
     epoch, key, seq = row
     if type(epoch) is int and type(key) is int and type(seq) is int:
         return epoch, key, seq
-    return _spelled(epoch), NOT_AN_INDEX_KEY, _spelled(seq)
+    return _spelled(epoch), _NOT_AN_INDEX_KEY, _spelled(seq)
 
 
 def _spelled(value: Any) -> int:

@@ -112,13 +112,7 @@ class _Found:
 def _real_forms(parts: list[Part], joined: str, vault: Vault) -> _Found:
     """The forms of the vault's originals in the parts (`joined` by SEPARATOR), each with its
     surrogate written the same way."""
-    given = of_surrogates(
-        frozenset(
-            (fake, e.original, e.category)
-            for fake, e in vault.entries.items()
-            if e.category not in _NOT_VALUES
-        )
-    )
+    given = _originals(vault)
     spans = _forms_in(parts, joined, given)
     out = _Found(spans)
     for index, found in spans.items():
